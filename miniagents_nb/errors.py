@@ -1,0 +1,102 @@
+"""The one error tree of miniagents_nb.
+
+Every error the package raises on purpose derives from `MiniAgentsError`. Misuse errors also derive from the
+built-in exception a Python user would expect (`TypeError`, `ValueError`, `RuntimeError`), so code written for
+upstream MiniAgents that catches those keeps working::
+
+    MiniAgentsError(Exception)
+    ├── PromisingError
+    │   ├── FunctionNotProvidedError
+    │   ├── AppenderNotOpenError
+    │   ├── AppenderClosedError
+    │   └── PromisingContextError(RuntimeError)
+    │       ├── NoActiveContextError
+    │       ├── WrongActiveContextError(TypeError)
+    │       ├── ContextReentryError
+    │       ├── SyncContextManagerError
+    │       └── RunningEventLoopError
+    ├── MessageTypeError(TypeError)
+    ├── NotFreezableError(TypeError)
+    ├── AgentDefinitionError(ValueError)
+    └── InvalidArgumentsError(ValueError)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentDefinitionError",
+    "AppenderClosedError",
+    "AppenderNotOpenError",
+    "ContextReentryError",
+    "FunctionNotProvidedError",
+    "InvalidArgumentsError",
+    "MessageTypeError",
+    "MiniAgentsError",
+    "NoActiveContextError",
+    "NotFreezableError",
+    "PromisingContextError",
+    "PromisingError",
+    "RunningEventLoopError",
+    "SyncContextManagerError",
+    "WrongActiveContextError",
+]
+
+
+class MiniAgentsError(Exception):
+    """Root of every error raised on purpose by miniagents_nb."""
+
+
+class PromisingError(MiniAgentsError):
+    """Misuse of the promise engine (promises, appenders, contexts)."""
+
+
+class FunctionNotProvidedError(PromisingError):
+    """A promise needs a resolver or streamer and got neither."""
+
+
+class AppenderNotOpenError(PromisingError):
+    """Something was appended to (or streamed from) an appender that was never opened."""
+
+
+class AppenderClosedError(PromisingError):
+    """Something was appended to an appender (a reply sequence, an agent call's input) that is already closed."""
+
+
+class PromisingContextError(PromisingError, RuntimeError):
+    """A context (`MiniAgents`, `PromisingContext`, `InteractionContext`) is missing or used the wrong way."""
+
+
+class NoActiveContextError(PromisingContextError):
+    """An operation needs an active context and none is active in the current task."""
+
+
+class WrongActiveContextError(PromisingContextError, TypeError):
+    """The active context is of another kind than the one asked for."""
+
+
+class ContextReentryError(PromisingContextError):
+    """A context that is already active was activated again."""
+
+
+class SyncContextManagerError(PromisingContextError):
+    """An async-only context manager was used with `with`, or a sync-only one with `async with`."""
+
+
+class RunningEventLoopError(PromisingContextError):
+    """The blocking `run()` facade was called while an event loop is already running in this thread."""
+
+
+class MessageTypeError(MiniAgentsError, TypeError):
+    """A value that cannot become a message was sent, replied or triggered with."""
+
+
+class NotFreezableError(MiniAgentsError, TypeError):
+    """A value that cannot be frozen was given to an immutable model or as an agent's frozen argument."""
+
+
+class AgentDefinitionError(MiniAgentsError, ValueError):
+    """An agent (or a handler) was defined with something that cannot work, e.g. a sync function."""
+
+
+class InvalidArgumentsError(MiniAgentsError, ValueError):
+    """Arguments that contradict each other were passed together."""

@@ -1,0 +1,8 @@
+"""Pre-packaged agents. Importing this package has no side effects (no prompt session, no output)."""
+
+from __future__ import annotations
+
+from miniagents_nb.ext.agents.aggregator_agents import agent_chain, agent_loop
+from miniagents_nb.promising.sentinels import AWAIT, CLEAR
+
+__all__ = ["AWAIT", "CLEAR", "agent_chain", "agent_loop"]

@@ -1,0 +1,1 @@
+"""Pre-packaged agents, by theme."""

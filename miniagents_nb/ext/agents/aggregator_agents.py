@@ -1,0 +1,74 @@
+"""Agents that compose other agents: `agent_chain` and `agent_loop`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
+from miniagents_nb.errors import InvalidArgumentsError
+from miniagents_nb.messages import MessageSequencePromise
+from miniagents_nb.promising.sentinels import AWAIT, CLEAR
+
+__all__ = ["agent_chain", "agent_loop"]
+
+ChainStep = MiniAgent | str | None
+
+
+def _check_steps(agents: Iterable[ChainStep]) -> tuple[ChainStep, ...]:
+    steps = tuple(agents)
+    for step in steps:
+        if step is not None and step not in (AWAIT, CLEAR) and not isinstance(step, MiniAgent):
+            raise InvalidArgumentsError(
+                f"Unexpected chain step {step!r}: use agents, None (skipped), AWAIT or CLEAR (from miniagents_nb.ext)."
+            )
+    return steps
+
+
+async def _achain(messages: Any, steps: tuple[ChainStep, ...]) -> Any:
+    """Pipe `messages` through the steps; returns what the last step produced (a sequence, a tuple or None)."""
+    for step in steps:
+        if step is None:
+            continue
+        if step == AWAIT:
+            if isinstance(messages, MessageSequencePromise):
+                messages = await messages
+        elif step == CLEAR:
+            messages = None
+        else:
+            assert isinstance(step, MiniAgent)
+            messages = step.trigger(messages)
+    return messages
+
+
+@miniagent
+async def agent_chain(ctx: InteractionContext, agents: Iterable[ChainStep]) -> None:
+    """Pipe this agent's input through `agents` in order (`AWAIT` waits for the sequence so far, `CLEAR` drops it)."""
+    result = await _achain(ctx.message_promises, _check_steps(agents))
+    if result is not None:
+        ctx.reply(result)
+
+
+@miniagent
+async def agent_loop(
+    ctx: InteractionContext, agents: Iterable[ChainStep], raise_keyboard_interrupt: bool = True
+) -> None:
+    """Run `agents` as a chain forever, each round's output feeding the next round, until KeyboardInterrupt.
+
+    The chain needs at least one `AWAIT` (or it would start rounds without end) and at least one agent.
+    """
+    steps = _check_steps(agents)
+    if AWAIT not in steps or not any(isinstance(step, MiniAgent) for step in steps):
+        raise InvalidArgumentsError(
+            "There should be at least one 'AWAIT' sentinel in the list of agents in order for the loop not to "
+            "schedule the agents infinitely without actually running them, and at least one agent."
+        )
+    messages: Any = ctx.message_promises
+    try:
+        while True:
+            messages = await _achain(messages, steps)
+            if isinstance(messages, MessageSequencePromise):
+                messages = await messages
+    except KeyboardInterrupt:
+        if raise_keyboard_interrupt:
+            raise

@@ -1,0 +1,16 @@
+"""The seeds' module path for the agent-level callable and message types."""
+
+from __future__ import annotations
+
+from miniagents_nb.agents import AgentFunction
+from miniagents_nb.messages import MessageTokenStreamer, MessageType, SingleMessageType
+from miniagents_nb.miniagents_context import PersistMessageEventHandler, PersistMessagesEventHandler
+
+__all__ = [
+    "AgentFunction",
+    "MessageTokenStreamer",
+    "MessageType",
+    "PersistMessageEventHandler",
+    "PersistMessagesEventHandler",
+    "SingleMessageType",
+]

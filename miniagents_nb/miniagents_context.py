@@ -1,0 +1,192 @@
+"""`MiniAgents`: the context every agent runs in; it also persists messages when asked to."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from miniagents_nb.errors import AgentDefinitionError
+from miniagents_nb.messages import Message
+from miniagents_nb.promising.context import PromiseResolvedEventHandler, PromisingContext
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+
+if TYPE_CHECKING:
+    from miniagents_nb.agents import AgentCall, MiniAgent
+
+__all__ = ["MiniAgents", "PersistMessageEventHandler", "PersistMessagesEventHandler"]
+
+PersistMessagesEventHandler = Callable[[list[Message]], Awaitable[None]]
+"""`async def handler(messages)`: a batch of messages, each persisted once per context."""
+PersistMessageEventHandler = Callable[[Message], Awaitable[None]]
+"""`async def handler(message)`: one message per call."""
+
+
+def _handlers(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if callable(value):
+        return [value]
+    return list(value)
+
+
+class MiniAgents(PromisingContext):
+    """The context agents run in: `MiniAgents().run(main())`, `await MiniAgents().arun(main())` or
+    `async with MiniAgents(): ...`. Leaving it waits for every agent still running in the background.
+
+    Persistence costs nothing until a handler is registered: only then are resolved messages (and the agent call
+    and reply nodes) built, deduplicated by `hash_key`, and handed to the handlers.
+    """
+
+    _context_name = "MiniAgents"
+
+    def __init__(
+        self,
+        *,
+        stream_llm_tokens_by_default: bool = True,
+        llm_logger_agent: MiniAgent | bool = False,
+        on_persist_messages: PersistMessagesEventHandler | Iterable[PersistMessagesEventHandler] = (),
+        on_persist_message: PersistMessageEventHandler | Iterable[PersistMessageEventHandler] = (),
+        on_promise_resolved: PromiseResolvedEventHandler | Iterable[PromiseResolvedEventHandler] = (),
+        errors_as_messages: bool = False,
+        error_tracebacks_in_messages: bool = False,
+        log_reduced_tracebacks: bool = True,
+        await_reply_persistence_before_agent_finish: bool = False,
+        start_everything_asap_by_default: bool | Sentinel = NO_VALUE,
+        **kwargs: Any,
+    ) -> None:
+        if start_everything_asap_by_default is not NO_VALUE:
+            kwargs.setdefault("start_everything_soon_by_default", start_everything_asap_by_default)
+        super().__init__(on_promise_resolved=on_promise_resolved, **kwargs)
+        self.stream_llm_tokens_by_default = stream_llm_tokens_by_default
+        self.llm_logger_agent = llm_logger_agent
+        self.errors_as_messages = errors_as_messages
+        self.error_tracebacks_in_messages = error_tracebacks_in_messages
+        self.log_reduced_tracebacks = log_reduced_tracebacks
+        self.await_reply_persistence_before_agent_finish = await_reply_persistence_before_agent_finish
+        self.on_persist_messages_handlers: list[PersistMessagesEventHandler] = []
+        self.on_persist_message_handlers: list[PersistMessageEventHandler] = []
+        # hash_key -> None once persisted, or a future while its handlers are still running
+        self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
+        self._open_calls: list[AgentCall] = []
+        for handler in _handlers(on_persist_messages):
+            self.on_persist_messages(handler)
+        for handler in _handlers(on_persist_message):
+            self.on_persist_message(handler)
+
+    @property
+    def start_everything_asap_by_default(self) -> bool:
+        """The older name of `start_everything_soon_by_default`."""
+        return self.start_everything_soon_by_default
+
+    # --- persistence ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_async(handler: Any, kind: str) -> None:
+        if not inspect.iscoroutinefunction(handler):
+            raise AgentDefinitionError(
+                f"An `{kind}` handler must be async, got {handler!r}: define it with `async def`."
+            )
+
+    def on_persist_messages(self, handler: PersistMessagesEventHandler) -> PersistMessagesEventHandler:
+        """Register `async def handler(messages)`: called with batches of messages not persisted before."""
+        self._check_async(handler, "on_persist_messages")
+        self.on_persist_messages_handlers.append(handler)
+        return handler
+
+    def on_persist_message(self, handler: PersistMessageEventHandler) -> PersistMessageEventHandler:
+        """Register `async def handler(message)`: called once for each message not persisted before."""
+        self._check_async(handler, "on_persist_message")
+        self.on_persist_message_handlers.append(handler)
+        return handler
+
+    def _persists(self) -> bool:
+        return bool(self.on_persist_messages_handlers or self.on_persist_message_handlers)
+
+    def _has_own_resolution_work(self) -> bool:
+        return bool(self.on_promise_resolved_handlers) or self._persists()
+
+    def _fire_own_handlers(self, promise: Any, result: Any) -> None:
+        super()._fire_own_handlers(promise, result)
+        if isinstance(result, Message) and self._persists():
+            self.start_soon(self.apersist_messages(result, parallelise_handlers=True))
+
+    async def apersist_messages(
+        self,
+        message_or_messages: Message | Iterable[Message],
+        extend_with_sub_messages: bool = True,
+        parallelise_handlers: bool = False,
+        raise_on_error: bool = True,
+    ) -> list[Message]:
+        """Hand the messages not persisted yet (by `hash_key`) to the handlers; returns that batch.
+
+        Nested messages come first, children before parents. A message counts as persisted even when a handler
+        fails, so a failure is reported once and never retried in a loop.
+        """
+        messages = [message_or_messages] if isinstance(message_or_messages, Message) else list(message_or_messages)
+        batch: list[Message] = []
+        in_flight_elsewhere: list[asyncio.Future[None]] = []
+        registry = self._persistence_by_hash_key
+        for message in messages:
+            candidates = [*message.sub_messages(), message] if extend_with_sub_messages else [message]
+            for candidate in candidates:
+                if candidate.persistence_not_needed:
+                    continue
+                key = candidate.hash_key
+                if key not in registry:
+                    registry[key] = asyncio.get_running_loop().create_future()
+                    batch.append(candidate)
+                else:
+                    pending = registry[key]
+                    if pending is not None and pending not in in_flight_elsewhere:
+                        in_flight_elsewhere.append(pending)
+        try:
+            if batch:
+                await self._acall_persistence_handlers(batch, parallelise_handlers, raise_on_error)
+        finally:
+            for message in batch:
+                done = registry[message.hash_key]
+                registry[message.hash_key] = None
+                if done is not None and not done.done():
+                    done.set_result(None)
+        if in_flight_elsewhere:  # the same content is being persisted by another call: wait until it is
+            await asyncio.shield(asyncio.gather(*in_flight_elsewhere))
+        return batch
+
+    async def _acall_persistence_handlers(
+        self, batch: list[Message], parallelise_handlers: bool, raise_on_error: bool
+    ) -> None:
+        calls: list[Awaitable[None]] = [handler(batch) for handler in self.on_persist_messages_handlers]
+        calls += [handler(message) for handler in self.on_persist_message_handlers for message in batch]
+        if parallelise_handlers:
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            errors = [result for result in results if isinstance(result, BaseException)]
+        else:
+            errors = []
+            for call in calls:
+                try:
+                    await call
+                except Exception as error:
+                    errors.append(error)
+        for failure in errors:
+            if raise_on_error:
+                raise failure
+            self.log_error_once(failure, "A PERSISTENCE HANDLER FAILED", fake_log=True)
+
+    # --- running -------------------------------------------------------------------------------------------------
+
+    def run_agent(self, agent: MiniAgent, messages: Any = None, **kwargs: Any) -> tuple[Message, ...]:
+        """Blocking shortcut: run `agent` with `messages` in this context and return its replies."""
+
+        async def arun_agent() -> tuple[Message, ...]:
+            return await agent.trigger(messages, **kwargs)
+
+        return self.run(arun_agent())
+
+    async def afinalize(self) -> None:
+        """Finish the input of calls left open at the top level, wait for every agent, deactivate."""
+        open_calls, self._open_calls = self._open_calls, []
+        for call in open_calls:
+            call.finish()
+        await super().afinalize()

@@ -1,0 +1,249 @@
+"""`PromisingContext`: the owner of every background task that promises and agents start.
+
+Leaving the context waits for all of them, so nothing is left running or unobserved ("no orphans"). The current
+context lives in a ContextVar, so tasks created under it inherit it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextvars import ContextVar, Token
+from typing import Any, TypeVar
+
+from miniagents_nb.errors import (
+    AgentDefinitionError,
+    ContextReentryError,
+    NoActiveContextError,
+    RunningEventLoopError,
+    SyncContextManagerError,
+    WrongActiveContextError,
+)
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+
+__all__ = ["PromiseResolvedEventHandler", "PromisingContext", "current_context_or_none"]
+
+PromiseResolvedEventHandler = Callable[[Any, Any], Awaitable[None]]
+
+_T = TypeVar("_T")
+_ContextT = TypeVar("_ContextT", bound="PromisingContext")
+
+_current_context: ContextVar[PromisingContext | None] = ContextVar("miniagents_nb_current_context", default=None)
+
+_ALREADY_LOGGED_ATTR = "_miniagents_nb__already_logged"
+
+# Set by the notebook layer: runs `arun(...)` to completion while the kernel's loop is already running.
+running_loop_runner: Callable[[Coroutine[Any, Any, Any]], Any] | None = None
+
+
+def current_context_or_none() -> PromisingContext | None:
+    """The context active in the current task, if any (never raises)."""
+    return _current_context.get()
+
+
+def _loop_is_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _as_handler_list(handlers: Any) -> list[Any]:
+    if handlers is None:
+        return []
+    if callable(handlers):
+        return [handlers]
+    return list(handlers)
+
+
+class PromisingContext:
+    """Activates the promise engine for a block of code and owns the background tasks it starts.
+
+    Use it as `async with PromisingContext(): ...`, or `await ctx.arun(coro)`, or `ctx.run(coro)` from sync code.
+    """
+
+    _context_name = "PromisingContext"
+
+    def __init__(
+        self,
+        *,
+        start_everything_soon_by_default: bool = True,
+        appenders_capture_errors_by_default: bool = False,
+        longer_hash_keys: bool | Sentinel = NO_VALUE,
+        logger: logging.Logger | None = None,
+        log_level_for_errors: int = logging.ERROR,
+        on_promise_resolved: PromiseResolvedEventHandler | Iterable[PromiseResolvedEventHandler] = (),
+    ) -> None:
+        self.parent_ctx: PromisingContext | None = _current_context.get()
+        self.start_everything_soon_by_default = start_everything_soon_by_default
+        self.appenders_capture_errors_by_default = appenders_capture_errors_by_default
+        self.longer_hash_keys = longer_hash_keys
+        self.logger = logger or logging.getLogger("miniagents_nb")
+        self.log_level_for_errors = log_level_for_errors
+        self.on_promise_resolved_handlers: list[PromiseResolvedEventHandler] = []
+        self.child_tasks: set[asyncio.Task[Any]] = set()
+        self._activation_token: Token[PromisingContext | None] | None = None
+        self._is_active = False
+        for handler in _as_handler_list(on_promise_resolved):
+            self.on_promise_resolved(handler)
+
+    # --- lookup --------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def get_current(cls: type[_ContextT]) -> _ContextT:
+        """The active context of this class; raises when none (or one of another kind) is active."""
+        ctx = _current_context.get()
+        if ctx is None:
+            raise NoActiveContextError(
+                f"No {cls._context_name} is currently active. Did you forget to do `async with {cls._context_name}():`?"
+            )
+        if not isinstance(ctx, cls):
+            raise WrongActiveContextError(
+                f"The active context is a {type(ctx).__name__}, but a {cls._context_name} is needed: "
+                f"use `async with {cls._context_name}():` instead."
+            )
+        return ctx
+
+    # --- handlers ------------------------------------------------------------------------------------------------
+
+    def on_promise_resolved(self, handler: PromiseResolvedEventHandler) -> PromiseResolvedEventHandler:
+        """Register `async def handler(promise, result)` for every promise resolved under this context."""
+        if not inspect.iscoroutinefunction(handler):
+            raise AgentDefinitionError(
+                f"An `on_promise_resolved` handler must be async, got {handler!r}: define it with `async def`."
+            )
+        self.on_promise_resolved_handlers.append(handler)
+        return handler
+
+    def _has_resolution_work(self) -> bool:
+        """Whether resolving a promise under this context has anything to do (handlers anywhere up the chain)."""
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            if ctx._has_own_resolution_work():
+                return True
+            ctx = ctx.parent_ctx
+        return False
+
+    def _has_own_resolution_work(self) -> bool:
+        return bool(self.on_promise_resolved_handlers)
+
+    def _promise_resolved(self, promise: Any, result: Any) -> None:
+        """Fire the handlers of this context and of every ancestor; each runs in its own tracked task."""
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            ctx._fire_own_handlers(promise, result)
+            ctx = ctx.parent_ctx
+
+    def _fire_own_handlers(self, promise: Any, result: Any) -> None:
+        for handler in self.on_promise_resolved_handlers:
+            self.start_soon(handler(promise, result))
+
+    # --- tasks ---------------------------------------------------------------------------------------------------
+
+    def start_soon(self, awaitable: Awaitable[_T], suppress_errors: bool = True) -> asyncio.Task[_T]:
+        """Run `awaitable` in a background task owned by this context (it starts at the next task switch).
+
+        With `suppress_errors` (the default) an exception is logged once and not re-raised by anyone: the context
+        must never be the place where an agent's failure surfaces, its consumers are.
+        """
+        if not inspect.isawaitable(awaitable):
+            raise TypeError(f"Expected an awaitable, got {type(awaitable).__name__}.")
+        task: asyncio.Task[_T] = asyncio.ensure_future(awaitable)
+        self.child_tasks.add(task)
+        task.add_done_callback(self._on_child_task_done if suppress_errors else self.child_tasks.discard)
+        return task
+
+    def _on_child_task_done(self, task: asyncio.Task[Any]) -> None:
+        self.child_tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and isinstance(error, Exception):
+            self.log_error_once(error, "AN ERROR OCCURRED IN AN ASYNC BACKGROUND TASK")
+
+    def log_error_once(self, error: BaseException, message: str, *, fake_log: bool = False) -> None:
+        """Log `error` at the error level the first time only (later times at DEBUG); `fake_log` only marks it."""
+        if getattr(error, _ALREADY_LOGGED_ATTR, False) or fake_log:
+            level = logging.DEBUG
+        else:
+            level = self.log_level_for_errors
+        try:
+            setattr(error, _ALREADY_LOGGED_ATTR, True)
+        except AttributeError:  # exceptions with __slots__
+            pass
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, message, exc_info=error)
+
+    async def agather(self, *awaitables: Awaitable[Any], return_exceptions: bool = True) -> list[Any]:
+        """`asyncio.gather` that returns exceptions by default (nothing is lost, nothing is raised)."""
+        return await asyncio.gather(*awaitables, return_exceptions=return_exceptions)
+
+    async def aflush_tasks(self) -> None:
+        """Wait until every background task, including the ones started while waiting, is done."""
+        while self.child_tasks:
+            await asyncio.gather(*self.child_tasks, return_exceptions=True)
+
+    # --- activation ----------------------------------------------------------------------------------------------
+
+    def activate(self: _ContextT) -> _ContextT:
+        """Make this the current context of the running code (for servers and notebooks: activate once)."""
+        if self._is_active:
+            raise ContextReentryError(
+                f"This {type(self).__name__} is already active and is not reentrant: "
+                f"create a new {type(self).__name__}() for a nested block."
+            )
+        self._activation_token = _current_context.set(self)
+        self._is_active = True
+        return self
+
+    async def afinalize(self) -> None:
+        """Wait for every background task, then deactivate the context (it can be activated again later)."""
+        try:
+            await self.aflush_tasks()
+        finally:
+            self._deactivate()
+
+    def _deactivate(self) -> None:
+        token, self._activation_token = self._activation_token, None
+        self._is_active = False
+        if token is None:
+            return
+        try:
+            _current_context.reset(token)
+        except ValueError:  # finalized from another task or context copy: restore the parent there
+            _current_context.set(self.parent_ctx)
+
+    async def __aenter__(self: _ContextT) -> _ContextT:
+        return self.activate()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.afinalize()
+
+    def __enter__(self) -> None:
+        name = type(self).__name__
+        raise SyncContextManagerError(f"Use `async with {name}()` instead of `with {name}()`.")
+
+    def __exit__(self, *exc_info: object) -> None:  # pragma: no cover - __enter__ always raises
+        return None
+
+    async def arun(self, awaitable: Awaitable[_T]) -> _T:
+        """Activate the context, await `awaitable`, wait for all background tasks, deactivate."""
+        async with self:
+            return await awaitable
+
+    def run(self, awaitable: Awaitable[_T]) -> _T:
+        """Blocking facade for scripts: run `awaitable` in a fresh event loop inside this context."""
+        if not _loop_is_running():
+            return asyncio.run(self.arun(awaitable))
+        if running_loop_runner is not None:
+            return running_loop_runner(self.arun(awaitable))  # type: ignore[no-any-return]
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # it will never run: close it so Python does not warn that it was never awaited
+        name = type(self).__name__
+        raise RunningEventLoopError(
+            f"`{name}().run(...)` cannot block inside a running event loop: "
+            f"use `await {name}().arun(...)` or `async with {name}():` instead."
+        )

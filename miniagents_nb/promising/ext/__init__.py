@@ -1,0 +1,1 @@
+"""Extensions of the promise engine that are not promises themselves (immutable models)."""
