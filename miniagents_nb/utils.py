@@ -165,12 +165,14 @@ class _TextSplitter:
     def _emit(self, text: str, new_parts: list[MessagePromise]) -> None:
         if not text:
             return
-        if self._appender is None:
-            self._appender = self._appender_class(capture_errors=True).open()
+        appender = self._appender
+        if appender is None:
+            appender = self._appender = self._appender_class(capture_errors=True)
+            appender.open()
             new_parts.append(
-                TextMessage.promise(message_token_streamer=self._appender, start_soon=False, **self._known_beforehand)
+                TextMessage.promise(message_token_streamer=appender, start_soon=False, **self._known_beforehand)
             )
-        self._appender.append(text)
+        appender.append(text)
 
     def _close_part(self) -> None:
         if self._appender is not None:
