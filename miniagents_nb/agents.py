@@ -18,8 +18,18 @@ from typing import Any, overload
 from pydantic import Field, PrivateAttr
 
 from miniagents_nb.errors import AgentDefinitionError, NoActiveContextError
+from miniagents_nb.events import (
+    AgentCallCancelled,
+    AgentCallEvent,
+    AgentCallFailed,
+    AgentCallFinished,
+    AgentCallQueued,
+    AgentCallStarted,
+    MessageReplied,
+)
 from miniagents_nb.messages import (
     Message,
+    MessagePromise,
     MessageSequence,
     MessageSequenceAppender,
     MessageSequencePromise,
@@ -270,7 +280,18 @@ class AgentReplyNode(AgentInteractionNode):
 class AgentCall:
     """One call of an agent: its input (which may be sent over time) and its reply sequence."""
 
-    __slots__ = ("_errors_as_messages", "_input", "_kwargs", "_miniagents", "_parent", "_reply", "agent")
+    __slots__ = (
+        "_call_id",
+        "_cancelled",
+        "_errors_as_messages",
+        "_input",
+        "_kwargs",
+        "_miniagents",
+        "_parent",
+        "_reply",
+        "_task",
+        "agent",
+    )
 
     def __init__(
         self,
@@ -285,6 +306,10 @@ class AgentCall:
         self._kwargs = kwargs
         self._miniagents = MiniAgents.get_current()
         self._parent = _current_interaction.get()
+        self._task: asyncio.Task[None] | None = None
+        self._cancelled = False
+        # Only observed calls get a number (and events): unobserved ones pay nothing for the observer API.
+        self._call_id: int | None = self._miniagents._new_call_id() if self._miniagents._observed() else None
         self._errors_as_messages = (
             self._miniagents.errors_as_messages if errors_as_messages is NO_VALUE else bool(errors_as_messages)
         )
@@ -297,11 +322,60 @@ class AgentCall:
             on_start=self._start_agent,
         )
         self._reply.message_appender.open()
+        if self._call_id is not None:
+            self._announce()
         if register:
             if self._parent is not None:
                 self._parent._child_calls.append(self)
             else:
                 self._miniagents._open_calls.append(self)
+
+    def _announce(self) -> None:
+        call_id = self._call_id
+        assert call_id is not None
+        miniagents = self._miniagents
+
+        def replied(promise: MessagePromise) -> None:
+            miniagents._emit(MessageReplied(call_id, promise))
+
+        self._reply.on_message = replied
+        miniagents._emit(
+            AgentCallQueued(
+                call_id,
+                self.agent,
+                self._caller_call_id(),
+                reply_sequence=self._reply.sequence_promise,
+                input_sequence=self._input.sequence_promise,
+                kwargs=self._kwargs,
+            )
+        )
+
+    def _caller_call_id(self) -> int | None:
+        parent = self._parent
+        return parent._call._call_id if parent is not None and parent._call is not None else None
+
+    @property
+    def call_id(self) -> int | None:
+        """This call's number within its `MiniAgents` context (None unless someone observes the context)."""
+        return self._call_id
+
+    def cancel(self) -> bool:
+        """Cancel the agent (running or not started yet); its reply sequence ends with `CancelledError`.
+
+        Returns False when the agent had already finished or was cancelled before.
+        """
+        if self._task is not None:
+            if self._task.done():
+                return False
+            return self._task.cancel()
+        if self._cancelled:
+            return False
+        self._cancelled = True  # never started: it never will
+        appender = self._reply.message_appender
+        if appender.is_open:
+            appender.close(asyncio.CancelledError())
+        self._emit(AgentCallCancelled)
+        return True
 
     def send_message(self, messages: Any, out_of_order: bool = False) -> AgentCall:
         """Send more input (frozen now); `AppenderClosedError` once the call is finished."""
@@ -331,15 +405,21 @@ class AgentCall:
     # --- running the agent ---------------------------------------------------------------------------------------
 
     def _start_agent(self) -> None:
-        self._miniagents.start_soon(self._arun())
+        if not self._cancelled:
+            self._task = self._miniagents.start_soon(self._arun())
+
+    def _emit(self, event_class: type[AgentCallEvent], *args: Any) -> None:
+        if self._call_id is not None:
+            self._miniagents._emit(event_class(self._call_id, self.agent, self._caller_call_id(), *args))
 
     async def _arun(self) -> None:
         agent = self.agent
         reply_appender = self._reply.message_appender
-        ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent)
+        ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent, self)
         kwargs = {**agent._frozen_kwargs, **agent._non_freezable_kwargs, **self._kwargs}
         token = _current_interaction.set(ctx)
         error: BaseException | None = None
+        self._emit(AgentCallStarted)
         try:
             await agent._ainvoke(ctx, kwargs)
         except BaseException as raised:  # delivered to consumers at its position, interrupts included
@@ -357,10 +437,15 @@ class AgentCall:
                 )
         finally:
             _current_interaction.reset(token)
-        if error is not None:
-            reply_appender.close(error)
-        else:
+        if error is None:
             reply_appender.close()
+            self._emit(AgentCallFinished)
+        else:
+            reply_appender.close(error)
+            if isinstance(error, asyncio.CancelledError):
+                self._emit(AgentCallCancelled)
+            else:
+                self._emit(AgentCallFailed, error)
         if self._miniagents._has_resolution_work():
             await self._arecord_nodes(ctx)
         if isinstance(error, asyncio.CancelledError):
@@ -398,6 +483,7 @@ class InteractionContext:
 
     __slots__ = (
         "_awaitables",
+        "_call",
         "_child_calls",
         "_reply_appender",
         "message_promises",
@@ -412,8 +498,10 @@ class InteractionContext:
         message_promises: MessageSequencePromise,
         reply_streamer: MessageSequenceAppender,
         parent: InteractionContext | None = None,
+        call: AgentCall | None = None,
     ) -> None:
         self.this_agent = this_agent
+        self._call = call
         self.message_promises = message_promises
         self.miniagents = MiniAgents.get_current()
         self.parent = parent

@@ -577,6 +577,8 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
         self._errors_as_messages = bool(errors_as_messages)
         self._tracebacks_in_messages = bool(getattr(ctx, "error_tracebacks_in_messages", False))
         self._on_start = on_start
+        self.on_message: Callable[[MessagePromise], None] | None = None
+        """Called with every message promise that originates in this sequence (set by observed agent calls)."""
         self._started = False
         self._input_closed = False
         self._backlog: deque[Any] = deque()
@@ -642,6 +644,13 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
         elif _is_ready(item):
             self._flatten_ready(item)
         else:
+            if isinstance(item, tuple):  # what is ready at the front goes out now; the walker takes the rest
+                ready = 0
+                while _is_ready(item[ready]):
+                    ready += 1
+                for element in item[:ready]:
+                    self._flatten_ready(element)
+                item = item[ready:]
             self._backlog.append(item)
             if self._started:
                 self._start_walking()
@@ -693,20 +702,26 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
                 promise = _ErrorsAsMessagePromise(promise, self._tracebacks_in_messages)
         self._out.push(promise)
 
+    def _push_reply(self, promise: MessagePromise) -> None:
+        """A message that originates here (not copied from a nested sequence): observers hear of it."""
+        if self.on_message is not None:
+            self.on_message(promise)
+        self._push_message_promise(promise)
+
     def _flatten_ready(self, item: Any) -> None:
         if type(item) is str:
-            self._out.push(MessagePromise(prefill_message=TextMessage(item)))
+            self._push_reply(MessagePromise(prefill_message=TextMessage(item)))
         elif isinstance(item, MessagePromise):
-            self._push_message_promise(item)
+            self._push_reply(item)
         elif isinstance(item, Message):
-            self._out.push(MessagePromise(prefill_message=item))
+            self._push_reply(MessagePromise(prefill_message=item))
         elif isinstance(item, tuple):
             for element in item:
                 self._flatten_ready(element)
         elif isinstance(item, BaseException):
             self._push_error(item)
         elif isinstance(item, str):
-            self._out.push(MessagePromise(prefill_message=TextMessage(str(item))))
+            self._push_reply(MessagePromise(prefill_message=TextMessage(str(item))))
         elif isinstance(item, MessageSequencePromise):
             self._copy_pieces(item._stream.pieces, 0)
 

@@ -14,6 +14,7 @@ from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 if TYPE_CHECKING:
     from miniagents_nb.agents import AgentCall, MiniAgent
+    from miniagents_nb.events import MiniAgentsEvent, Observer
 
 __all__ = ["MiniAgents", "PersistMessageEventHandler", "PersistMessagesEventHandler"]
 
@@ -70,6 +71,8 @@ class MiniAgents(PromisingContext):
         # hash_key -> None once persisted, or a future while its handlers are still running
         self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
         self._open_calls: list[AgentCall] = []
+        self._observers: list[Observer] = []
+        self._call_count = 0
         for handler in _handlers(on_persist_messages):
             self.on_persist_messages(handler)
         for handler in _handlers(on_persist_message):
@@ -173,6 +176,46 @@ class MiniAgents(PromisingContext):
             if raise_on_error:
                 raise failure
             self.log_error_once(failure, "A PERSISTENCE HANDLER FAILED", fake_log=True)
+
+    # --- observers -----------------------------------------------------------------------------------------------
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Call `observer(event)` for every event of the agents run under this context (or a nested one).
+
+        Returns a function that unsubscribes. See `miniagents_nb.events` for the events.
+        """
+        if not callable(observer):
+            raise AgentDefinitionError(f"An observer must be callable, got {type(observer).__name__}.")
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return unsubscribe
+
+    def _observed(self) -> bool:
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            if isinstance(ctx, MiniAgents) and ctx._observers:
+                return True
+            ctx = ctx.parent_ctx
+        return False
+
+    def _new_call_id(self) -> int:
+        self._call_count += 1
+        return self._call_count
+
+    def _emit(self, event: MiniAgentsEvent) -> None:
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            if isinstance(ctx, MiniAgents):
+                for observer in list(ctx._observers):
+                    try:
+                        observer(event)
+                    except Exception as error:  # an observer must never break the agents it watches
+                        ctx.log_error_once(error, f"AN OBSERVER FAILED ON {type(event).__name__}")
+            ctx = ctx.parent_ctx
 
     # --- running -------------------------------------------------------------------------------------------------
 
