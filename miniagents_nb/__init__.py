@@ -93,6 +93,15 @@ __all__ = [
 ]
 
 
+def show(obj: Any, **options: Any) -> Any:
+    """Display a live view of a sequence, message promise, message or orchestrator in a notebook cell.
+
+    The notebook layer is imported only now (`pip install "miniagents-nb[jupyter]"`); see
+    `miniagents_nb.jupyter.show` for the options.
+    """
+    return _notebook_layer().show(obj, **options)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext miniagents_nb` (the notebook layer is imported only now, never by `import miniagents_nb`)."""
     _notebook_layer().load_ipython_extension(ipython)
