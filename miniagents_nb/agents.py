@@ -165,9 +165,8 @@ class MiniAgent(Frozen):
             start_asap if start_soon is NO_VALUE else start_soon,
             errors_as_messages,
             register=False,
+            input_messages=frozen_messages,
         )
-        if frozen_messages is not None:
-            call._input._append(frozen_messages, False)
         return call.reply_sequence()
 
     def initiate_call(
@@ -301,7 +300,9 @@ class AgentCall:
         errors_as_messages: bool | Sentinel,
         *,
         register: bool,
+        input_messages: Any = NO_VALUE,
     ) -> None:
+        """`input_messages`: NO_VALUE leaves the input open (`initiate_call`); None or frozen messages close it."""
         self.agent = agent
         self._kwargs = kwargs
         self._miniagents = MiniAgents.get_current()
@@ -313,8 +314,14 @@ class AgentCall:
         self._errors_as_messages = (
             self._miniagents.errors_as_messages if errors_as_messages is NO_VALUE else bool(errors_as_messages)
         )
-        self._input = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
-        self._input.message_appender.open()
+        if input_messages is None:
+            self._input = self._miniagents._empty_input_sequence()  # shared: nothing to send, nothing to hold
+        else:
+            self._input = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
+            self._input.message_appender.open()
+            if input_messages is not NO_VALUE:
+                self._input._append(input_messages, False)
+                self._input.message_appender.close()
         self._reply = MessageSequence(
             appender_capture_errors=True,
             start_soon=start_soon,
@@ -326,6 +333,8 @@ class AgentCall:
             self._announce()
         if register:
             if self._parent is not None:
+                if self._parent._child_calls is None:
+                    self._parent._child_calls = []
                 self._parent._child_calls.append(self)
             else:
                 self._miniagents._open_calls.append(self)
@@ -506,8 +515,8 @@ class InteractionContext:
         self.miniagents = MiniAgents.get_current()
         self.parent = parent
         self._reply_appender = reply_streamer
-        self._awaitables: list[Awaitable[Any]] = []
-        self._child_calls: list[AgentCall] = []
+        self._awaitables: list[Awaitable[Any]] | None = None  # both created on demand
+        self._child_calls: list[AgentCall] | None = None
 
     @classmethod
     def get_current(cls) -> InteractionContext:
@@ -542,11 +551,13 @@ class InteractionContext:
         """Keep this agent's reply sequence open until `awaitable` is done (a coroutine is started right away)."""
         if start_soon_if_coroutine and inspect.iscoroutine(awaitable):
             awaitable = self.miniagents.start_soon(awaitable)
+        if self._awaitables is None:
+            self._awaitables = []
         self._awaitables.append(awaitable)
 
     async def await_now(self, suppress_deadlock_warning: bool = False) -> None:
         """Wait for everything registered with `make_sure_to_wait` so far."""
-        if not suppress_deadlock_warning and any(not call.is_finished for call in self._child_calls):
+        if not suppress_deadlock_warning and any(not call.is_finished for call in self._child_calls or ()):
             warnings.warn(
                 "Potential deadlock detected: unfinished agent call(s) encountered while awaiting in "
                 f"{self.this_agent.alias}. Finish them (`call.finish()` or `reply_sequence()`) before awaiting, "
@@ -555,7 +566,7 @@ class InteractionContext:
                 stacklevel=2,
             )
         while self._awaitables:
-            awaitables, self._awaitables = self._awaitables, []
+            awaitables, self._awaitables = self._awaitables, None
             await asyncio.gather(*awaitables, return_exceptions=True)
 
     async def afinish_early(self, make_sure_to_wait: bool = True) -> None:
@@ -565,11 +576,12 @@ class InteractionContext:
         self._reply_appender.close()
 
     async def _afinalize(self, await_reply_persistence: bool) -> None:
-        for call in self._child_calls:
+        for call in self._child_calls or ():
             if not call.is_finished:
                 call.finish()
-        self._child_calls.clear()
-        await self.await_now(suppress_deadlock_warning=True)
+        self._child_calls = None
+        if self._awaitables:
+            await self.await_now(suppress_deadlock_warning=True)
         if await_reply_persistence and self._reply_appender.is_open and self.miniagents._persists():
             self._reply_appender.append(self._apersist_replies_so_far())
 

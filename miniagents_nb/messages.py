@@ -556,6 +556,22 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
     this sequence is started (at once with `start_soon`, otherwise when first consumed).
     """
 
+    __slots__ = (
+        "_backlog",
+        "_ctx",
+        "_errors_as_messages",
+        "_input_closed",
+        "_on_start",
+        "_out",
+        "_started",
+        "_tracebacks_in_messages",
+        "_unordered_running",
+        "_unordered_waiting",
+        "_walking",
+        "message_appender",
+        "on_message",
+    )
+
     message_appender: MessageSequenceAppender
     sequence_promise: MessageSequencePromise
 
@@ -581,9 +597,9 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
         """Called with every message promise that originates in this sequence (set by observed agent calls)."""
         self._started = False
         self._input_closed = False
-        self._backlog: deque[Any] = deque()
+        self._backlog: deque[Any] | None = None  # created on demand: most sequences never need one
         self._walking = False
-        self._unordered_waiting: list[Any] = []
+        self._unordered_waiting: list[Any] | None = None
         self._unordered_running = 0
         self._out = PieceStream()
         promise_class = SafeMessageSequencePromise if self._errors_as_messages else MessageSequencePromise
@@ -611,8 +627,8 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
             on_start()
         if self._backlog and not self._walking:
             self._start_walking()
-        waiting, self._unordered_waiting = self._unordered_waiting, []
-        for item in waiting:
+        waiting, self._unordered_waiting = self._unordered_waiting, None
+        for item in waiting or ():
             self._start_unordered(item)
 
     def _close_input(self) -> None:
@@ -637,6 +653,8 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
                 self._flatten_ready(item)
             elif self._started:
                 self._start_unordered(item)
+            elif self._unordered_waiting is None:
+                self._unordered_waiting = [item]
             else:
                 self._unordered_waiting.append(item)
         elif self._backlog:
@@ -651,6 +669,8 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
                 for element in item[:ready]:
                     self._flatten_ready(element)
                 item = item[ready:]
+            if self._backlog is None:
+                self._backlog = deque()
             self._backlog.append(item)
             if self._started:
                 self._start_walking()
@@ -665,6 +685,7 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
 
     async def _awalk_ordered(self) -> None:
         backlog = self._backlog
+        assert backlog is not None
         try:
             while backlog:
                 await self._aflatten(backlog[0])

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from miniagents_nb.errors import AgentDefinitionError
-from miniagents_nb.messages import Message
+from miniagents_nb.messages import Message, MessageSequence
 from miniagents_nb.promising.context import PromiseResolvedEventHandler, PromisingContext
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -72,6 +72,7 @@ class MiniAgents(PromisingContext):
         self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
         self._open_calls: list[AgentCall] = []
         self._observers: list[Observer] = []
+        self._empty_input: MessageSequence | None = None
         self._call_count = 0
         for handler in _handlers(on_persist_messages):
             self.on_persist_messages(handler)
@@ -176,6 +177,15 @@ class MiniAgents(PromisingContext):
             if raise_on_error:
                 raise failure
             self.log_error_once(failure, "A PERSISTENCE HANDLER FAILED", fake_log=True)
+
+    def _empty_input_sequence(self) -> MessageSequence:
+        """One finished, empty input sequence shared by every call made with no messages (it is immutable)."""
+        if self._empty_input is None:
+            sequence = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
+            sequence.message_appender.open()
+            sequence.message_appender.close()
+            self._empty_input = sequence
+        return self._empty_input
 
     # --- observers -----------------------------------------------------------------------------------------------
 

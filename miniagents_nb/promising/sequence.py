@@ -32,6 +32,8 @@ class FlatSequence(Generic[IN, OUT]):
     soon as they exist. Exceptions raised while flattening become pieces at their position.
     """
 
+    __slots__ = ("_flattener_fn", "_normal_streamer", "_unordered_streamer", "sequence_promise")
+
     sequence_promise: StreamedPromise[Any, Any]
 
     def __init__(
