@@ -210,7 +210,7 @@ class MiniAgent(Frozen):
                 dict(interaction_metadata) if isinstance(interaction_metadata, Frozen) else interaction_metadata
             )
             metadata.pop("class_", None)
-        forked = MiniAgent(
+        forked = type(self)(  # subclasses (e.g. LLM agents) fork into their own kind
             self._func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self._description_template,

@@ -66,9 +66,9 @@ async def agent_loop(
     messages: Any = ctx.message_promises
     try:
         while True:
+            # No waiting for the round's output here: the next round gets it while it still streams (the user
+            # agent shows the reply token by token); the `AWAIT` inside the chain paces the rounds.
             messages = await _achain(messages, steps)
-            if isinstance(messages, MessageSequencePromise):
-                messages = await messages
     except KeyboardInterrupt:
         if raise_keyboard_interrupt:
             raise

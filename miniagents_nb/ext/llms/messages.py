@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from miniagents_nb.messages import TextMessage
+from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["AssistantMessage", "LLMMessage", "SystemMessage", "UserMessage"]
+from miniagents_nb.messages import Message, TextMessage
+
+__all__ = [
+    "PARSED_OBJECT_KEY",
+    "AnthropicMessage",
+    "AssistantMessage",
+    "EmbeddingMessage",
+    "FakeLLMMessage",
+    "LLMMessage",
+    "LLMReplyMessage",
+    "OpenAIMessage",
+    "PromptLogMessage",
+    "SystemMessage",
+    "UserMessage",
+]
 
 
 class LLMMessage(TextMessage):
@@ -31,3 +46,55 @@ class AssistantMessage(LLMMessage):
     role: str = "assistant"
     model: str | None = None
     agent_alias: str | None = None
+
+
+PARSED_OBJECT_KEY = "__miniagents_nb_parsed_object__"
+"""Where an LLM agent puts the live structured-output object among the fields collected for its final message."""
+
+
+class LLMReplyMessage(AssistantMessage):
+    """What an LLM agent replies: an assistant message with everything the provider said about the response
+    (usage, stop reason, ids, ...) as extra fields.
+
+    With `response_format=<pydantic model>` the reply also has `parsed`: the structured output as frozen data
+    (immutable, hashed, persisted, read like the model: `reply.parsed.field`), and `parsed_object`: the instance
+    of the requested model itself (a live object outside the message's fields, so it is not persisted and is gone
+    from copies of the message).
+    """
+
+    @classmethod
+    def tokens_to_message(cls, tokens: Iterable[Any], **extra_fields: Any) -> Message:
+        parsed_object = extra_fields.pop(PARSED_OBJECT_KEY, None)
+        message = super().tokens_to_message(tokens, **extra_fields)
+        if parsed_object is not None:
+            message.__dict__["_parsed_object"] = parsed_object
+        return message
+
+    @property
+    def parsed_object(self) -> Any:
+        """The structured output as an instance of the requested `response_format` model (None without one)."""
+        return self.__dict__.get("_parsed_object")
+
+
+class OpenAIMessage(LLMReplyMessage):
+    """A reply of `OpenAIAgent` (also of OpenAI-compatible servers): `usage`, `choices[0].finish_reason`, `id`,
+    `system_fingerprint`, ... are fields of the message."""
+
+
+class AnthropicMessage(LLMReplyMessage):
+    """A reply of `AnthropicAgent`: `usage`, `stop_reason`, `id`, ... are fields of the message."""
+
+
+class FakeLLMMessage(LLMReplyMessage):
+    """A reply of `FakeLLMAgent`, shaped like an OpenAI reply (`usage`, `choices[0].finish_reason`, `id`)."""
+
+
+class PromptLogMessage(LLMMessage):
+    """One message of a prompt as sent to a provider (what the LLM logger agent writes down)."""
+
+
+class EmbeddingMessage(Message):
+    """An embedding: `embedding` (a tuple of floats) of the text in `content`, with the provider's metadata."""
+
+    content: str | None = None
+    embedding: tuple[float, ...]

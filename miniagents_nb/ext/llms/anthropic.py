@@ -1,0 +1,267 @@
+"""`AnthropicAgent`: Claude through the official `anthropic` SDK (imported only when an agent calls it).
+
+Anthropic's API differs from OpenAI's in three ways that the agent absorbs: the system prompt is a separate `system`
+parameter, the conversation must start with a user message and alternate roles (a fake first user message is
+inserted and consecutive messages of one role are merged), and `max_tokens` is mandatory (4096 unless given).
+Structured output (`response_format=<pydantic model>`) goes through a forced tool call whose input is the object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from miniagents_nb.ext.llms.errors import (
+    LLMAuthenticationError,
+    LLMConnectionError,
+    LLMDependencyError,
+    LLMResponseError,
+    llm_error_from,
+)
+from miniagents_nb.ext.llms.llm_utils import (
+    LLMAgent,
+    amessages_to_llm_dicts,
+    is_pydantic_model_class,
+    llm_miniagent,
+    route_unknown_kwargs_to_extra_body,
+)
+from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, AnthropicMessage
+from miniagents_nb.messages import Message, MessageTokenAppender
+
+__all__ = [
+    "AnthropicAgent",
+    "AnthropicLLMAgent",
+    "anthropic_client",
+    "aprepare_dicts_for_anthropic",
+    "import_anthropic",
+]
+
+_TOOL_NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def import_anthropic() -> Any:
+    """The `anthropic` SDK, or an error that says which extra to install."""
+    try:
+        import anthropic
+    except ImportError as error:
+        raise LLMDependencyError(
+            "AnthropicAgent needs the `anthropic` package, which is not installed: "
+            "run `pip install 'miniagents-nb[anthropic]'` (or `pip install anthropic`).",
+            provider="anthropic",
+        ) from error
+    return anthropic
+
+
+async def aprepare_dicts_for_anthropic(
+    messages: Any,
+    *,
+    system: str | None = None,
+    message_delimiter_for_same_role: str = "\n\n",
+    fake_first_user_message: str = "/start",
+) -> list[dict[str, Any]]:
+    """The conversation in the shape Anthropic accepts.
+
+    - Every system message, then `system`, are joined (with `message_delimiter_for_same_role`) into ONE system dict
+      placed LAST; `AnthropicAgent` pops it into the API's `system` parameter.
+    - If the conversation does not start with a user message (or is empty), `fake_first_user_message` comes first.
+    - Consecutive messages of the same role are merged into one, joined with `message_delimiter_for_same_role`.
+    """
+    system_texts: list[str] = []
+    conversation: list[dict[str, Any]] = []
+    for message_dict in await amessages_to_llm_dicts(messages):
+        if message_dict["role"] == "system":
+            system_texts.append(message_dict["content"])
+        elif conversation and conversation[-1]["role"] == message_dict["role"]:
+            previous = conversation[-1]
+            previous["content"] = f"{previous['content']}{message_delimiter_for_same_role}{message_dict['content']}"
+        else:
+            conversation.append(message_dict)
+    if system is not None:
+        system_texts.append(system)
+    if not conversation or conversation[0]["role"] != "user":
+        conversation.insert(0, {"role": "user", "content": fake_first_user_message})
+    if system_texts:
+        conversation.append({"role": "system", "content": message_delimiter_for_same_role.join(system_texts)})
+    return conversation
+
+
+@asynccontextmanager
+async def anthropic_client(
+    *,
+    async_client: Any = None,
+    api_key: str | None = None,
+    api_key_env: str | None = None,
+    base_url: str | None = None,
+    max_retries: int | None = None,
+) -> AsyncIterator[Any]:
+    """The SDK client for one call: the injected `async_client` (its owner closes it), or a new `AsyncAnthropic`
+    closed when the call is over."""
+    if async_client is not None:
+        yield async_client.with_options(max_retries=max_retries) if max_retries is not None else async_client
+        return
+    anthropic = import_anthropic()
+    if api_key is None and api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise LLMAuthenticationError(
+                f"No API key in the environment variable {api_key_env}: set it, or pass api_key=... "
+                "(or run offline with FakeLLMAgent / default_llm_agent()).",
+                provider="anthropic",
+            )
+    options: dict[str, Any] = {}
+    if api_key is not None:
+        options["api_key"] = api_key
+    if base_url is not None:
+        options["base_url"] = base_url
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    client = anthropic.AsyncAnthropic(**options)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def _tool_for(model_class: type[Any]) -> dict[str, Any]:
+    name = _TOOL_NAME_CHARACTERS.sub("_", model_class.__name__)[:64] or "structured_output"
+    return {
+        "name": name,
+        "description": f"Give your answer as a {model_class.__name__} object: the tool's input is the answer.",
+        "input_schema": model_class.model_json_schema(),
+    }
+
+
+class AnthropicLLMAgent(LLMAgent):
+    """The class behind `AnthropicAgent` (subclass it to change how the conversation is built or sent).
+
+    `base_url` / `api_key` (or `api_key_env`), `async_client`, `max_retries` and `timeout` work as for
+    `OpenAIAgent`. Any other keyword argument goes to `messages.create` / `messages.stream` as is.
+    """
+
+    provider: ClassVar[str] = "anthropic"
+
+    response_message_class: type[Message] = AnthropicMessage
+    max_tokens: int = 4096
+    fake_first_user_message: str = "/start"
+    message_delimiter_for_same_role: str = "\n\n"
+    async_client: Any = None
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+        return await aprepare_dicts_for_anthropic(
+            self.ctx.message_promises,
+            system=self.system,
+            message_delimiter_for_same_role=self.message_delimiter_for_same_role,
+            fake_first_user_message=self.fake_first_user_message,
+        )
+
+    def translate_error(self, error: Exception) -> Exception:
+        return llm_error_from(
+            error,
+            provider=self.provider,
+            model=self.model,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            base_url=self.base_url,
+        )
+
+    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+        conversation = list(message_dicts)
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, **self.sdk_kwargs()}
+        if conversation and conversation[-1]["role"] == "system":
+            kwargs["system"] = conversation.pop()["content"]
+        kwargs["messages"] = conversation
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        structured = self.response_format if is_pydantic_model_class(self.response_format) else None
+        tool_name = None
+        if structured is not None:
+            tool = _tool_for(structured)
+            tool_name = tool["name"]
+            kwargs["tools"] = [*kwargs.get("tools", ()), tool]
+            kwargs["tool_choice"] = {"type": "tool", "name": tool_name}
+        elif self.response_format is not None:
+            raise LLMResponseError(
+                "AnthropicAgent takes a pydantic model class as response_format (got "
+                f"{type(self.response_format).__name__}): pass the model class itself.",
+                provider=self.provider,
+                model=self.model,
+            )
+        append = token_appender.append
+        async with anthropic_client(
+            async_client=self.async_client,
+            api_key=self.api_key,
+            api_key_env=self.api_key_env,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+        ) as client:
+            if self.stream:
+                method = client.messages.stream
+                async with method(**route_unknown_kwargs_to_extra_body(method, kwargs)) as stream:
+                    async for event in stream:
+                        event_type = event.type
+                        if event_type == "text":
+                            append(event.text)
+                        elif event_type == "input_json" and tool_name is not None:
+                            append(event.partial_json)
+                    final = await stream.get_final_message()
+            else:
+                method = client.messages.create
+                final = await method(**route_unknown_kwargs_to_extra_body(method, kwargs))
+                if tool_name is None:
+                    text = "".join(block.text for block in final.content if block.type == "text")
+                else:
+                    text = "".join(json.dumps(block.input) for block in final.content if block.type == "tool_use")
+                if text:
+                    append(text)
+        self._collect(final, token_appender.auxiliary_field_collector, structured, tool_name)
+
+    def _collect(self, final: Any, aux: dict[str, Any], structured: Any, tool_name: str | None) -> None:
+        if final.stop_reason is None:
+            raise LLMConnectionError(
+                "The Anthropic response stream ended before the response was complete (no stop_reason). "
+                "The connection was probably cut: retry the call.",
+                provider=self.provider,
+                model=self.model,
+            )
+        aux.update(final.model_dump(exclude={"content"}, exclude_none=True))
+        blocks = [block.model_dump(exclude_none=True) for block in final.content if block.type != "text"]
+        if blocks:
+            aux["content_blocks"] = blocks
+        if structured is None:
+            return
+        tool_inputs = [block.input for block in final.content if block.type == "tool_use" and block.name == tool_name]
+        if not tool_inputs:
+            raise LLMResponseError(
+                f"Claude did not answer with the {tool_name} object that response_format asked for "
+                f"(stop_reason={final.stop_reason!r}). Raise max_tokens, or retry.",
+                provider=self.provider,
+                model=self.model,
+            )
+        try:
+            parsed = structured.model_validate(tool_inputs[0])
+        except ValidationError as error:
+            raise LLMResponseError(
+                f"Claude's {tool_name} object does not match the response_format model: {error}",
+                provider=self.provider,
+                model=self.model,
+            ) from error
+        aux["parsed"] = parsed.model_dump(mode="json")
+        aux[PARSED_OBJECT_KEY] = parsed
+
+
+AnthropicAgent = llm_miniagent(AnthropicLLMAgent, alias="ANTHROPIC_AGENT")
+"""An agent that answers its input with one Claude message, streamed token by token.
+
+`AnthropicAgent.fork(model="claude-haiku-4-5", max_tokens=1000, system="...")`, then `.trigger(messages)`.
+"""

@@ -1,0 +1,141 @@
+"""`FakeLLMAgent`: an offline, deterministic LLM that streams token by token like the real ones.
+
+It is what the tutorials and the demo run on when no API key is configured (see `default_llm_agent`). It answers
+with the next of its scripted `replies`, with `reply_fn(messages)`, or (by default) by echoing the last user
+message; the reply is split into word tokens, streamed with `token_delay` seconds between them, and the final
+message carries OpenAI-shaped metadata: `usage` (prompt, completion and total token counts), `choices[0].finish_reason`
+and a content-derived `id`. `max_tokens` is honoured (the reply is cut and finish_reason is "length").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from miniagents_nb.ext.llms.errors import LLMResponseError
+from miniagents_nb.ext.llms.llm_utils import LLMAgent, is_pydantic_model_class, llm_miniagent
+from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, FakeLLMMessage
+from miniagents_nb.ext.llms.openai import aprepare_dicts_for_openai
+from miniagents_nb.messages import Message, MessageTokenAppender
+
+__all__ = ["FakeLLM", "FakeLLMAgent", "ReplyCursor", "split_into_tokens"]
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def split_into_tokens(text: str) -> list[str]:
+    """Word tokens, each with the whitespace before it: joining them gives `text` back exactly."""
+    return _TOKEN.findall(text)
+
+
+class ReplyCursor:
+    """Which scripted reply comes next: one cursor per fork that got `replies`, shared by that fork's calls
+    (calls take replies in the order they start; after the last reply the script starts over)."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def take(self) -> int:
+        index = self._next
+        self._next += 1
+        return index
+
+    def __repr__(self) -> str:
+        return f"ReplyCursor(next={self._next})"
+
+
+class FakeLLM(LLMAgent):
+    """The class behind `FakeLLMAgent`."""
+
+    provider: ClassVar[str] = "fake"
+
+    model: str | None = "fake-llm"
+    response_message_class: type[Message] = FakeLLMMessage
+    replies: Any = None
+    reply_fn: Any = None
+    reply_cursor: Any = None
+    token_delay: float = 0.0
+
+    @classmethod
+    def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply."""
+        return {"reply_cursor": ReplyCursor()} if "replies" in kwargs else {}
+
+    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+        return await aprepare_dicts_for_openai(self.ctx.message_promises, system=self.system)
+
+    def translate_error(self, error: Exception) -> Exception:
+        return error  # the fake's failures come from the test's own reply_fn: pass them on unchanged
+
+    async def _areply_text(self, message_dicts: list[dict[str, Any]]) -> str:
+        if self.reply_fn is not None:
+            reply = self.reply_fn(message_dicts)
+            if inspect.isawaitable(reply):
+                reply = await reply
+            return str(reply)
+        replies = self.replies
+        if replies is not None:
+            if isinstance(replies, str):
+                return replies
+            if not replies:
+                return ""
+            cursor = self.reply_cursor if self.reply_cursor is not None else ReplyCursor()
+            return str(replies[cursor.take() % len(replies)])
+        for message_dict in reversed(message_dicts):
+            if message_dict["role"] == "user":
+                return str(message_dict["content"])
+        return ""
+
+    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+        text = await self._areply_text(message_dicts)
+        tokens = split_into_tokens(text)
+        finish_reason = "stop"
+        max_tokens = (self.model_extra or {}).get("max_tokens")
+        if isinstance(max_tokens, int) and len(tokens) > max_tokens:
+            tokens = tokens[:max_tokens]
+            finish_reason = "length"
+        if self.stream:
+            delay = self.token_delay
+            for number, token in enumerate(tokens):
+                if number:
+                    await asyncio.sleep(delay)  # also a task switch when delay is 0: consumers see every token
+                token_appender.append(token)
+        elif tokens:
+            if self.token_delay:
+                await asyncio.sleep(self.token_delay * len(tokens))
+            token_appender.append("".join(tokens))
+        prompt_tokens = sum(len(split_into_tokens(str(message_dict["content"]))) for message_dict in message_dicts)
+        aux = token_appender.auxiliary_field_collector
+        aux["id"] = "fake-" + hashlib.sha256(repr((message_dicts, tokens)).encode()).hexdigest()[:24]
+        aux["object"] = "chat.completion"
+        aux["choices"] = [{"index": 0, "finish_reason": finish_reason}]
+        aux["usage"] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+        }
+        if is_pydantic_model_class(self.response_format):
+            try:
+                parsed = self.response_format.model_validate_json("".join(tokens))
+            except ValidationError as error:
+                raise LLMResponseError(
+                    f"The fake LLM's reply is not a valid {self.response_format.__name__} JSON object: {error}. "
+                    "Script replies= (or reply_fn=) that return that JSON.",
+                    provider=self.provider,
+                    model=self.model,
+                ) from error
+            aux["parsed"] = parsed.model_dump(mode="json")
+            aux[PARSED_OBJECT_KEY] = parsed
+
+
+FakeLLMAgent = llm_miniagent(FakeLLM, alias="FAKE_LLM_AGENT")
+"""The offline LLM: `FakeLLMAgent.fork(replies=["Hi!", "Bye!"])`, `.fork(reply_fn=lambda messages: ...)`,
+`.fork(token_delay=0.05)`; by default it echoes the last user message."""

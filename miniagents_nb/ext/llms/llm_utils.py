@@ -1,0 +1,399 @@
+"""The provider-independent half of the LLM agents: `LLMAgent`, `LLMMiniAgent`, message conversion.
+
+An LLM agent call replies exactly one message promise, right away, with what is known before the provider is even
+called (`model`, `agent_alias`, `response_metadata`) as `known_beforehand`, and closes its reply sequence. Only then
+does it read its input, call the provider and push the tokens into the promise as plain `str`s. Everything the
+provider says about the response (usage, stop reason, ids) is collected on the side and lands on the final message;
+a failure lands in the token stream, so consumers meet it exactly where the message is.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from miniagents_nb.agents import InteractionContext, MiniAgent
+from miniagents_nb.errors import InvalidArgumentsError, NotFreezableError
+from miniagents_nb.ext.llms.errors import llm_error_from
+from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
+from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageTokenAppender, TextMessage
+from miniagents_nb.miniagents_context import MiniAgents
+from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+
+__all__ = [
+    "LLMAgent",
+    "SECRET_KWARGS",
+    "LLMMiniAgent",
+    "amessages_to_llm_dicts",
+    "is_pydantic_model_class",
+    "llm_miniagent",
+    "message_to_llm_dict",
+    "route_unknown_kwargs_to_extra_body",
+    "thaw",
+]
+
+
+# --- message conversion ---------------------------------------------------------------------------------------------
+
+
+def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[str, Any]:
+    """`{"role": ..., "content": ...}` for one message: its `role` (else `default_role`) and its text.
+
+    The text is the message's `content` (`text` is the same field), or the template filled in for a TextMessage.
+    A message without any content becomes its string form (the JSON of its fields): a model then at least sees the
+    data. An LLM never gets a JSON dump of a message that has text.
+    """
+    role = getattr(message, "role", None)
+    if not isinstance(role, str) or not role:
+        role = default_role
+    if isinstance(message, TextMessage):
+        text = str(message)
+    else:
+        content = getattr(message, "content", None)
+        text = str(message) if content is None else content if isinstance(content, str) else str(content)
+    return {"role": role, "content": text}
+
+
+async def amessages_to_llm_dicts(messages: Any, default_role: str = "user") -> list[dict[str, Any]]:
+    """Resolve `messages` (any nesting of what an agent may send) and convert each to a role/content dict."""
+    resolved = await MessageSequence.turn_into_sequence_promise(messages)
+    return [message_to_llm_dict(message, default_role) for message in resolved]
+
+
+# --- frozen <-> plain values ----------------------------------------------------------------------------------------
+
+
+def thaw(value: Any) -> Any:
+    """Turn frozen agent arguments back into what an SDK expects: `Frozen` -> dict, tuple -> list (recursively)."""
+    if isinstance(value, Frozen):
+        return {key: thaw(item) for key, item in value.as_kwargs().items()}
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=128)
+def _accepted_parameters(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names `function` takes, or None when it takes any (`**kwargs`)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(parameter.name for parameter in parameters)
+
+
+def route_unknown_kwargs_to_extra_body(method: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Move the arguments that the SDK `method` does not name into its `extra_body` (they still reach the server).
+
+    SDK versions add and drop parameters, and OpenAI-compatible servers take their own ones (`top_k`,
+    `repetition_penalty`, ...): an argument unknown to the installed SDK becomes part of the JSON body instead of a
+    TypeError, and the server decides.
+    """
+    accepted = _accepted_parameters(getattr(method, "__func__", method))
+    if accepted is None:
+        return kwargs
+    unknown = [key for key in kwargs if key not in accepted]
+    if not unknown:
+        return kwargs
+    routed = dict(kwargs)
+    extra_body = dict(routed.pop("extra_body", None) or {})
+    for key in unknown:
+        extra_body[key] = routed.pop(key)
+    routed["extra_body"] = extra_body
+    return routed
+
+
+def is_pydantic_model_class(value: Any) -> bool:
+    """Whether `value` is a pydantic model class (a structured-output `response_format`)."""
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _is_freezable(value: Any, key: str) -> bool:
+    try:
+        freeze_value(value, "an LLM agent", key)
+    except NotFreezableError:
+        return False
+    return True
+
+
+SECRET_KWARGS = frozenset({"api_key"})
+"""Arguments never frozen: frozen arguments of a call are persisted and shown in the notebook views."""
+
+
+def _split_live_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(live, freezable): secrets and values that cannot be frozen (SDK clients, pydantic classes, callables) vs
+    the rest."""
+    live: dict[str, Any] = {}
+    freezable: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        (freezable if key not in SECRET_KWARGS and _is_freezable(value, key) else live)[key] = value
+    return live, freezable
+
+
+# --- the MiniAgent wrapper ------------------------------------------------------------------------------------------
+
+
+class LLMMiniAgent(MiniAgent):
+    """A MiniAgent that also takes live objects as plain keyword arguments.
+
+    `OpenAIAgent.fork(async_client=client)`, `.trigger(..., response_format=MyModel)` or
+    `FakeLLMAgent.fork(reply_fn=func)` pass values that can never be frozen; a plain MiniAgent refuses them (they
+    would have to go through `non_freezable_kwargs=`). Here such values are routed into the non-freezable
+    arguments automatically, with the usual precedence: a later fork or the trigger call wins. So is `api_key`,
+    so that a key never lands in persisted agent calls or in notebook views. Everything else is frozen as usual.
+    Forks stay `LLMMiniAgent`s.
+    """
+
+    def _fork_hook_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        hook: Callable[[Mapping[str, Any]], dict[str, Any]] | None = getattr(self._func, "prepare_fork_kwargs", None)
+        return hook(kwargs) if hook is not None else {}
+
+    def fork(
+        self,
+        alias: str | None = None,
+        description: str | None = None,
+        *,
+        interaction_metadata: dict[str, Any] | Frozen | None = None,
+        non_freezable_kwargs: dict[str, Any] | None = None,
+        **kwargs_to_freeze: Any,
+    ) -> LLMMiniAgent:
+        """A variant of this agent (live objects among the kwargs are kept unfrozen)."""
+        live, freezable = _split_live_kwargs(kwargs_to_freeze)
+        live.update(self._fork_hook_kwargs(kwargs_to_freeze))
+        forked = super().fork(
+            alias,
+            description,
+            interaction_metadata=interaction_metadata,
+            non_freezable_kwargs={**(non_freezable_kwargs or {}), **live},
+            **freezable,
+        )
+        for key in freezable:  # a newly frozen value overrides an older live value of the same name
+            if non_freezable_kwargs is None or key not in non_freezable_kwargs:
+                forked._non_freezable_kwargs.pop(key, None)
+        return _as_llm_miniagent(forked)
+
+    def trigger(
+        self,
+        messages: Any = None,
+        *,
+        start_soon: bool | Sentinel = NO_VALUE,
+        errors_as_messages: bool | Sentinel = NO_VALUE,
+        start_asap: bool | Sentinel = NO_VALUE,
+        **kwargs_to_freeze: Any,
+    ) -> MessageSequencePromise:
+        """Call the agent (live objects among the kwargs apply to this call only)."""
+        target, freezable = self._for_call(kwargs_to_freeze)
+        return MiniAgent.trigger(
+            target,
+            messages,
+            start_soon=start_soon,
+            errors_as_messages=errors_as_messages,
+            start_asap=start_asap,
+            **freezable,
+        )
+
+    def initiate_call(
+        self,
+        *,
+        start_soon: bool | Sentinel = NO_VALUE,
+        errors_as_messages: bool | Sentinel = NO_VALUE,
+        start_asap: bool | Sentinel = NO_VALUE,
+        **kwargs_to_freeze: Any,
+    ) -> Any:
+        """Open a call whose input is sent over time (live objects among the kwargs apply to this call only)."""
+        target, freezable = self._for_call(kwargs_to_freeze)
+        return MiniAgent.initiate_call(
+            target,
+            start_soon=start_soon,
+            errors_as_messages=errors_as_messages,
+            start_asap=start_asap,
+            **freezable,
+        )
+
+    def _for_call(self, kwargs: dict[str, Any]) -> tuple[MiniAgent, dict[str, Any]]:
+        live, freezable = _split_live_kwargs(kwargs)
+        live.update(self._fork_hook_kwargs(kwargs))
+        if not live:
+            return self, freezable
+        # A per-call fork carries the live values: the call's frozen kwargs (persisted with the call) stay clean.
+        return MiniAgent.fork(self, non_freezable_kwargs=live), freezable
+
+
+def _as_llm_miniagent(agent: MiniAgent) -> LLMMiniAgent:
+    # MiniAgent.fork() always builds a plain MiniAgent; the subclass adds behaviour only (no fields, same layout),
+    # so switching the class keeps every field and private attribute exactly as the core made them.
+    object.__setattr__(agent, "__class__", LLMMiniAgent)
+    return agent  # type: ignore[return-value]
+
+
+def llm_miniagent(func_or_class: Any = None, /, **options: Any) -> Any:
+    """`@miniagent` for LLM agents: the result is an `LLMMiniAgent` (usable bare or with options)."""
+    if func_or_class is None:
+        return lambda target: llm_miniagent(target, **options)
+    live, freezable = _split_live_kwargs(
+        {key: value for key, value in options.items() if key not in _MINIAGENT_OPTIONS}
+    )
+    plain_options = {key: value for key, value in options.items() if key in _MINIAGENT_OPTIONS}
+    if live:
+        plain_options["non_freezable_kwargs"] = {**plain_options.get("non_freezable_kwargs", {}), **live}
+    return _as_llm_miniagent(MiniAgent(func_or_class, **plain_options, **freezable))
+
+
+_MINIAGENT_OPTIONS = frozenset(
+    {
+        "alias",
+        "description",
+        "normalize_func_or_class_name",
+        "normalize_spaces_in_docstring",
+        "await_reply_persistence",
+        "interaction_metadata",
+        "non_freezable_kwargs",
+    }
+)
+
+
+# --- the base class -------------------------------------------------------------------------------------------------
+
+
+def _stream_by_default() -> bool:
+    return bool(MiniAgents.get_current().stream_llm_tokens_by_default)
+
+
+def _logger_by_default() -> Any:
+    return MiniAgents.get_current().llm_logger_agent
+
+
+def _loggable(value: Any, key: str) -> Any:
+    if _is_freezable(value, key):
+        return value
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+class LLMAgent(BaseModel, ABC):
+    """Base class of an LLM agent for any provider; wrap a subclass with `llm_miniagent` to get the agent.
+
+    A subclass implements `_aprepare_message_dicts` (the conversation in the provider's shape) and
+    `_aproduce_tokens` (call the provider, append `str` tokens to the appender, put response metadata into
+    `token_appender.auxiliary_field_collector`). Unknown keyword arguments (`temperature`, `max_tokens`, `top_p`,
+    ...) are kept as extra fields and passed to the SDK call as they are (`sdk_kwargs()`).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
+
+    provider: ClassVar[str] = "llm"
+
+    ctx: InteractionContext
+    model: str | None = None
+    stream: bool = Field(default_factory=_stream_by_default)
+    system: str | None = None
+    response_metadata: Any = None
+    response_message_class: type[Message] = AssistantMessage
+    response_format: Any = None
+    llm_logger_agent: Any = Field(default_factory=_logger_by_default)
+
+    async def __call__(self) -> None:
+        appender = MessageTokenAppender(capture_errors=True)
+        appender.open()
+        known_beforehand: dict[str, Any] = {"model": self.model, "agent_alias": self.ctx.this_agent.alias}
+        known_beforehand.update(thaw(self.response_metadata) or {})
+        response = self.response_message_class.promise(
+            start_soon=False, message_token_streamer=appender, **known_beforehand
+        )
+        self.ctx.reply(response)
+        await self.ctx.afinish_early()  # consumers see the one message promise (and its metadata) right away
+
+        try:
+            if self.model is None:
+                raise InvalidArgumentsError(
+                    f"{self.ctx.this_agent.alias} needs a model: fork the agent with model=... "
+                    "(e.g. `OpenAIAgent.fork(model='gpt-4.1-mini')`) or pass model=... to trigger()."
+                )
+            message_dicts = await self._aprepare_message_dicts()
+        except BaseException as error:  # an input failed: it reaches consumers unchanged, at the message
+            appender.close(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+
+        self._start_logging(message_dicts, response)
+        try:
+            await self._aproduce_tokens(message_dicts, appender)
+            self._after_response(appender.auxiliary_field_collector)
+        except Exception as error:
+            appender.close(self.translate_error(error))
+        except BaseException as error:  # cancelled or interrupted: end the message with it, then let it propagate
+            appender.close(error)
+            raise
+        else:
+            appender.close()
+
+    @abstractmethod
+    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+        """The conversation (this call's input plus `system`) in the provider's format."""
+
+    @abstractmethod
+    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+        """Call the provider; append every token (a `str`); collect response metadata in the appender's
+        `auxiliary_field_collector`."""
+
+    # --- helpers for subclasses -------------------------------------------------------------------------------------
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """The extra keyword arguments (`temperature`, `max_tokens`, ...) thawed back into plain dicts and lists."""
+        return {key: thaw(value) for key, value in (self.model_extra or {}).items()}
+
+    def translate_error(self, error: Exception) -> Exception:
+        """What consumers get instead of an SDK's own exception (an `LLMError`, see `llm_error_from`)."""
+        return llm_error_from(error, provider=self.provider, model=self.model)
+
+    def _after_response(self, collected: dict[str, Any]) -> None:
+        """Keep what the provider said it served when it differs from what was asked (`model` stays the request's
+        model, as it was known beforehand)."""
+        served = collected.get("model")
+        if isinstance(served, str) and served != self.model:
+            collected["response_model"] = served
+
+    def request_metadata(self) -> dict[str, Any]:
+        """What the LLM logger writes about the request (live objects as their names)."""
+        metadata: dict[str, Any] = {
+            "agent_alias": self.ctx.this_agent.alias,
+            "model": self.model,
+            "stream": self.stream,
+        }
+        if self.response_format is not None:
+            metadata["response_format"] = _loggable(self.response_format, "response_format")
+        for key, value in (self.model_extra or {}).items():
+            metadata[key] = _loggable(value, key)
+        return metadata
+
+    def _start_logging(self, message_dicts: list[dict[str, Any]], response: Any) -> None:
+        logger = self.llm_logger_agent
+        if logger is True:
+            from miniagents_nb.ext.agents.llm_logger_agents import markdown_llm_logger_agent
+
+            logger = markdown_llm_logger_agent
+        if not isinstance(logger, MiniAgent):
+            return
+        prompt = [
+            PromptLogMessage(content=_log_text(message_dict.get("content")), role=str(message_dict.get("role", "user")))
+            for message_dict in message_dicts
+        ]
+        self.ctx.make_sure_to_wait(logger.trigger([prompt, response], request_metadata=self.request_metadata()))
+
+
+def _log_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "\n".join(str(part.get("text", part)) if isinstance(part, dict) else str(part) for part in content)
+    return "" if content is None else str(content)
