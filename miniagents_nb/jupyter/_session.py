@@ -1,0 +1,233 @@
+"""The notebook session: one notebook-wide `MiniAgents` context on the kernel's loop, and everything around it.
+
+`%load_ext miniagents_nb` creates the session in the sync context of the load, so the context variable it sets is
+the kernel's own and every later cell sees it (a value set inside a cell that awaits would be lost with the cell's
+task: ipykernel#749). The session is never finalized through `ContextVar.reset` from another cell; unloading
+cancels what still runs and deactivates without touching tokens of foreign contexts.
+
+Around the context: the call tracker (senders, call trees, per-cell calls), the cell hooks (`pre_run_cell` charges
+new calls to the cell; `post_run_cell` sends finished views' final state and, after a kernel interrupt, cancels the
+calls the interrupted cell started), the sync facade runner, the rich displays and the magics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from miniagents_nb.jupyter import _runner
+from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
+from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
+from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.miniagents_context import MiniAgents
+from miniagents_nb.promising import context as promising_context
+
+__all__ = ["NotebookSession", "current_session"]
+
+_SESSION_ATTR = "_miniagents_nb_session"
+_DISPLAYED_TYPES: tuple[type, ...] = (MessageSequencePromise, MessagePromise, Message)
+_MAGIC_NAMES = (("cell", "miniagent"), ("cell", "chat"), ("line", "miniagents"))
+
+
+def current_session(shell: Any = None) -> NotebookSession | None:
+    """The session of the running IPython shell, if the extension is loaded."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    session = getattr(shell, _SESSION_ATTR, None)
+    return session if isinstance(session, NotebookSession) else None
+
+
+class NotebookSession:
+    """Everything `%load_ext miniagents_nb` sets up, and takes down again on unload."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.miniagents = MiniAgents()
+        self.tracker = CallTracker(self.miniagents)
+        self.chat_history: list[Message] = []
+        self.max_updates_per_second = DEFAULT_MAX_UPDATES_PER_SECOND
+        self._cell = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._undo: list[Callable[[], None]] = []
+
+    # --- load / unload -------------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        shell = self.shell
+        self.miniagents.activate()
+        self._undo.append(self._deactivate)
+        unsubscribe = self.miniagents.subscribe(self.tracker)
+        self._undo.append(unsubscribe)
+
+        previous_runner = promising_context.running_loop_runner
+        promising_context.running_loop_runner = _runner.run_in_worker_thread
+
+        def restore_runner() -> None:
+            promising_context.running_loop_runner = previous_runner
+
+        self._undo.append(restore_runner)
+
+        shell.events.register("pre_run_cell", self._pre_run_cell)
+        shell.events.register("post_run_cell", self._post_run_cell)
+        self._undo.append(lambda: shell.events.unregister("pre_run_cell", self._pre_run_cell))
+        self._undo.append(lambda: shell.events.unregister("post_run_cell", self._post_run_cell))
+
+        formatter = shell.display_formatter.ipython_display_formatter
+        for cls in _DISPLAYED_TYPES:
+            previous = formatter.for_type(cls, self._display)
+            self._undo.append(functools.partial(_restore_formatter, formatter, cls, previous))
+
+        magics = MiniAgentsMagics(shell, self)
+        shell.register_magics(magics)
+        self._undo.append(lambda: _unregister_magics(shell, magics))
+
+        shell.input_transformers_cleanup.append(chat_transformer)
+        self._undo.append(lambda: _remove(shell.input_transformers_cleanup, chat_transformer))
+
+        setattr(shell, _SESSION_ATTR, self)
+        self._undo.append(lambda: _delattr(shell, _SESSION_ATTR))
+
+    def unload(self) -> None:
+        """Cancel every agent still running, then undo the load in reverse order."""
+        self.cancel_all()
+        for task in list(self.miniagents.child_tasks) + list(self._tasks):
+            task.cancel()
+        while self._undo:
+            self._undo.pop()()
+
+    def _deactivate(self) -> None:
+        # The core resets its token when it can and, from another context copy, restores the parent instead.
+        self.miniagents._deactivate()
+
+    # --- cells ---------------------------------------------------------------------------------------------------
+
+    def _pre_run_cell(self, info: Any = None) -> None:
+        self._cell += 1
+        current_cell.set(self._cell)
+        if promising_context.current_context_or_none() is None:
+            # The context variable was lost (the extension was loaded in a cell that awaited): set it again for
+            # this cell. A context the user activated on purpose is left alone.
+            promising_context._current_context.set(self.miniagents)
+
+    def _post_run_cell(self, result: Any = None) -> None:
+        error = getattr(result, "error_in_exec", None)
+        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            self.tracker.cancel(self.tracker.records_of_cell(self._cell))
+        refresh_live_views()
+
+    # --- displays, tasks, cancelling ---------------------------------------------------------------------------
+
+    def view(self, obj: Any, *, tree: bool | None = None, messages: bool = True) -> LiveView:
+        return make_view(
+            obj, tree=tree, messages=messages, tracker=self.tracker, max_updates_per_second=self.max_updates_per_second
+        )
+
+    def _display(self, obj: Any) -> None:
+        self.view(obj)._ipython_display_()
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Hold a background task until it ends (the loop holds tasks weakly)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def cancel_all(self) -> int:
+        """Cancel every running agent call and every message still streaming from one."""
+        return self.tracker.cancel(self.tracker.live_records())
+
+    # --- %%chat --------------------------------------------------------------------------------------------------
+
+    async def chat(self, agent: Any, text: str, kwargs: dict[str, Any], new: bool, tree: bool) -> None:
+        """Send `text` (after the conversation so far) to `agent`, show the reply live, remember the exchange."""
+        __tracebackhide__ = True
+        from miniagents_nb.ext.llms import UserMessage
+
+        if new:
+            self.chat_history.clear()
+        user_message = UserMessage(content=text)
+        reply = agent.trigger([*self.chat_history, user_message], **kwargs)
+        record = self.tracker.record_of_sequence(reply)
+        view = self.view(reply, tree=tree)
+        view._ipython_display_()
+        try:
+            replies = await reply
+            await view.wait()
+        except asyncio.CancelledError:
+            if record is not None:
+                self.tracker.cancel(record.walk())
+            raise
+        self.chat_history.extend([user_message, *replies])
+
+    # --- %miniagents ---------------------------------------------------------------------------------------------
+
+    def status_text(self) -> str:
+        ma = self.miniagents
+        lines = [
+            f"miniagents_nb notebook layer (ipykernel {_version_of('ipykernel')}, IPython {_version_of('ipython')}, "
+            f"Python {sys.version.split()[0]})",
+            "Context: one notebook-wide MiniAgents"
+            f" (errors_as_messages={ma.errors_as_messages},"
+            f" start_everything_soon_by_default={ma.start_everything_soon_by_default})",
+            "Sync facade: MiniAgents().run(...) in a cell runs on a worker thread's loop",
+            f"Views: at most {self.max_updates_per_second:g} front-end updates per second each",
+            f"Chat: {len(self.chat_history)} message{'s' if len(self.chat_history) != 1 else ''} in the conversation",
+        ]
+        active = self.tracker.live_records()
+        lines.append(f"Agent calls since the extension was loaded: {self.tracker.calls_seen}")
+        lines.append(f"Active agent calls: {len(active)}")
+        lines.extend(f"  {_describe(record)}" for record in active)
+        return "\n".join(lines)
+
+
+def _describe(record: CallRecord) -> str:
+    parts = [
+        f"#{record.label} {record.alias}",
+        record.status + (" (its messages still stream)" if record.ended else ""),
+    ]
+    elapsed = record.elapsed()
+    if elapsed is not None:
+        parts.append(f"{elapsed:.1f} s")
+    if record.caller is not None:
+        parts.append(f"called by #{record.caller.label}")
+    elif record.cell is not None:
+        parts.append(f"started in cell run {record.cell}")
+    return ", ".join(parts)
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _restore_formatter(formatter: Any, cls: type, previous: Any) -> None:
+    if previous is None:
+        formatter.pop(cls, None)
+    else:
+        formatter.for_type(cls, previous)
+
+
+def _unregister_magics(shell: Any, magics: MiniAgentsMagics) -> None:
+    registry = shell.magics_manager.magics
+    for kind, name in _MAGIC_NAMES:
+        bound = registry[kind].get(name)
+        if getattr(bound, "__self__", None) is magics:
+            del registry[kind][name]
+    shell.magics_manager.registry.pop(type(magics).__name__, None)
+
+
+def _remove(items: list[Any], item: Any) -> None:
+    if item in items:
+        items.remove(item)
+
+
+def _delattr(obj: Any, name: str) -> None:
+    if hasattr(obj, name):
+        delattr(obj, name)

@@ -1,0 +1,347 @@
+"""What the notebook knows about agent calls: one observer on the notebook-wide `MiniAgents` context.
+
+Views need three things the engine does not keep: who sent each message (the first call that replied a promise),
+the tree of calls (who triggered whom) with each call's status and timing, and which cell started each top-level
+call (so that an interrupt cancels exactly the calls of the cell that was interrupted).
+
+Memory stays bounded by what the user keeps: a call's record lives while the call runs, while its reply sequence
+or one of its messages is alive, or while an ancestor's record lives; the tracker itself holds finished records
+only weakly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, cast
+
+from miniagents_nb.events import (
+    AgentCallCancelled,
+    AgentCallEvent,
+    AgentCallFailed,
+    AgentCallFinished,
+    AgentCallQueued,
+    AgentCallStarted,
+    MessageReplied,
+    MiniAgentsEvent,
+)
+from miniagents_nb.jupyter._streams import cancel_stream, original_promise, stream_finished
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.miniagents_context import MiniAgents
+from miniagents_nb.promising.context import current_context_or_none
+
+if TYPE_CHECKING:
+    from miniagents_nb.agents import AgentCall
+
+__all__ = ["ENDED", "CallRecord", "CallTracker", "current_cell"]
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+ENDED = frozenset({DONE, FAILED, CANCELLED})
+
+current_cell: ContextVar[int | None] = ContextVar("miniagents_nb_current_cell", default=None)
+"""The serial number of the cell whose code (or whose background tasks) is running; set at `pre_run_cell`.
+
+Tasks copy the context they are created in, so an agent call triggered from a task that a cell started is charged
+to that cell, even when it happens while a later cell runs.
+"""
+
+Listener = Callable[["CallRecord"], None]
+
+_PRUNE_STREAMING_AT = 64  # ended calls kept for their streaming messages are checked again past this many
+
+
+class CallRecord:
+    """One agent call as the views show it."""
+
+    __slots__ = (
+        "__weakref__",
+        "alias",
+        "call",
+        "call_id",
+        "cancel_requested",
+        "caller",
+        "cell",
+        "children",
+        "ended_at",
+        "error",
+        "key",
+        "label",
+        "messages",
+        "started_at",
+        "status",
+    )
+
+    def __init__(self, key: tuple[int, int], label: str, alias: str, caller: CallRecord | None, cell: int | None):
+        self.key = key
+        self.call_id = key[1]
+        self.label = label
+        """Deterministic id for views: "3" for the notebook context, "2:3" for call 3 of the second nested one."""
+        self.alias = alias
+        self.caller = caller
+        self.cell = cell
+        self.children: list[CallRecord] = []
+        self.status = QUEUED
+        self.error: str | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.messages: list[weakref.ref[MessagePromise]] = []
+        self.call: AgentCall | None = None
+        self.cancel_requested = False
+        """Whether the notebook cancelled it (set before its task sees the `CancelledError`)."""
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        """Seconds the agent function ran (so far, while it runs); None before it started."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else (time.monotonic() if now is None else now)
+        return max(0.0, end - self.started_at)
+
+    def root(self) -> CallRecord:
+        record = self
+        while record.caller is not None:
+            record = record.caller
+        return record
+
+    def live_messages(self) -> list[MessagePromise]:
+        return [promise for ref in self.messages if (promise := ref()) is not None]
+
+    def streaming(self) -> bool:
+        """Whether a message this call replied is still streaming."""
+        return any(not stream_finished(promise) for promise in self.live_messages())
+
+    def walk(self) -> list[CallRecord]:
+        """This record and every descendant, depth first, in call order."""
+        found: list[CallRecord] = []
+        todo = [self]
+        while todo:
+            record = todo.pop()
+            found.append(record)
+            todo.extend(reversed(record.children))
+        return found
+
+
+class CallTracker:
+    """The observer: keeps `CallRecord`s up to date and tells listeners (the live views) what changed.
+
+    Events may come from another thread (the sync facade runs `MiniAgents().run(...)` on a worker loop while the
+    kernel thread waits for it), so the bookkeeping is guarded by a lock and listeners are expected to be
+    thread-aware (views wake their own loop thread-safely).
+    """
+
+    def __init__(self, miniagents: MiniAgents) -> None:
+        self.miniagents = miniagents
+        self._lock = threading.RLock()
+        self._context_serials: weakref.WeakKeyDictionary[MiniAgents, int] = weakref.WeakKeyDictionary()
+        self._context_serials[miniagents] = 0
+        self._next_context_serial = 1
+        self._by_key: weakref.WeakValueDictionary[tuple[int, int], CallRecord] = weakref.WeakValueDictionary()
+        self._active: dict[tuple[int, int], CallRecord] = {}
+        # Calls that ended while messages they replied still stream (e.g. a token streamer pumped by the context).
+        self._streaming: dict[tuple[int, int], CallRecord] = {}
+        self._by_sequence: weakref.WeakKeyDictionary[MessageSequencePromise, CallRecord] = weakref.WeakKeyDictionary()
+        self._senders: weakref.WeakKeyDictionary[MessagePromise, CallRecord] = weakref.WeakKeyDictionary()
+        self._listeners: list[Listener] = []
+        self.calls_seen = 0
+
+    # --- listening -----------------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def _changed(self, record: CallRecord) -> None:
+        for listener in list(self._listeners):
+            listener(record)
+
+    # --- lookups -------------------------------------------------------------------------------------------------
+
+    def record_of_sequence(self, sequence: MessageSequencePromise) -> CallRecord | None:
+        with self._lock:
+            return self._by_sequence.get(sequence)
+
+    def sender_of(self, promise: MessagePromise) -> CallRecord | None:
+        with self._lock:
+            return self._senders.get(original_promise(promise))
+
+    def active_records(self) -> list[CallRecord]:
+        """The calls whose agent has not ended yet."""
+        with self._lock:
+            return sorted(self._active.values(), key=lambda record: record.key)
+
+    def live_records(self) -> list[CallRecord]:
+        """The active calls, and the ended ones whose replied messages still stream."""
+        with self._lock:
+            self._prune_streaming()
+            return sorted([*self._active.values(), *self._streaming.values()], key=lambda record: record.key)
+
+    def _prune_streaming(self) -> None:
+        for key, record in list(self._streaming.items()):
+            if not record.streaming():
+                del self._streaming[key]
+
+    # --- the observer --------------------------------------------------------------------------------------------
+
+    def __call__(self, event: MiniAgentsEvent) -> None:
+        with self._lock:
+            if isinstance(event, MessageReplied):
+                record = self._record_for(event.call_id, event)
+                if record is None:
+                    return
+                promise = event.message_promise
+                if promise not in self._senders:  # the first call that replied a promise is its sender
+                    self._senders[promise] = record
+                record.messages.append(weakref.ref(promise))
+            elif isinstance(event, AgentCallEvent):
+                record = self._on_call_event(event)
+                if record is None:
+                    return
+            else:
+                return
+        self._changed(record)
+
+    def _context_of(self, event: MiniAgentsEvent) -> MiniAgents:
+        """The context that numbered the event's call (call ids are per context)."""
+        call = getattr(event, "call", None)
+        owner = getattr(call, "_miniagents", None) or getattr(event, "miniagents", None)
+        if isinstance(owner, MiniAgents):
+            return owner
+        ctx = current_context_or_none()
+        while ctx is not None and not isinstance(ctx, MiniAgents):
+            ctx = ctx.parent_ctx
+        return ctx if ctx is not None else self.miniagents
+
+    def _serial_of(self, ctx: MiniAgents) -> int:
+        serial = self._context_serials.get(ctx)
+        if serial is None:
+            serial = self._next_context_serial
+            self._next_context_serial += 1
+            self._context_serials[ctx] = serial
+        return serial
+
+    def _record_for(self, call_id: int, event: MiniAgentsEvent) -> CallRecord | None:
+        return self._by_key.get((self._serial_of(self._context_of(event)), call_id))
+
+    def _on_call_event(self, event: AgentCallEvent) -> CallRecord | None:
+        if isinstance(event, AgentCallQueued):
+            return self._on_queued(event)
+        record = self._record_for(event.call_id, event)
+        if record is None:
+            return None
+        if isinstance(event, AgentCallFinished) and record.cancel_requested:
+            # Cancelled, but the agent swallowed the CancelledError (a token appender with `capture_errors` ends its
+            # message with it and lets the function return): it still ended because it was cancelled.
+            self._end(record, CANCELLED)
+        elif isinstance(event, AgentCallStarted):
+            record.status = RUNNING
+            record.started_at = time.monotonic()
+            if record.call is None:
+                record.call = _running_call()
+            if record.cancel_requested and record.call is not None:
+                record.call.cancel()  # an interrupt came while it was still queued
+        elif isinstance(event, AgentCallFinished):
+            self._end(record, DONE)
+        elif isinstance(event, AgentCallFailed):
+            self._end(record, FAILED, error_to_text(event.error))
+        elif isinstance(event, AgentCallCancelled):
+            self._end(record, CANCELLED)
+        return record
+
+    def _on_queued(self, event: AgentCallQueued) -> CallRecord:
+        serial = self._serial_of(self._context_of(event))
+        key = (serial, event.call_id)
+        caller = self._by_key.get((serial, event.caller_call_id)) if event.caller_call_id is not None else None
+        label = str(event.call_id) if serial == 0 else f"{serial}:{event.call_id}"
+        cell = caller.cell if caller is not None else current_cell.get()
+        record = CallRecord(key, label, event.agent.alias, caller, cell)
+        record.call = getattr(event, "call", None)
+        if caller is not None:
+            caller.children.append(record)
+        self._by_key[key] = record
+        self._active[key] = record
+        self._by_sequence[event.reply_sequence] = record
+        self.calls_seen += 1
+        return record
+
+    def _end(self, record: CallRecord, status: str, error: str | None = None) -> None:
+        if record.ended:
+            return
+        record.status = status
+        record.error = error
+        record.ended_at = time.monotonic()
+        record.call = None
+        self._active.pop(record.key, None)
+        if record.streaming():
+            if len(self._streaming) >= _PRUNE_STREAMING_AT:
+                self._prune_streaming()
+            self._streaming[record.key] = record
+
+    # --- cancelling ----------------------------------------------------------------------------------------------
+
+    def cancel(self, records: list[CallRecord]) -> int:
+        """Cancel these calls (deepest first) and the streams of the messages they replied; returns how many calls
+        were cancelled. A call that has not started yet is cancelled when it starts."""
+        cancelled = 0
+        for record in sorted(records, key=_depth, reverse=True):
+            if not record.ended:
+                call = record.call
+                if call is not None:
+                    if _cancel_call(call):
+                        record.cancel_requested = True
+                        cancelled += 1
+                elif not record.cancel_requested:
+                    record.cancel_requested = True
+                    cancelled += 1
+            for promise in record.live_messages():
+                cancel_stream(promise)
+        return cancelled
+
+    def records_of_cell(self, cell: int) -> list[CallRecord]:
+        """The live calls a cell started: its top-level calls and everything they triggered."""
+        return [record for record in self.live_records() if record.root().cell == cell]
+
+
+def _depth(record: CallRecord) -> int:
+    depth = 0
+    while record.caller is not None:
+        record = record.caller
+        depth += 1
+    return depth
+
+
+def _cancel_call(call: AgentCall) -> bool:
+    """`call.cancel()`, from the thread of the loop the call runs on (the sync facade runs calls on another)."""
+    task = getattr(call, "_task", None)
+    if task is not None and not task.done():
+        loop = task.get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not running and loop.is_running():
+            loop.call_soon_threadsafe(call.cancel)
+            return True
+    return call.cancel()
+
+
+def _running_call() -> AgentCall | None:
+    """The `AgentCall` whose agent function is starting (the observer runs inside it on `AgentCallStarted`)."""
+    from miniagents_nb.agents import _current_interaction
+
+    ctx: Any = _current_interaction.get()
+    call = getattr(ctx, "_call", None)
+    return call if call is None else cast("AgentCall", call)

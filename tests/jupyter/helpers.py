@@ -1,0 +1,73 @@
+"""Helpers for the notebook layer tests: recording comms and a replay of the front end's delta protocol."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from comm.base_comm import BaseComm
+
+
+class RecordingComm(BaseComm):
+    """A comm that keeps what it publishes (``comm_open``, ``comm_msg``, ``comm_close``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.published: list[tuple[str, dict[str, Any]]] = []
+        super().__init__(*args, **kwargs)
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any):
+        self.published.append((msg_type, copy.deepcopy(data or {})))
+
+    def custom_messages(self) -> list[dict[str, Any]]:
+        return [
+            data["content"]
+            for msg_type, data in self.published
+            if msg_type == "comm_msg" and data.get("method") == "custom"
+        ]
+
+    def state_updates(self) -> list[dict[str, Any]]:
+        return [
+            data["state"]
+            for msg_type, data in self.published
+            if msg_type == "comm_msg" and data.get("method") == "update"
+        ]
+
+    def front_end_messages(self) -> int:
+        """Messages after the comm was opened (what the IOPub rate limit counts for this view)."""
+        return sum(1 for msg_type, _ in self.published if msg_type == "comm_msg")
+
+
+def comm_of(comms: list[RecordingComm], widget: Any) -> RecordingComm:
+    return next(c for c in comms if c.comm_id == widget.comm.comm_id)
+
+
+def replay(initial: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state the front end shows after the deltas (each applied exactly once, in version order)."""
+    state = copy.deepcopy(initial)
+    version = 0
+    for delta in deltas:
+        assert delta["type"] == "delta"
+        assert delta["from"] == version, f"delta from {delta['from']} after version {version}"
+        for index, message in delta.get("new", []):
+            assert index == len(state["messages"])
+            state["messages"].append(copy.deepcopy(message))
+        for index, chunk in delta.get("append", []):
+            state["messages"][index]["text"] += chunk
+        for index, update in delta.get("end", []):
+            state["messages"][index].update(update)
+        for node in delta.get("nodes", []):
+            state["nodes"][node["id"]] = node
+        if "roots" in delta:
+            state["roots"] = delta["roots"]
+        state["status"] = delta.get("status", state["status"])
+        state["error"] = delta.get("error", state["error"])
+        version = delta["to"]
+    return state
+
+
+def comparable(state: dict[str, Any]) -> dict[str, Any]:
+    """A state without the running times (the only part that legitimately differs between sends)."""
+    result = copy.deepcopy(state)
+    for node in result["nodes"].values():
+        node["elapsed"] = None if node["elapsed"] is None else "set"
+    return result

@@ -1,0 +1,126 @@
+"""A real ipykernel driven through jupyter_client, recording every IOPub message (for the kernel-level tests).
+
+The kernel runs the interpreter of the test run (`sys.executable`), so the same tests check whichever ipykernel
+is installed next to it. Its stdout/stderr go to a file: asyncio's "Task was destroyed but it is pending" would
+land there (or on IOPub's stderr stream, which is recorded too).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class CellRun:
+    """What one execute request produced (messages whose parent is that request)."""
+
+    msg_id: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        errors = self.of_type("error")
+        return errors[0]["content"] if errors else None
+
+    def display_data(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.of_type("display_data", "execute_result", "update_display_data")]
+
+
+class Kernel:
+    """One kernel; `execute` runs a cell and returns its `CellRun` once the kernel is idle again."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("wb")
+        env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1", MINIAGENTS_NB_LLM="fake")
+        env.pop("PYTEST_CURRENT_TEST", None)
+        self.km = KernelManager(kernel_name="python3")
+        self.km.kernel_spec.argv[0] = sys.executable  # this interpreter, whatever the installed kernelspec says
+        self.km.start_kernel(stdout=self._log, stderr=self._log, env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.all_messages: list[tuple[float, dict[str, Any]]] = []
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)  # the tests read the logs before
+        self._log.close()
+
+    def kernel_log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def _next(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            message: dict[str, Any] = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.all_messages.append((time.monotonic(), message))
+        return message
+
+    def start(self, code: str) -> CellRun:
+        """Send a cell without waiting for it."""
+        return CellRun(self.kc.execute(code))
+
+    def wait(
+        self, run: CellRun, *, timeout: float = 30.0, until: Callable[[dict[str, Any]], bool] | None = None
+    ) -> CellRun:
+        """Read IOPub until the cell is idle (or until `until(message)` holds for one of its messages)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"cell {run.msg_id} did not finish in {timeout} s; got {run.messages!r}")
+            message = self._next(remaining)
+            if message is None or message["parent_header"].get("msg_id") != run.msg_id:
+                continue
+            run.messages.append(message)
+            if until is not None and until(message):
+                return run
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                return run
+
+    def execute(self, code: str, *, timeout: float = 30.0) -> CellRun:
+        return self.wait(self.start(code), timeout=timeout)
+
+    def ok(self, code: str, *, timeout: float = 30.0) -> CellRun:
+        run = self.execute(code, timeout=timeout)
+        assert run.error is None, f"{run.error['ename']}: {run.error['evalue']}\n" + "\n".join(run.error["traceback"])
+        return run
+
+    def drain(self, seconds: float) -> list[dict[str, Any]]:
+        """Read everything that arrives during `seconds` (updates from background tasks)."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            message = self._next(remaining)
+            if message is not None:
+                got.append(message)
+        return got
+
+    def all_text(self) -> str:
+        """Every stream text seen on IOPub plus the kernel's own stdout/stderr."""
+        streams = "".join(m["content"]["text"] for _, m in self.all_messages if m["msg_type"] == "stream")
+        return streams + self.kernel_log()
