@@ -448,7 +448,10 @@ class AgentCall:
             _current_interaction.reset(token)
         if error is None:
             reply_appender.close()
-            self._emit(AgentCallFinished)
+            # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
+            task = self._task
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            self._emit(AgentCallCancelled if cancelling is not None and cancelling() else AgentCallFinished)
         else:
             reply_appender.close(error)
             if isinstance(error, asyncio.CancelledError):

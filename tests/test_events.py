@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -148,3 +149,28 @@ async def test_observers_of_an_outer_context_see_calls_of_a_nested_context() -> 
         async with MiniAgents():
             await inner.trigger()
     assert [describe(event)[0] for event in events] == ["Queued", "Started", "replied", "Finished"]
+
+
+async def test_a_cancellation_swallowed_inside_the_agent_still_reports_cancelled() -> None:
+    entered = asyncio.Event()
+
+    @miniagent
+    async def swallowing(ctx: InteractionContext) -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ctx.reply("cleaned up")  # e.g. a capturing appender: the agent returns normally
+
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as mini_agents:
+        mini_agents.subscribe(events.append)
+        call = swallowing.initiate_call()
+        replies = call.reply_sequence()
+        await entered.wait()
+        call.cancel()
+        assert [str(message) for message in await replies] == ["cleaned up"]
+    last = events[-1]
+    # Python 3.11+ can tell that the task was cancelled (`Task.cancelling()`); 3.10 cannot, and reports it finished.
+    expected = AgentCallCancelled if sys.version_info >= (3, 11) else AgentCallFinished
+    assert type(last) is expected
