@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, overload
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from miniagents_nb.errors import AgentDefinitionError, NoActiveContextError
 from miniagents_nb.events import (
@@ -89,12 +89,8 @@ class MiniAgent(Frozen):
     description: str | None = Field(default=None, exclude=True)
     interaction_metadata: Frozen = Field(default_factory=lambda: Frozen(), exclude=True)
 
-    _func: Any = PrivateAttr(default=None)
-    _frozen_kwargs: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _non_freezable_kwargs: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _description_template: str | None = PrivateAttr(default=None)
-    _normalize_name: bool = PrivateAttr(default=True)
-    _await_reply_persistence: Any = PrivateAttr(default=NO_VALUE)
+    # The runtime configuration below is kept in plain instance attributes (set in `__init__`), not pydantic private
+    # attributes: those are read through `BaseModel.__getattr__`, which is slow on the per-call path.
 
     def __init__(
         self,
@@ -128,12 +124,12 @@ class MiniAgent(Frozen):
             description=template.replace("{AGENT_ALIAS}", alias) if template else None,
             interaction_metadata=metadata,
         )
-        self._func = func_or_class
-        self._frozen_kwargs = freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {alias}")
-        self._non_freezable_kwargs = dict(non_freezable_kwargs or {})
-        self._description_template = template
-        self._normalize_name = normalize_func_or_class_name
-        self._await_reply_persistence = await_reply_persistence
+        self._func: Any = func_or_class
+        self._frozen_kwargs: dict[str, Any] = freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {alias}")
+        self._non_freezable_kwargs: dict[str, Any] = dict(non_freezable_kwargs or {})
+        self._description_template: str | None = template
+        self._normalize_name: bool = normalize_func_or_class_name
+        self._await_reply_persistence: bool | Sentinel = await_reply_persistence
         object.__setattr__(self, "__name__", alias)
         object.__setattr__(self, "__doc__", self.description)
 

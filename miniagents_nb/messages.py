@@ -24,7 +24,6 @@ from miniagents_nb.errors import (
 )
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen, cached_field, to_json_compatible
-from miniagents_nb.promising.promise import Promise
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.sequence import FlatSequence
 from miniagents_nb.promising.streamed import PieceStream, StreamAppender, StreamedPromise
@@ -462,8 +461,31 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, tuple[Message, ...]
         return tuple([await message_promise for message_promise in pieces])
 
     async def aresolve(self) -> tuple[Message, ...]:
-        """Wait for every message of the sequence; the same tuple every time."""
-        return await Promise.aresolve(self)
+        """Wait for every message of the sequence; the same tuple every time.
+
+        Like a message's, the whole is a pure function of the pieces (awaiting message promises only reads their
+        cached results), so it is computed right in the awaiting task: no extra task, no shield. A cancelled awaiter
+        loses nothing and caches nothing; the first awaiter to finish publishes the tuple everybody gets.
+        """
+        if self._result is NO_VALUE and self._error is None:
+            pieces = await self._aall_pieces()
+            try:
+                messages = []
+                for piece in pieces:
+                    if isinstance(piece, BaseException):
+                        raise piece
+                    messages.append(await piece)
+            except asyncio.CancelledError:
+                raise  # maybe this awaiter being cancelled: nothing to cache
+            except BaseException as error:
+                if self._result is NO_VALUE and self._error is None:
+                    self._set_error(error)
+            else:
+                if self._result is NO_VALUE and self._error is None:
+                    self._set_result(tuple(messages))
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[no-any-return]
 
     def as_single_text_promise(self, **kwargs: Any) -> MessagePromise:
         """One text message promise joining every message of the sequence (lazy: starts when consumed)."""
