@@ -411,13 +411,19 @@ class AgentCall:
 
     def _start_agent(self) -> None:
         if not self._cancelled:
-            self._task = self._miniagents.start_soon(self._arun())
+            self._task = self._miniagents._start_self_tracked(self._arun())
 
     def _emit(self, event_class: type[AgentCallEvent], *args: Any) -> None:
         if self._call_id is not None:
             self._miniagents._emit(event_class(self._call_id, self.agent, self._caller_call_id(), *args))
 
     async def _arun(self) -> None:
+        try:
+            await self._arun_agent()
+        finally:
+            self._miniagents._forget_current_task()
+
+    async def _arun_agent(self) -> None:
         agent = self.agent
         reply_appender = self._reply.message_appender
         ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent, self)

@@ -347,6 +347,30 @@ class MessagePromise(StreamedPromise[Any, Message]):
             self._token_streamer = message_token_streamer
             super().__init__(streamer=self._stream_tokens, start_soon=start_soon)
 
+    @classmethod
+    def _prefilled(cls, message: Message, ctx: PromisingContext) -> MessagePromise:
+        """`MessagePromise(prefill_message=message)` for the flattening hot path: same object, built directly.
+
+        Flattening makes one of these per replied string or message; skipping the generic constructor (context
+        lookup, argument checks) is a measurable share of an agent call.
+        """
+        promise = cls.__new__(cls)
+        promise._ctx = ctx
+        promise._resolver_fn = None
+        promise._result = message
+        promise._error = None
+        promise._resolve_task = None
+        promise._pump_task = None
+        promise._streamer_fn = None
+        promise._stream = PieceStream(list(message.message_to_tokens()), finished=True)
+        promise.known_beforehand = message
+        promise.message_class = type(message)
+        promise._aux = {}
+        promise._token_streamer = None
+        if ctx._has_resolution_work():
+            ctx._promise_resolved(promise, message)
+        return promise
+
     def _stream_tokens(self, _promise: Any) -> AsyncIterator[Any]:
         assert self._token_streamer is not None
         return self._token_streamer(self._aux)
@@ -753,11 +777,11 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
 
     def _flatten_ready(self, item: Any) -> None:
         if type(item) is str:
-            self._push_reply(MessagePromise(prefill_message=TextMessage(item)))
+            self._push_reply(MessagePromise._prefilled(TextMessage(item), self._ctx))
         elif isinstance(item, MessagePromise):
             self._push_reply(item)
         elif isinstance(item, Message):
-            self._push_reply(MessagePromise(prefill_message=item))
+            self._push_reply(MessagePromise._prefilled(item, self._ctx))
         elif isinstance(item, tuple):
             for element in item:
                 self._flatten_ready(element)

@@ -97,19 +97,18 @@ class MiniAgents(PromisingContext):
         """Register `async def handler(messages)`: called with batches of messages not persisted before."""
         self._check_async(handler, "on_persist_messages")
         self.on_persist_messages_handlers.append(handler)
+        self._own_resolution_work = True
         return handler
 
     def on_persist_message(self, handler: PersistMessageEventHandler) -> PersistMessageEventHandler:
         """Register `async def handler(message)`: called once for each message not persisted before."""
         self._check_async(handler, "on_persist_message")
         self.on_persist_message_handlers.append(handler)
+        self._own_resolution_work = True
         return handler
 
     def _persists(self) -> bool:
         return bool(self.on_persist_messages_handlers or self.on_persist_message_handlers)
-
-    def _has_own_resolution_work(self) -> bool:
-        return bool(self.on_promise_resolved_handlers) or self._persists()
 
     def _fire_own_handlers(self, promise: Any, result: Any) -> None:
         super()._fire_own_handlers(promise, result)

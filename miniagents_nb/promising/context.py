@@ -84,6 +84,8 @@ class PromisingContext:
         self.logger = logger or logging.getLogger("miniagents_nb")
         self.log_level_for_errors = log_level_for_errors
         self.on_promise_resolved_handlers: list[PromiseResolvedEventHandler] = []
+        # Whether resolving a promise here has anything to do; read on hot paths, so it is a plain flag.
+        self._own_resolution_work = False
         self.child_tasks: set[asyncio.Task[Any]] = set()
         self._activation_token: Token[PromisingContext | None] | None = None
         self._is_active = False
@@ -116,19 +118,17 @@ class PromisingContext:
                 f"An `on_promise_resolved` handler must be async, got {handler!r}: define it with `async def`."
             )
         self.on_promise_resolved_handlers.append(handler)
+        self._own_resolution_work = True
         return handler
 
     def _has_resolution_work(self) -> bool:
         """Whether resolving a promise under this context has anything to do (handlers anywhere up the chain)."""
         ctx: PromisingContext | None = self
         while ctx is not None:
-            if ctx._has_own_resolution_work():
+            if ctx._own_resolution_work:
                 return True
             ctx = ctx.parent_ctx
         return False
-
-    def _has_own_resolution_work(self) -> bool:
-        return bool(self.on_promise_resolved_handlers)
 
     def _promise_resolved(self, promise: Any, result: Any) -> None:
         """Fire the handlers of this context and of every ancestor; each runs in its own tracked task."""
@@ -155,6 +155,16 @@ class PromisingContext:
         self.child_tasks.add(task)
         task.add_done_callback(self._on_child_task_done if suppress_errors else self.child_tasks.discard)
         return task
+
+    def _start_self_tracked(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        """Like `start_soon`, for internal coroutines that never raise (but may be cancelled) and call
+        `_forget_current_task()` when they end: no done-callback, so one loop callback less per task."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.child_tasks.add(task)
+        return task
+
+    def _forget_current_task(self) -> None:
+        self.child_tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
 
     def _on_child_task_done(self, task: asyncio.Task[Any]) -> None:
         self.child_tasks.discard(task)
@@ -184,7 +194,10 @@ class PromisingContext:
     async def aflush_tasks(self) -> None:
         """Wait until every background task, including the ones started while waiting, is done."""
         while self.child_tasks:
-            await asyncio.gather(*self.child_tasks, return_exceptions=True)
+            tasks = list(self.child_tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # a self-tracked task cancelled before it ever ran could not remove itself
+            self.child_tasks.difference_update(task for task in tasks if task.done())
 
     # --- activation ----------------------------------------------------------------------------------------------
 
