@@ -5,8 +5,9 @@ the tree of calls (who triggered whom) with each call's status and timing, and w
 call (so that an interrupt cancels exactly the calls of the cell that was interrupted).
 
 Memory stays bounded by what the user keeps: a call's record lives while the call runs, while its reply sequence
-or one of its messages is alive, or while an ancestor's record lives; the tracker itself holds finished records
-only weakly.
+is alive, or while an ancestor's record lives; the tracker itself holds finished records only weakly. A record holds
+the message promises its call replied, strongly, so what a view shows never depends on when the garbage collector
+runs (the promise -> sender map is weak both ways, so that holding cannot keep a record alive forever).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class CallRecord:
         self.error: str | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        self.messages: list[weakref.ref[MessagePromise]] = []
+        self.messages: list[MessagePromise] = []
         self.call: AgentCall | None = None
         self.cancel_requested = False
         """Whether the notebook cancelled it (set before its task sees the `CancelledError`)."""
@@ -111,7 +112,7 @@ class CallRecord:
         return record
 
     def live_messages(self) -> list[MessagePromise]:
-        return [promise for ref in self.messages if (promise := ref()) is not None]
+        return list(self.messages)
 
     def streaming(self) -> bool:
         """Whether a message this call replied is still streaming."""
@@ -147,7 +148,7 @@ class CallTracker:
         # Calls that ended while messages they replied still stream (e.g. a token streamer pumped by the context).
         self._streaming: dict[tuple[int, int], CallRecord] = {}
         self._by_sequence: weakref.WeakKeyDictionary[MessageSequencePromise, CallRecord] = weakref.WeakKeyDictionary()
-        self._senders: weakref.WeakKeyDictionary[MessagePromise, CallRecord] = weakref.WeakKeyDictionary()
+        self._senders: weakref.WeakKeyDictionary[MessagePromise, weakref.ref[CallRecord]] = weakref.WeakKeyDictionary()
         self._listeners: list[Listener] = []
         self.calls_seen = 0
 
@@ -176,7 +177,8 @@ class CallTracker:
 
     def sender_of(self, promise: MessagePromise) -> CallRecord | None:
         with self._lock:
-            return self._senders.get(original_promise(promise))
+            sender = self._senders.get(original_promise(promise))
+            return sender() if sender is not None else None
 
     def active_records(self) -> list[CallRecord]:
         """The calls whose agent has not ended yet."""
@@ -204,8 +206,8 @@ class CallTracker:
                     return
                 promise = event.message_promise
                 if promise not in self._senders:  # the first call that replied a promise is its sender
-                    self._senders[promise] = record
-                record.messages.append(weakref.ref(promise))
+                    self._senders[promise] = weakref.ref(record)
+                record.messages.append(promise)
             elif isinstance(event, AgentCallEvent):
                 record = self._on_call_event(event)
                 if record is None:

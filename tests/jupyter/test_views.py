@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -333,3 +334,28 @@ async def test_waiting_for_a_view_made_final_elsewhere(comms: list[RecordingComm
 
     view = await observed_run(run)
     assert view.state["messages"][0]["text"] == "Too many roses."
+
+
+@miniagent(alias="ASKER")
+async def asker(ctx: InteractionContext) -> None:
+    answer = (await CRITIC.trigger())[0]  # a nested call whose reply nobody keeps once this agent is done
+    ctx.reply(f"got: {answer}")
+
+
+async def test_the_tree_shows_the_same_whether_or_not_garbage_was_collected(comms: list[RecordingComm]) -> None:
+    async def run(tracker: CallTracker) -> tuple[str, str]:
+        reply = asker.trigger()
+        await reply
+
+        def tree_html() -> str:
+            view = make_view(reply, tree=True, messages=False, tracker=tracker)
+            html: str = view._repr_mimebundle_()[0]["text/html"]
+            return html
+
+        before = tree_html()
+        gc.collect()
+        return before, tree_html()
+
+    before, after = await observed_run(run)
+    assert before == after
+    assert after.count("mna-fb-node-message") == 2  # ASKER's reply and the nested CRITIC's reply
