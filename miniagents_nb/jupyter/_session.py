@@ -120,7 +120,7 @@ class NotebookSession:
         error = getattr(result, "error_in_exec", None)
         if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
             self.tracker.cancel(self.tracker.records_of_cell(self._cell))
-        refresh_live_views()
+        refresh_live_views(self._cell)
 
     # --- displays, tasks, cancelling ---------------------------------------------------------------------------
 

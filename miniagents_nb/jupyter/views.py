@@ -38,7 +38,7 @@ from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter._ipython import display, update_display
 from miniagents_nb.jupyter._render import preview, render_html, render_text
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
-from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
+from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
 
 if TYPE_CHECKING:
@@ -449,6 +449,8 @@ class LiveView(anywidget.AnyWidget):
         self._interval = 1.0 / max_updates_per_second
         self._last_sent = -math.inf
         self._display_ids: list[str] = []
+        self._display_cells: set[int | None] = set()
+        """The cells that displayed this view: only their own end brings it up to date (see `refresh_live_views`)."""
         self._version = 0
         self._final = False
         self._closed = False
@@ -629,6 +631,7 @@ class LiveView(anywidget.AnyWidget):
         """Display with an id, so that the final state can replace the display-time fallback."""
         display_id = uuid.uuid4().hex
         self._display_ids.append(display_id)
+        self._display_cells.add(current_cell.get())
         display(self._current_bundle(), raw=True, display_id=display_id)
 
     def __repr__(self) -> str:
@@ -758,14 +761,19 @@ def _register_live_view(view: LiveView) -> None:
     _LIVE_VIEWS.add(view)
 
 
-def refresh_live_views() -> None:
-    """Bring every view that this thread follows up to date now (called at the end of each cell).
+def refresh_live_views(cell: int | None = None) -> None:
+    """Bring the views that cell `cell` displayed up to date now (called at the end of each cell).
 
     A stream that ended while the cell ran gets its final state sent before the cell's reply, so headless runs
-    record it whatever order the tasks happened to run in.
+    record it whatever order the tasks happened to run in. Views displayed by earlier cells are left to their own
+    follower: an update sent now would carry this cell's header, and nbclient would rewrite the earlier cell's
+    saved output with a final form that nbval (which ignores display updates) never sees. Views with no event loop
+    to follow them (a plain IPython shell) are refreshed at every cell end.
     """
     me = threading.get_ident()
     for view in list(_LIVE_VIEWS):
         if view._final or view._closed or view._thread != me:
+            continue
+        if view._loop is not None and cell not in view._display_cells:
             continue
         view.refresh()
