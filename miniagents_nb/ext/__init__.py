@@ -79,6 +79,10 @@ def __getattr__(name: str) -> Any:
     # The LLM logger is imported on first use: it is written separately and needs nothing at import time.
     if name == "markdown_llm_logger_agent":
         return import_module("miniagents_nb.ext.agents.llm_logger_agents").markdown_llm_logger_agent
+    # The notebook user agent needs IPython and anywidget: imported on first use, never by `import miniagents_nb.ext`
+    # (and left out of `__all__`, so that `from miniagents_nb.ext import *` stays free of them too).
+    if name == "notebook_user_agent":
+        return import_module("miniagents_nb.jupyter.user_agent").notebook_user_agent
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

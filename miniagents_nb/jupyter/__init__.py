@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from miniagents_nb.jupyter._session import NotebookSession, current_session
+from miniagents_nb.jupyter.user_agent import NotebookChat, create_notebook_user_agent, notebook_user_agent
 from miniagents_nb.jupyter.views import (
     DEFAULT_MAX_UPDATES_PER_SECOND,
     AgentTreeView,
@@ -32,11 +33,14 @@ __all__ = [
     "DEFAULT_MAX_UPDATES_PER_SECOND",
     "AgentTreeView",
     "LiveView",
+    "NotebookChat",
     "NotebookSession",
     "SequenceView",
     "TokenStreamView",
+    "create_notebook_user_agent",
     "current_session",
     "load_ipython_extension",
+    "notebook_user_agent",
     "show",
     "unload_ipython_extension",
     "view",

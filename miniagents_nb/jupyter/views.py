@@ -509,6 +509,9 @@ class LiveView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop following and close the widget."""
+        if "_unsubscribe" not in self.__dict__:  # the constructor refused its arguments: nothing to stop
+            super().close()
+            return
         self._closed = True
         self._stop_following()
         super().close()

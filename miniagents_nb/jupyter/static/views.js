@@ -213,12 +213,17 @@ function patch(root, parts, data, delta) {
   parts.status.textContent = statusText(data.status, data.error);
   parts.status.className = `mna-view-status mna-badge-${data.status}`;
   if (data.show_messages) {
+    const created = new Set();
     for (const [index] of delta.new ?? []) {
+      // built from `data`, where applyDelta already appended this delta's chunks: do not append them twice
       const view = messageView(data.messages[index], data.kind === "sequence", index);
       parts.messages[index] = view;
       parts.list.appendChild(view.el);
+      created.add(index);
     }
-    for (const [index, chunk] of delta.append ?? []) parts.messages[index]?.text.appendData(chunk);
+    for (const [index, chunk] of delta.append ?? []) {
+      if (!created.has(index)) parts.messages[index]?.text.appendData(chunk);
+    }
     for (const [index, update] of delta.end ?? []) {
       const view = parts.messages[index];
       if (!view) continue;

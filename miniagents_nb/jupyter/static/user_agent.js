@@ -1,0 +1,245 @@
+// miniagents_nb notebook chat: the user's side of a dialog (an anywidget ES module).
+//
+// The transcript follows the views' protocol (see views.js): the full state in the synced traits `state` /
+// `version`, coalesced deltas {type: "delta", from, to, new, append, end, chat, status, error} in between, each
+// applied exactly once on top of the version it was made from, kept once per model in a registry on `globalThis`
+// keyed by the `uid` trait (anywidget may hand `initialize` and `render` different module instances).
+//
+// The user's text goes to the kernel as {type: "send", text, turn}: `turn` names the input request it answers, so
+// a second Enter before the kernel moved on is dropped there. Stop sends {type: "stop"}. Keys typed in the text box
+// stay in it (JupyterLab's notebook shortcuts never see them): Enter sends, Shift+Enter is a new line.
+
+const REGISTRY = (globalThis.__miniagentsNbChatStates ??= new Map());
+const RESYNC_AFTER_MS = 500;
+const FINAL = new Set(["ended", "failed", "cancelled"]);
+const STATUS_WORDS = { running: "running", waiting: "your turn", ended: "ended", failed: "failed", cancelled: "cancelled" };
+
+function copy(value) {
+  return JSON.parse(JSON.stringify(value ?? {}));
+}
+
+function applyDelta(data, delta) {
+  for (const [index, message] of delta.new ?? []) data.messages[index] = message;
+  for (const [index, chunk] of delta.append ?? []) data.messages[index].text += chunk;
+  for (const [index, update] of delta.end ?? []) Object.assign(data.messages[index], update);
+  if (delta.chat) data.chat = delta.chat;
+  if ("status" in delta) data.status = delta.status;
+  if ("error" in delta) data.error = delta.error;
+}
+
+function emit(st, delta) {
+  for (const listener of st.listeners) {
+    try {
+      listener(delta);
+    } catch (error) {
+      console.error("[miniagents_nb] a chat failed to update", error); // the state itself stays right
+    }
+  }
+}
+
+function drain(st) {
+  let delta;
+  while ((delta = st.pending.get(st.version)) !== undefined) {
+    st.pending.delete(st.version);
+    applyDelta(st.data, delta);
+    st.version = delta.to;
+    emit(st, delta);
+  }
+}
+
+function modelState(model) {
+  const uid = model.get("uid");
+  let st = REGISTRY.get(uid);
+  if (st) return st;
+  st = { version: -1, data: null, pending: new Map(), listeners: new Set(), resyncTimer: null, sentTurn: -1 };
+  REGISTRY.set(uid, st);
+  const takeTraits = () => {
+    const version = model.get("version");
+    if (version < st.version) return;
+    st.data = copy(model.get("state"));
+    st.version = version;
+    for (const from of [...st.pending.keys()]) if (from < version) st.pending.delete(from);
+    emit(st, null);
+    drain(st);
+  };
+  takeTraits();
+  model.on("change:version", takeTraits);
+  model.on("msg:custom", (msg) => {
+    if (!msg || msg.type !== "delta" || msg.to <= st.version) return;
+    st.pending.set(msg.from, msg);
+    drain(st);
+    if (st.pending.size && st.resyncTimer === null) {
+      st.resyncTimer = setTimeout(() => {
+        st.resyncTimer = null;
+        if (st.pending.size) model.send({ type: "resync" });
+      }, RESYNC_AFTER_MS);
+    }
+  });
+  return st;
+}
+
+// --- DOM ------------------------------------------------------------------------------------------------------
+
+function h(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined && text !== null) el.textContent = text;
+  return el;
+}
+
+function messageView(message, index) {
+  const el = h("div", "mna-chat-message");
+  el.dataset.index = String(index);
+  el.dataset.role = message.role ?? "assistant";
+  el.appendChild(h("div", "mna-chat-sender", message.sender ?? ""));
+  const body = h("div", "mna-chat-text");
+  const text = document.createTextNode(message.text ?? "");
+  body.appendChild(text);
+  el.appendChild(body);
+  const error = h("div", "mna-chat-error");
+  el.appendChild(error);
+  const parts = { el, text, error };
+  endMessage(parts, message);
+  return parts;
+}
+
+function endMessage(parts, message) {
+  parts.el.dataset.status = message.status;
+  if (message.status === "failed") parts.error.textContent = message.error ?? "failed";
+  else if (message.status === "cancelled") parts.error.textContent = "cancelled";
+  else parts.error.textContent = "";
+}
+
+function render({ model, el }) {
+  const st = modelState(model);
+  const root = h("div", "mna-chat");
+  el.appendChild(root);
+
+  const header = h("div", "mna-chat-header");
+  const title = h("span", "mna-chat-title");
+  const status = h("span", "mna-chat-status");
+  header.append(title, status);
+  const greeting = h("div", "mna-chat-greeting");
+  const log = h("div", "mna-chat-log");
+  const notice = h("div", "mna-chat-notice");
+  const row = h("div", "mna-chat-inputrow");
+  row.dataset.lmSuppressShortcuts = "true";
+  const input = h("textarea", "mna-chat-input");
+  input.rows = 2;
+  const send = h("button", "mna-chat-send", "Send");
+  const stop = h("button", "mna-chat-stop", "Stop");
+  send.type = stop.type = "button";
+  const buttons = h("div", "mna-chat-buttons");
+  buttons.append(send, stop);
+  row.append(input, buttons);
+  root.append(header, greeting, log, notice, row);
+
+  let views = [];
+  let refocus = false;
+
+  const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const toBottom = () => {
+    log.scrollTop = log.scrollHeight;
+  };
+
+  const controls = () => {
+    const data = st.data;
+    if (!data) return;
+    const final = FINAL.has(data.status);
+    const turn = data.chat?.turn ?? 0;
+    const waiting = data.status === "waiting" && st.sentTurn !== turn;
+    root.dataset.status = data.status;
+    title.textContent = data.title;
+    status.textContent = data.status === "failed" && data.error ? `failed: ${data.error}` : STATUS_WORDS[data.status] ?? data.status;
+    status.className = `mna-chat-status mna-chat-badge-${data.status}`;
+    notice.textContent = data.chat?.notice ?? "";
+    input.disabled = final;
+    input.placeholder = final ? "The chat has ended." : data.placeholder ?? "";
+    send.disabled = !waiting;
+    stop.disabled = final;
+    if (waiting && refocus) {
+      refocus = false;
+      input.focus({ preventScroll: true });
+    }
+  };
+
+  const full = () => {
+    const data = st.data;
+    log.replaceChildren();
+    views = [];
+    if (!data) return;
+    greeting.textContent = data.greeting ?? "";
+    for (const [index, message] of data.messages.entries()) {
+      const view = messageView(message, index);
+      views[index] = view;
+      log.appendChild(view.el);
+    }
+    controls();
+    toBottom();
+  };
+
+  const update = (delta) => {
+    if (delta === null || !st.data) {
+      full();
+      return;
+    }
+    const follow = nearBottom();
+    // A message new in this delta is drawn from the state, which has this delta's text applied already.
+    const fresh = new Set();
+    for (const [index] of delta.new ?? []) {
+      const view = messageView(st.data.messages[index], index);
+      views[index] = view;
+      fresh.add(index);
+      log.appendChild(view.el);
+    }
+    for (const [index, chunk] of delta.append ?? []) if (!fresh.has(index)) views[index]?.text.appendData(chunk);
+    for (const [index, change] of delta.end ?? []) {
+      const view = views[index];
+      if (!view) continue;
+      if (change.text !== undefined) view.text.data = change.text;
+      endMessage(view, st.data.messages[index]);
+    }
+    controls();
+    if (follow) toBottom();
+  };
+
+  const submit = () => {
+    const data = st.data;
+    if (!data || data.status !== "waiting") return;
+    const turn = data.chat?.turn ?? 0;
+    const text = input.value;
+    if (st.sentTurn === turn || !text.trim()) return; // blank input is ignored
+    st.sentTurn = turn;
+    model.send({ type: "send", text, turn });
+    input.value = "";
+    refocus = true;
+    controls();
+  };
+
+  input.addEventListener("keydown", (event) => {
+    event.stopPropagation(); // typing here never triggers notebook shortcuts (Shift+Enter would run the cell)
+    if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      if (event.isComposing) return;
+      event.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener("keyup", (event) => event.stopPropagation());
+  send.addEventListener("click", submit);
+  stop.addEventListener("click", () => {
+    if (st.data && !FINAL.has(st.data.status)) model.send({ type: "stop" });
+  });
+
+  full();
+  st.listeners.add(update);
+  return () => st.listeners.delete(update);
+}
+
+export default {
+  initialize({ model }) {
+    const uid = model.get("uid");
+    modelState(model);
+    return () => REGISTRY.delete(uid);
+  },
+  render,
+};
