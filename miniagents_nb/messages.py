@@ -12,7 +12,7 @@ import asyncio
 import traceback
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -26,7 +26,7 @@ from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen, cached_field, to_json_compatible
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.sequence import FlatSequence
-from miniagents_nb.promising.streamed import PieceStream, StreamAppender, StreamedPromise
+from miniagents_nb.promising.streamed import FinishedPieceStream, PieceStream, StreamAppender, StreamedPromise
 
 if TYPE_CHECKING:
     from miniagents_nb.utils import as_single_text_promise as _as_single_text_promise  # noqa: F401
@@ -362,7 +362,7 @@ class MessagePromise(StreamedPromise[Any, Message]):
         promise._resolve_task = None
         promise._pump_task = None
         promise._streamer_fn = None
-        promise._stream = PieceStream(list(message.message_to_tokens()), finished=True)
+        promise._stream = cast(PieceStream, FinishedPieceStream(message.message_to_tokens()))
         promise.known_beforehand = message
         promise.message_class = type(message)
         promise._aux = {}

@@ -372,6 +372,14 @@ async def test_fix9_two_contexts_do_not_share_persistence_state() -> None:
     assert "only in the second context" in second_contents
 
 
+# Module-level containers that are caches of immutable values, not state: whatever fills them, no behaviour of one
+# context can depend on another through them.
+INTERN_CACHES = {
+    # field-name frozensets shared by frozen models (miniagents_nb/promising/ext/frozen.py, `Frozen.__init__`)
+    "miniagents_nb.promising.ext.frozen._SHARED_FIELD_NAME_SETS",
+}
+
+
 def _module_level_containers() -> dict[str, Any]:
     mutable_types = (list, dict, set, bytearray, collections.deque)
     snapshot: dict[str, Any] = {}
@@ -380,6 +388,9 @@ def _module_level_containers() -> dict[str, Any]:
             continue
         for name, value in vars(module).items():
             if name.startswith("__") or inspect.ismodule(value) or not isinstance(value, mutable_types):
+                continue
+            if f"{module_name}.{name}" in INTERN_CACHES:
+                assert all(key is cached and isinstance(key, frozenset) for key, cached in value.items())
                 continue
             snapshot[f"{module_name}.{name}"] = repr(value)
     return snapshot
