@@ -490,10 +490,6 @@ class NotebookChat(LiveView):
         if task is not None:
             await asyncio.shield(task)
 
-    def text(self) -> str:
-        """The `text/plain` transcript of the current state."""
-        return render_chat_text(self._chat.snapshot())
-
     def close(self) -> None:
         """End the chat (its dialog ends as with Stop) and close the widget."""
         if "_unsubscribe" not in self.__dict__:
@@ -714,21 +710,11 @@ class NotebookChat(LiveView):
 
     # --- display -----------------------------------------------------------------------------------------------
 
-    def _bundle(self, snapshot: dict[str, Any]) -> dict[str, Any]:
-        bundle: dict[str, Any] = {
-            "text/plain": render_chat_text(snapshot),
-            "text/html": render_chat_html(snapshot),
-        }
-        if self._model_id is not None and not self._closed:
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2,
-                "version_minor": 1,
-                "model_id": self._model_id,
-            }
-        return bundle
+    def _render_text(self, snapshot: dict[str, Any]) -> str:
+        return render_chat_text(snapshot)
 
-    def __repr__(self) -> str:
-        return self.text().split("\n", 1)[0]
+    def _render_html(self, snapshot: dict[str, Any]) -> str:
+        return render_chat_html(snapshot)
 
 
 def _consume_outcome(task: asyncio.Task[None]) -> None:

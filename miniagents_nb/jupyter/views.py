@@ -518,7 +518,7 @@ class LiveView(anywidget.AnyWidget):
 
     def text(self) -> str:
         """The static `text/plain` form of the current state."""
-        return render_text(self._model.snapshot())
+        return self._render_text(self._model.snapshot())
 
     # --- following -----------------------------------------------------------------------------------------------
 
@@ -609,10 +609,18 @@ class LiveView(anywidget.AnyWidget):
 
     # --- display ---------------------------------------------------------------------------------------------
 
+    def _render_text(self, snapshot: dict[str, Any]) -> str:
+        """The static text/plain form of a snapshot (subclasses with other state override both renderers)."""
+        return render_text(snapshot)
+
+    def _render_html(self, snapshot: dict[str, Any]) -> str:
+        """The static text/html form of a snapshot."""
+        return render_html(snapshot)
+
     def _bundle(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         bundle: dict[str, Any] = {
-            "text/plain": render_text(snapshot),
-            "text/html": render_html(snapshot),
+            "text/plain": self._render_text(snapshot),
+            "text/html": self._render_html(snapshot),
         }
         if self._model_id is not None and not self._closed:
             bundle["application/vnd.jupyter.widget-view+json"] = {
@@ -638,7 +646,7 @@ class LiveView(anywidget.AnyWidget):
         display(self._current_bundle(), raw=True, display_id=display_id)
 
     def __repr__(self) -> str:
-        return render_text(self._model.snapshot()).split("\n", 1)[0]
+        return self.text().split("\n", 1)[0]
 
 
 async def _await_task(task: asyncio.Task[None]) -> None:
