@@ -95,7 +95,10 @@ INPUT_PLACEHOLDER = 'Type a message. Enter sends, Shift+Enter adds a new line; "
 SCRIPT_END_NOTICE = "The script has no more inputs: the chat ends."
 
 _STATIC = Path(__file__).parent / "static"
-_ESM = (_STATIC / "user_agent.js").read_text(encoding="utf-8")
+# One ES module per widget and no build step: the shared delta protocol is put in front of the widget's own code.
+_ESM = (_STATIC / "delta_protocol.js").read_text(encoding="utf-8") + (_STATIC / "user_agent.js").read_text(
+    encoding="utf-8"
+)
 _CSS = (_STATIC / "user_agent.css").read_text(encoding="utf-8")
 
 RUNNING, WAITING, ENDED, FAILED, CANCELLED = "running", "waiting", "ended", "failed", "cancelled"

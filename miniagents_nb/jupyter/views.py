@@ -61,7 +61,8 @@ ALL_VIEWS_MAX_UPDATES_PER_SECOND = 200.0
 jupyter_server's IOPub limit (1000 messages per second, which drops messages silently when exceeded)."""
 
 _STATIC = Path(__file__).parent / "static"
-_ESM = (_STATIC / "views.js").read_text(encoding="utf-8")
+# One ES module per widget and no build step: the shared delta protocol is put in front of the widget's own code.
+_ESM = (_STATIC / "delta_protocol.js").read_text(encoding="utf-8") + (_STATIC / "views.js").read_text(encoding="utf-8")
 _CSS = (_STATIC / "views.css").read_text(encoding="utf-8")
 
 # Followers are referenced here until they end: the loop keeps tasks only weakly, and a follower whose streams and

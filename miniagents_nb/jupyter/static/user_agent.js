@@ -1,82 +1,23 @@
 // miniagents_nb notebook chat: the user's side of a dialog (an anywidget ES module).
 //
-// The transcript follows the views' protocol (see views.js): the full state in the synced traits `state` /
-// `version`, coalesced deltas {type: "delta", from, to, new, append, end, chat, status, error} in between, each
-// applied exactly once on top of the version it was made from, kept once per model in a registry on `globalThis`
-// keyed by the `uid` trait (anywidget may hand `initialize` and `render` different module instances).
+// The transcript follows the protocol of delta_protocol.js (put in front of this module): the full state in the
+// synced traits `state` / `version`, coalesced deltas {type: "delta", from, to, new, append, end, chat, status,
+// error} in between, each applied exactly once on top of the version it was made from.
 //
 // The user's text goes to the kernel as {type: "send", text, turn}: `turn` names the input request it answers, so
 // a second Enter before the kernel moved on is dropped there. Stop sends {type: "stop"}. Keys typed in the text box
 // stay in it (JupyterLab's notebook shortcuts never see them): Enter sends, Shift+Enter is a new line.
 
-const REGISTRY = (globalThis.__miniagentsNbChatStates ??= new Map());
-const RESYNC_AFTER_MS = 500;
+const { modelState, forget } = deltaProtocol({
+  registry: (globalThis.__miniagentsNbChatStates ??= new Map()),
+  what: "a chat",
+  applyExtra(data, delta) {
+    if (delta.chat) data.chat = delta.chat;
+  },
+  initial: { sentTurn: -1 },
+});
 const FINAL = new Set(["ended", "failed", "cancelled"]);
 const STATUS_WORDS = { running: "running", waiting: "your turn", ended: "ended", failed: "failed", cancelled: "cancelled" };
-
-function copy(value) {
-  return JSON.parse(JSON.stringify(value ?? {}));
-}
-
-function applyDelta(data, delta) {
-  for (const [index, message] of delta.new ?? []) data.messages[index] = message;
-  for (const [index, chunk] of delta.append ?? []) data.messages[index].text += chunk;
-  for (const [index, update] of delta.end ?? []) Object.assign(data.messages[index], update);
-  if (delta.chat) data.chat = delta.chat;
-  if ("status" in delta) data.status = delta.status;
-  if ("error" in delta) data.error = delta.error;
-}
-
-function emit(st, delta) {
-  for (const listener of st.listeners) {
-    try {
-      listener(delta);
-    } catch (error) {
-      console.error("[miniagents_nb] a chat failed to update", error); // the state itself stays right
-    }
-  }
-}
-
-function drain(st) {
-  let delta;
-  while ((delta = st.pending.get(st.version)) !== undefined) {
-    st.pending.delete(st.version);
-    applyDelta(st.data, delta);
-    st.version = delta.to;
-    emit(st, delta);
-  }
-}
-
-function modelState(model) {
-  const uid = model.get("uid");
-  let st = REGISTRY.get(uid);
-  if (st) return st;
-  st = { version: -1, data: null, pending: new Map(), listeners: new Set(), resyncTimer: null, sentTurn: -1 };
-  REGISTRY.set(uid, st);
-  const takeTraits = () => {
-    const version = model.get("version");
-    if (version < st.version) return;
-    st.data = copy(model.get("state"));
-    st.version = version;
-    for (const from of [...st.pending.keys()]) if (from < version) st.pending.delete(from);
-    emit(st, null);
-    drain(st);
-  };
-  takeTraits();
-  model.on("change:version", takeTraits);
-  model.on("msg:custom", (msg) => {
-    if (!msg || msg.type !== "delta" || msg.to <= st.version) return;
-    st.pending.set(msg.from, msg);
-    drain(st);
-    if (st.pending.size && st.resyncTimer === null) {
-      st.resyncTimer = setTimeout(() => {
-        st.resyncTimer = null;
-        if (st.pending.size) model.send({ type: "resync" });
-      }, RESYNC_AFTER_MS);
-    }
-  });
-  return st;
-}
 
 // --- DOM ------------------------------------------------------------------------------------------------------
 
@@ -239,7 +180,7 @@ export default {
   initialize({ model }) {
     const uid = model.get("uid");
     modelState(model);
-    return () => REGISTRY.delete(uid);
+    return () => forget(uid);
   },
   render,
 };

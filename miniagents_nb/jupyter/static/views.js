@@ -1,93 +1,25 @@
 // miniagents_nb live views: a message sequence, an agent call tree, a token stream (an anywidget ES module).
 //
-// The kernel sends the full state in the synced traits `state` / `version` (at creation and, once more, when the
-// view is final) and, in between, coalesced deltas as custom messages {type: "delta", from, to, ...}. A delta is
-// applied only on top of the version it was made from: an early one waits for its base, a stale one (older than a
-// trait state) is dropped, so reordering between trait updates and custom messages is harmless.
-//
-// The state is kept once per widget model, from `initialize` on (anywidget handles no message of a model before its
-// `initialize` ran), in a registry on `globalThis` keyed by the model's `uid` trait: anywidget may hand `initialize`
-// and `render` different module instances and model wrappers, so neither a module-level map nor the model object
-// can be the key. A view rendered late, or twice, sees every delta. If a host never calls `initialize`, the first
-// render starts the state, and a gap in the deltas asks the kernel for the full state once.
+// The state and the deltas follow the protocol of delta_protocol.js, which is put in front of this module.
 
-const REGISTRY = (globalThis.__miniagentsNbViewStates ??= new Map());
-const RESYNC_AFTER_MS = 500;
-
-function copy(value) {
-  return JSON.parse(JSON.stringify(value ?? {}));
-}
+const { modelState, forget } = deltaProtocol({
+  registry: (globalThis.__miniagentsNbViewStates ??= new Map()),
+  what: "a view",
+  prepare: stamp,
+  applyExtra(data, delta) {
+    const now = performance.now();
+    for (const node of delta.nodes ?? []) {
+      node._recv = now;
+      data.nodes[node.id] = node;
+    }
+    if (delta.roots) data.roots = delta.roots;
+  },
+});
 
 function stamp(data) {
   const now = performance.now();
   for (const node of Object.values(data.nodes ?? {})) node._recv = now;
   return data;
-}
-
-function applyDelta(data, delta) {
-  for (const [index, message] of delta.new ?? []) data.messages[index] = message;
-  for (const [index, chunk] of delta.append ?? []) data.messages[index].text += chunk;
-  for (const [index, update] of delta.end ?? []) Object.assign(data.messages[index], update);
-  const now = performance.now();
-  for (const node of delta.nodes ?? []) {
-    node._recv = now;
-    data.nodes[node.id] = node;
-  }
-  if (delta.roots) data.roots = delta.roots;
-  if ("status" in delta) data.status = delta.status;
-  if ("error" in delta) data.error = delta.error;
-}
-
-function emit(st, delta) {
-  for (const listener of st.listeners) {
-    try {
-      listener(delta);
-    } catch (error) {
-      console.error("[miniagents_nb] a view failed to update", error); // the state itself stays right
-    }
-  }
-}
-
-function drain(st) {
-  let delta;
-  while ((delta = st.pending.get(st.version)) !== undefined) {
-    st.pending.delete(st.version);
-    applyDelta(st.data, delta);
-    st.version = delta.to;
-    emit(st, delta);
-  }
-}
-
-function modelState(model) {
-  const uid = model.get("uid");
-  let st = REGISTRY.get(uid);
-  if (st) return st;
-  st = { version: -1, data: null, pending: new Map(), listeners: new Set(), resyncTimer: null };
-  REGISTRY.set(uid, st);
-  const takeTraits = () => {
-    const version = model.get("version");
-    if (version < st.version) return;
-    st.data = stamp(copy(model.get("state")));
-    st.version = version;
-    for (const from of [...st.pending.keys()]) if (from < version) st.pending.delete(from);
-    emit(st, null);
-    drain(st);
-  };
-  takeTraits();
-  model.on("change:version", takeTraits);
-  model.on("msg:custom", (msg) => {
-    if (!msg || msg.type !== "delta" || msg.to <= st.version) return;
-    st.pending.set(msg.from, msg);
-    drain(st);
-    if (st.pending.size && st.resyncTimer === null) {
-      // a delta came without the ones before it: if they do not show up soon, ask for the whole state
-      st.resyncTimer = setTimeout(() => {
-        st.resyncTimer = null;
-        if (st.pending.size) model.send({ type: "resync" });
-      }, RESYNC_AFTER_MS);
-    }
-  });
-  return st;
 }
 
 // --- DOM ------------------------------------------------------------------------------------------------------
@@ -271,7 +203,7 @@ export default {
   initialize({ model }) {
     const uid = model.get("uid");
     modelState(model);
-    return () => REGISTRY.delete(uid);
+    return () => forget(uid);
   },
   render,
 };
