@@ -242,24 +242,7 @@ class _ChatModel(_ViewModel):
         if self._announced < len(self.slots):
             delta["new"] = [[index, self.slots[index].as_state()] for index in range(self._announced, len(self.slots))]
             self._announced = len(self.slots)
-        appended: list[list[Any]] = []
-        ended: list[list[Any]] = []
-        for index, slot in enumerate(self.slots):
-            if slot.final_sent:
-                continue
-            cursor = slot.cursor
-            if cursor is None:  # the user's text: announced whole
-                slot.final_sent = True
-                continue
-            chunk = self._take_text(slot, cursor)
-            if chunk:
-                appended.append([index, chunk])
-            if cursor.finished:
-                ended.append([index, self._finish_slot(slot, cursor)])
-        if appended:
-            delta["append"] = appended
-        if ended:
-            delta["end"] = ended
+        self._collect_slot_text(delta)
         chat = self.chat_fields()
         if chat != self._sent_chat:
             delta["chat"] = chat

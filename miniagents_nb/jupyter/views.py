@@ -227,24 +227,7 @@ class _ViewModel:
                 new_messages.append([len(self.slots) - 1, slot.as_state()])
             if new_messages:
                 delta["new"] = new_messages
-        appended: list[list[Any]] = []
-        ended: list[list[Any]] = []
-        for index, slot in enumerate(self.slots):
-            if slot.final_sent:
-                continue
-            slot_cursor = slot.cursor
-            if slot_cursor is None:  # a whole message, shown as it is
-                slot.final_sent = True
-                continue
-            chunk = self._take_text(slot, slot_cursor)
-            if chunk:
-                appended.append([index, chunk])
-            if slot_cursor.finished:
-                ended.append([index, self._finish_slot(slot, slot_cursor)])
-        if appended:
-            delta["append"] = appended
-        if ended:
-            delta["end"] = ended
+        self._collect_slot_text(delta)
         if cursor is not None and cursor.finished and self.status == "streaming":
             self.status = "done"
         elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
@@ -279,6 +262,27 @@ class _ViewModel:
         if chunk:
             slot.parts.append(chunk)
         return chunk
+
+    def _collect_slot_text(self, delta: dict[str, Any]) -> None:
+        """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
+        appended: list[list[Any]] = []
+        ended: list[list[Any]] = []
+        for index, slot in enumerate(self.slots):
+            if slot.final_sent:
+                continue
+            cursor = slot.cursor
+            if cursor is None:  # a whole message (or the user's text), shown as it is
+                slot.final_sent = True
+                continue
+            chunk = self._take_text(slot, cursor)
+            if chunk:
+                appended.append([index, chunk])
+            if cursor.finished:
+                ended.append([index, self._finish_slot(slot, cursor)])
+        if appended:
+            delta["append"] = appended
+        if ended:
+            delta["end"] = ended
 
     @staticmethod
     def _finish_slot(slot: _Slot, cursor: Cursor) -> dict[str, Any]:
