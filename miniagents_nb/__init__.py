@@ -18,6 +18,9 @@ from miniagents_nb.agents import (
     AgentReplyNode,
     InteractionContext,
     MiniAgent,
+    MiniAgents,
+    PersistMessageEventHandler,
+    PersistMessagesEventHandler,
     miniagent,
 )
 from miniagents_nb.errors import MiniAgentsError
@@ -35,8 +38,8 @@ from miniagents_nb.messages import (
     TextMessage,
     TextToken,
     Token,
+    as_single_text_promise,
 )
-from miniagents_nb.miniagents_context import MiniAgents, PersistMessageEventHandler, PersistMessagesEventHandler
 from miniagents_nb.promising import (
     NO_VALUE,
     FlatSequence,
@@ -46,7 +49,6 @@ from miniagents_nb.promising import (
     StreamedPromise,
 )
 from miniagents_nb.promising.ext.frozen import Frozen, FrozenType, cached_privately
-from miniagents_nb.utils import as_single_text_promise
 
 try:
     __version__ = version("miniagents-nb")

@@ -9,6 +9,8 @@ upstream MiniAgents that catches those keeps working::
     │   ├── FunctionNotProvidedError
     │   ├── AppenderNotOpenError
     │   ├── AppenderClosedError
+    │   ├── HandlerDefinitionError(ValueError)
+    │   ├── PromiseNotReadyError(RuntimeError)
     │   └── PromisingContextError(RuntimeError)
     │       ├── NoActiveContextError
     │       ├── WrongActiveContextError(TypeError)
@@ -18,7 +20,32 @@ upstream MiniAgents that catches those keeps working::
     ├── MessageTypeError(TypeError)
     ├── NotFreezableError(TypeError)
     ├── AgentDefinitionError(ValueError)
-    └── InvalidArgumentsError(ValueError)
+    ├── InvalidArgumentsError(ValueError)
+    ├── HistoryFileError(OSError)               miniagents_nb.ext.agents.history_agents
+    ├── OutputFileError(OSError)                miniagents_nb.ext.agents.misc_agents
+    ├── LLMError                                miniagents_nb.ext.llms.errors
+    │   ├── LLMAuthenticationError
+    │   ├── LLMRateLimitError
+    │   ├── LLMBadRequestError
+    │   ├── LLMServerError
+    │   ├── LLMTimeoutError
+    │   ├── LLMConnectionError
+    │   ├── LLMResponseError
+    │   └── LLMDependencyError(ImportError)
+    ├── OrchestrationError                      miniagents_nb.orchestration.errors
+    │   ├── OrchestratorSetupError(ValueError)
+    │   ├── UnknownAgentError(LookupError)
+    │   ├── OrchestrationLimitError
+    │   │   ├── TooManyErrorsError(OverflowError)
+    │   │   ├── MaxStepsReachedError
+    │   │   └── TooManyTurnsError
+    │   ├── ResponseParseError(ValueError)
+    │   ├── MaxContextError
+    │   └── LLMAdapterError
+    └── NotebookInputError(RuntimeError)        miniagents_nb.jupyter.user_agent
+
+The errors of optional layers live beside the code that raises them (so the core never imports them); the tree
+above is checked against the package by a test.
 """
 
 from __future__ import annotations
@@ -29,12 +56,14 @@ __all__ = [
     "AppenderNotOpenError",
     "ContextReentryError",
     "FunctionNotProvidedError",
+    "HandlerDefinitionError",
     "InvalidArgumentsError",
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",
     "NotFreezableError",
     "PromisingContextError",
+    "PromiseNotReadyError",
     "PromisingError",
     "RunningEventLoopError",
     "SyncContextManagerError",
@@ -60,6 +89,14 @@ class AppenderNotOpenError(PromisingError):
 
 class AppenderClosedError(PromisingError):
     """Something was appended to an appender (a reply sequence, an agent call's input) that is already closed."""
+
+
+class HandlerDefinitionError(PromisingError, ValueError):
+    """An event handler given to a context is not an async function, so it could never be awaited."""
+
+
+class PromiseNotReadyError(PromisingError, RuntimeError):
+    """A promise's value was asked for without waiting (`result_now()`) before it was known."""
 
 
 class PromisingContextError(PromisingError, RuntimeError):

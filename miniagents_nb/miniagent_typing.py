@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from miniagents_nb.agents import AgentFunction
+from miniagents_nb.agents import AgentFunction, PersistMessageEventHandler, PersistMessagesEventHandler
 from miniagents_nb.messages import MessageTokenStreamer, MessageType, SingleMessageType
-from miniagents_nb.miniagents_context import PersistMessageEventHandler, PersistMessagesEventHandler
 
 __all__ = [
     "AgentFunction",

@@ -10,6 +10,9 @@ from miniagents_nb.agents import (
     AgentReplyNode,
     InteractionContext,
     MiniAgent,
+    MiniAgents,
+    PersistMessageEventHandler,
+    PersistMessagesEventHandler,
     miniagent,
 )
 from miniagents_nb.messages import (
@@ -24,7 +27,6 @@ from miniagents_nb.messages import (
     TextToken,
     Token,
 )
-from miniagents_nb.miniagents_context import MiniAgents, PersistMessageEventHandler, PersistMessagesEventHandler
 
 __all__ = [
     "AgentCall",

@@ -6,16 +6,14 @@ is imported only when a user is first asked for input on a terminal.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 # The module `miniagents_nb.ext.console_user_agent` (the earliest README's path) is imported *before* the agent of
 # the same name is bound below: importing a submodule binds its name on the package, and doing it first means the
 # package attribute `console_user_agent` ends up being the agent, and stays so (a module is bound only when it is
 # first imported). `from miniagents_nb.ext.console_user_agent import create_console_user_agent` still works.
 import miniagents_nb.ext.console_user_agent as _console_user_agent_module
+from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.ext.agents import misc_agents as _misc_agents
-from miniagents_nb.ext.agents.aggregator_agents import agent_chain, agent_loop
+from miniagents_nb.ext.agents.aggregator_agents import AWAIT, CLEAR, agent_chain, agent_loop
 from miniagents_nb.ext.agents.console_agents import (
     console_echo_agent,
     console_input_agent,
@@ -39,8 +37,7 @@ from miniagents_nb.ext.agents.misc_agents import (
     prompt_agent,
     user_agent,
 )
-from miniagents_nb.promising.sentinels import AWAIT, CLEAR
-from miniagents_nb.utils import join_messages, split_messages
+from miniagents_nb.messages import join_messages, split_messages
 
 create_console_user_agent = _console_user_agent_module.create_console_user_agent
 console_user_agent = _misc_agents.console_user_agent
@@ -75,15 +72,16 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The LLM logger is imported on first use: it is written separately and needs nothing at import time.
-    if name == "markdown_llm_logger_agent":
-        return import_module("miniagents_nb.ext.agents.llm_logger_agents").markdown_llm_logger_agent
-    # The notebook user agent needs IPython and anywidget: imported on first use, never by `import miniagents_nb.ext`
-    # (and left out of `__all__`, so that `from miniagents_nb.ext import *` stays free of them too).
-    if name == "notebook_user_agent":
-        return import_module("miniagents_nb.jupyter.user_agent").notebook_user_agent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        # Imported on first use: the LLM logger needs the LLM layer's message kinds.
+        "markdown_llm_logger_agent": "miniagents_nb.ext.agents.llm_logger_agents.markdown_llm_logger_agent",
+        # A seed-era path (see `miniagents_nb.compat`): the notebook user agent needs IPython and anywidget, so it is
+        # never imported by `import miniagents_nb.ext` (and is left out of `__all__`, as is `from ... import *`).
+        "notebook_user_agent": "miniagents_nb.jupyter.notebook_user_agent",
+    },
+)
 
 
 def __dir__() -> list[str]:

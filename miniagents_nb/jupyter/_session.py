@@ -19,12 +19,12 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from miniagents_nb.agents import MiniAgents
 from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
-from miniagents_nb.miniagents_context import MiniAgents
 from miniagents_nb.promising import context as promising_context
 
 __all__ = ["NotebookSession", "current_session"]
@@ -66,13 +66,7 @@ class NotebookSession:
         unsubscribe = self.miniagents.subscribe(self.tracker)
         self._undo.append(unsubscribe)
 
-        previous_runner = promising_context.running_loop_runner
-        promising_context.running_loop_runner = _runner.run_in_worker_thread
-
-        def restore_runner() -> None:
-            promising_context.running_loop_runner = previous_runner
-
-        self._undo.append(restore_runner)
+        self._undo.append(promising_context.install_blocking_runner(_runner.run_in_worker_thread))
 
         shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
@@ -104,7 +98,7 @@ class NotebookSession:
 
     def _deactivate(self) -> None:
         # The core resets its token when it can and, from another context copy, restores the parent instead.
-        self.miniagents._deactivate()
+        self.miniagents.deactivate()
 
     # --- cells ---------------------------------------------------------------------------------------------------
 
@@ -114,7 +108,7 @@ class NotebookSession:
         if promising_context.current_context_or_none() is None:
             # The context variable was lost (the extension was loaded in a cell that awaited): set it again for
             # this cell. A context the user activated on purpose is left alone.
-            promising_context._current_context.set(self.miniagents)
+            self.miniagents.make_current_here()
 
     def _post_run_cell(self, result: Any = None) -> None:
         error = getattr(result, "error_in_exec", None)

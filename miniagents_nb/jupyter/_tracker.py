@@ -12,14 +12,14 @@ runs (the promise -> sender map is weak both ways, so that holding cannot keep a
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
+from miniagents_nb.agents import MiniAgents
 from miniagents_nb.events import (
     AgentCallCancelled,
     AgentCallEvent,
@@ -32,8 +32,6 @@ from miniagents_nb.events import (
 )
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise, stream_finished
 from miniagents_nb.messages import MessagePromise, MessageSequencePromise, error_to_text
-from miniagents_nb.miniagents_context import MiniAgents
-from miniagents_nb.promising.context import current_context_or_none
 
 if TYPE_CHECKING:
     from miniagents_nb.agents import AgentCall
@@ -218,14 +216,7 @@ class CallTracker:
 
     def _context_of(self, event: MiniAgentsEvent) -> MiniAgents:
         """The context that numbered the event's call (call ids are per context)."""
-        call = getattr(event, "call", None)
-        owner = getattr(call, "_miniagents", None) or getattr(event, "miniagents", None)
-        if isinstance(owner, MiniAgents):
-            return owner
-        ctx = current_context_or_none()
-        while ctx is not None and not isinstance(ctx, MiniAgents):
-            ctx = ctx.parent_ctx
-        return ctx if ctx is not None else self.miniagents
+        return event.call.miniagents
 
     def _serial_of(self, ctx: MiniAgents) -> int:
         serial = self._context_serials.get(ctx)
@@ -247,20 +238,18 @@ class CallTracker:
         if isinstance(event, AgentCallFinished) and record.cancel_requested:
             # Cancelled, but the agent swallowed the CancelledError (a token appender with `capture_errors` ends its
             # message with it and lets the function return): it still ended because it was cancelled.
-            self._end(record, CANCELLED)
+            self._end(record, CANCELLED, at=event.at)
         elif isinstance(event, AgentCallStarted):
             record.status = RUNNING
-            record.started_at = time.monotonic()
-            if record.call is None:
-                record.call = _running_call()
+            record.started_at = event.at
             if record.cancel_requested and record.call is not None:
                 record.call.cancel()  # an interrupt came while it was still queued
         elif isinstance(event, AgentCallFinished):
-            self._end(record, DONE)
+            self._end(record, DONE, at=event.at)
         elif isinstance(event, AgentCallFailed):
-            self._end(record, FAILED, error_to_text(event.error))
+            self._end(record, FAILED, error_to_text(event.error), at=event.at)
         elif isinstance(event, AgentCallCancelled):
-            self._end(record, CANCELLED)
+            self._end(record, CANCELLED, at=event.at)
         return record
 
     def _on_queued(self, event: AgentCallQueued) -> CallRecord:
@@ -270,7 +259,7 @@ class CallTracker:
         label = str(event.call_id) if serial == 0 else f"{serial}:{event.call_id}"
         cell = caller.cell if caller is not None else current_cell.get()
         record = CallRecord(key, label, event.agent.alias, caller, cell)
-        record.call = getattr(event, "call", None)
+        record.call = event.call
         if caller is not None:
             caller.children.append(record)
         self._by_key[key] = record
@@ -279,12 +268,12 @@ class CallTracker:
         self.calls_seen += 1
         return record
 
-    def _end(self, record: CallRecord, status: str, error: str | None = None) -> None:
+    def _end(self, record: CallRecord, status: str, error: str | None = None, at: float | None = None) -> None:
         if record.ended:
             return
         record.status = status
         record.error = error
-        record.ended_at = time.monotonic()
+        record.ended_at = time.monotonic() if at is None else at
         record.call = None
         self._active.pop(record.key, None)
         if record.streaming():
@@ -302,7 +291,7 @@ class CallTracker:
             if not record.ended:
                 call = record.call
                 if call is not None:
-                    if _cancel_call(call):
+                    if call.cancel():
                         record.cancel_requested = True
                         cancelled += 1
                 elif not record.cancel_requested:
@@ -323,27 +312,3 @@ def _depth(record: CallRecord) -> int:
         record = record.caller
         depth += 1
     return depth
-
-
-def _cancel_call(call: AgentCall) -> bool:
-    """`call.cancel()`, from the thread of the loop the call runs on (the sync facade runs calls on another)."""
-    task = getattr(call, "_task", None)
-    if task is not None and not task.done():
-        loop = task.get_loop()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is not running and loop.is_running():
-            loop.call_soon_threadsafe(call.cancel)
-            return True
-    return call.cancel()
-
-
-def _running_call() -> AgentCall | None:
-    """The `AgentCall` whose agent function is starting (the observer runs inside it on `AgentCallStarted`)."""
-    from miniagents_nb.agents import _current_interaction
-
-    ctx: Any = _current_interaction.get()
-    call = getattr(ctx, "_call", None)
-    return call if call is None else cast("AgentCall", call)

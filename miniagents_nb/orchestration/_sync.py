@@ -12,9 +12,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from miniagents_nb.agents import MiniAgents
 from miniagents_nb.errors import RunningEventLoopError
-from miniagents_nb.miniagents_context import MiniAgents
-from miniagents_nb.promising import context as promising_context
+from miniagents_nb.promising.context import current_blocking_runner
 
 __all__ = ["run_blocking"]
 
@@ -30,7 +30,7 @@ def run_blocking(make_coroutine: Callable[[], Coroutine[Any, Any, _T]], what: st
         asyncio.get_running_loop()
     except RuntimeError:
         return MiniAgents().run(make_coroutine())
-    runner = promising_context.running_loop_runner
+    runner = current_blocking_runner()
     if runner is not None:  # a notebook cell: the notebook layer knows how to block there (as `MiniAgents().run`)
         return runner(MiniAgents().arun(make_coroutine()))  # type: ignore[no-any-return]
     raise RunningEventLoopError(f"`{what}` cannot block inside a running event loop: use `{async_spelling}` instead.")

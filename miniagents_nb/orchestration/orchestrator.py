@@ -23,8 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Union
 
-from miniagents_nb.agents import InteractionContext, MiniAgent
-from miniagents_nb.miniagents_context import MiniAgents
+from miniagents_nb.agents import InteractionContext, MiniAgent, MiniAgents
 from miniagents_nb.orchestration._sync import run_blocking
 from miniagents_nb.orchestration.adapters import TOKEN_USAGE_KEYS, LLMAdapter
 from miniagents_nb.orchestration.agent import Agent, make_turn, state_changes, state_view, turn_request

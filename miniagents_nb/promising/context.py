@@ -7,6 +7,7 @@ context lives in a ContextVar, so tasks created under it inherit it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -14,8 +15,8 @@ from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 from miniagents_nb.errors import (
-    AgentDefinitionError,
     ContextReentryError,
+    HandlerDefinitionError,
     NoActiveContextError,
     RunningEventLoopError,
     SyncContextManagerError,
@@ -23,7 +24,15 @@ from miniagents_nb.errors import (
 )
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
-__all__ = ["PromiseResolvedEventHandler", "PromisingContext", "current_context_or_none"]
+__all__ = [
+    "BlockingRunner",
+    "PromiseResolvedEventHandler",
+    "PromisingContext",
+    "current_blocking_runner",
+    "current_context_or_none",
+    "install_blocking_runner",
+    "is_async_callable",
+]
 
 PromiseResolvedEventHandler = Callable[[Any, Any], Awaitable[None]]
 
@@ -34,13 +43,49 @@ _current_context: ContextVar[PromisingContext | None] = ContextVar("miniagents_n
 
 _ALREADY_LOGGED_ATTR = "_miniagents_nb__already_logged"
 
-# Set by the notebook layer: runs `arun(...)` to completion while the kernel's loop is already running.
-running_loop_runner: Callable[[Coroutine[Any, Any, Any]], Any] | None = None
+BlockingRunner = Callable[[Coroutine[Any, Any, Any]], Any]
+"""`runner(coroutine) -> result`: runs a coroutine to completion although this thread's event loop is running."""
+
+_blocking_runners: list[BlockingRunner] = []
+
+
+def install_blocking_runner(runner: BlockingRunner) -> Callable[[], None]:
+    """Let `run()` block inside a running event loop by handing the coroutine to `runner`; returns the uninstaller.
+
+    An environment that owns the running loop and knows a safe way to block (the notebook layer runs the coroutine
+    on a worker thread's loop) installs one. The most recent installation wins; uninstalling restores the one before.
+    """
+    _blocking_runners.append(runner)
+
+    def uninstall() -> None:
+        if runner in _blocking_runners:
+            _blocking_runners.remove(runner)
+
+    return uninstall
+
+
+def current_blocking_runner() -> BlockingRunner | None:
+    """The runner `run()` uses under a running event loop, if one is installed."""
+    return _blocking_runners[-1] if _blocking_runners else None
 
 
 def current_context_or_none() -> PromisingContext | None:
     """The context active in the current task, if any (never raises)."""
     return _current_context.get()
+
+
+def is_async_callable(candidate: Any) -> bool:
+    """Whether calling `candidate` gives an awaitable, as far as `inspect` can tell without calling it.
+
+    Covers `async def` functions and methods, `functools.partial`s of them, and objects with an `async def
+    __call__`.
+    """
+    while isinstance(candidate, functools.partial):
+        candidate = candidate.func
+    if inspect.iscoroutinefunction(candidate):
+        return True
+    call = getattr(type(candidate), "__call__", None)  # noqa: B004 - callable objects with an async __call__
+    return not inspect.isclass(candidate) and call is not None and inspect.iscoroutinefunction(call)
 
 
 def _loop_is_running() -> bool:
@@ -113,15 +158,15 @@ class PromisingContext:
 
     def on_promise_resolved(self, handler: PromiseResolvedEventHandler) -> PromiseResolvedEventHandler:
         """Register `async def handler(promise, result)` for every promise resolved under this context."""
-        if not inspect.iscoroutinefunction(handler):
-            raise AgentDefinitionError(
+        if not is_async_callable(handler):
+            raise HandlerDefinitionError(
                 f"An `on_promise_resolved` handler must be async, got {handler!r}: define it with `async def`."
             )
         self.on_promise_resolved_handlers.append(handler)
         self._own_resolution_work = True
         return handler
 
-    def _has_resolution_work(self) -> bool:
+    def has_resolution_work(self) -> bool:
         """Whether resolving a promise under this context has anything to do (handlers anywhere up the chain)."""
         ctx: PromisingContext | None = self
         while ctx is not None:
@@ -130,7 +175,7 @@ class PromisingContext:
             ctx = ctx.parent_ctx
         return False
 
-    def _promise_resolved(self, promise: Any, result: Any) -> None:
+    def notify_promise_resolved(self, promise: Any, result: Any) -> None:
         """Fire the handlers of this context and of every ancestor; each runs in its own tracked task."""
         ctx: PromisingContext | None = self
         while ctx is not None:
@@ -156,14 +201,15 @@ class PromisingContext:
         task.add_done_callback(self._on_child_task_done if suppress_errors else self.child_tasks.discard)
         return task
 
-    def _start_self_tracked(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
-        """Like `start_soon`, for internal coroutines that never raise (but may be cancelled) and call
-        `_forget_current_task()` when they end: no done-callback, so one loop callback less per task."""
+    def start_self_tracked(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        """Like `start_soon`, for engine coroutines that never raise (but may be cancelled) and call
+        `forget_current_task()` when they end: no done-callback, so one loop callback less per task."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self.child_tasks.add(task)
         return task
 
-    def _forget_current_task(self) -> None:
+    def forget_current_task(self) -> None:
+        """Stop tracking the running task (the last step of a coroutine started with `start_self_tracked`)."""
         self.child_tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
 
     def _on_child_task_done(self, task: asyncio.Task[Any]) -> None:
@@ -217,9 +263,19 @@ class PromisingContext:
         try:
             await self.aflush_tasks()
         finally:
-            self._deactivate()
+            self.deactivate()
 
-    def _deactivate(self) -> None:
+    @property
+    def is_active(self) -> bool:
+        """Whether the context was activated and not deactivated since."""
+        return self._is_active
+
+    def deactivate(self) -> None:
+        """Stop being the current context without waiting for the background tasks (`afinalize` waits first).
+
+        Safe from any task or context copy: where the activation's token cannot be reset, the parent context is
+        made current instead. For an environment that owns a context for a long time (a notebook session).
+        """
         token, self._activation_token = self._activation_token, None
         self._is_active = False
         if token is None:
@@ -228,6 +284,18 @@ class PromisingContext:
             _current_context.reset(token)
         except ValueError:  # finalized from another task or context copy: restore the parent there
             _current_context.set(self.parent_ctx)
+
+    def make_current_here(self) -> None:
+        """Make this active context the current one in the running context copy, which lost it.
+
+        For an environment whose activation outlives the context copy it happened in (a notebook cell that awaited
+        loses the context variables it set). It does not count as a new activation.
+        """
+        if not self._is_active:
+            raise NoActiveContextError(
+                f"This {type(self).__name__} is not active: activate it (`async with` or `.activate()`) first."
+            )
+        _current_context.set(self)
 
     async def __aenter__(self: _ContextT) -> _ContextT:
         return self.activate()
@@ -251,8 +319,9 @@ class PromisingContext:
         """Blocking facade for scripts: run `awaitable` in a fresh event loop inside this context."""
         if not _loop_is_running():
             return asyncio.run(self.arun(awaitable))
-        if running_loop_runner is not None:
-            return running_loop_runner(self.arun(awaitable))  # type: ignore[no-any-return]
+        runner = current_blocking_runner()
+        if runner is not None:
+            return runner(self.arun(awaitable))  # type: ignore[no-any-return]
         if inspect.iscoroutine(awaitable):
             awaitable.close()  # it will never run: close it so Python does not warn that it was never awaited
         name = type(self).__name__

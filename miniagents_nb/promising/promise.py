@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
-from miniagents_nb.errors import FunctionNotProvidedError, InvalidArgumentsError
+from miniagents_nb.errors import FunctionNotProvidedError, InvalidArgumentsError, PromiseNotReadyError
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -57,15 +57,32 @@ class Promise(Generic[T_co]):
         """Whether the value (or the failure) is known already."""
         return self._result is not NO_VALUE or self._error is not None
 
+    def result_now(self) -> T_co:
+        """The value, without waiting: raises the cached failure, or `PromiseNotReadyError` if it is not known yet.
+
+        For observers (views, recorders) that look at a promise from outside the task that produces it.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._result is NO_VALUE:
+            raise PromiseNotReadyError(
+                f"This {type(self).__name__} is not resolved yet: await it, or check `is_resolved` first."
+            )
+        return self._result  # type: ignore[no-any-return]
+
+    def error_now(self) -> BaseException | None:
+        """The cached failure, or None (also while nothing is known yet: check `is_resolved`)."""
+        return self._error
+
     def _set_result(self, result: Any) -> None:
         self._result = result
-        if self._ctx._has_resolution_work():
-            self._ctx._promise_resolved(self, result)
+        if self._ctx.has_resolution_work():
+            self._ctx.notify_promise_resolved(self, result)
 
     def _set_error(self, error: BaseException) -> None:
         self._error = error
-        if self._ctx._has_resolution_work():
-            self._ctx._promise_resolved(self, error)
+        if self._ctx.has_resolution_work():
+            self._ctx.notify_promise_resolved(self, error)
 
     async def _aresolver(self) -> Any:
         """Compute the value; subclasses override this, or pass `resolver=` to the constructor."""

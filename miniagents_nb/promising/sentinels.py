@@ -1,10 +1,17 @@
-"""Sentinel values of the promise engine, and the chain markers `AWAIT` / `CLEAR`."""
+"""Sentinel values of the promise engine.
+
+`AWAIT` and `CLEAR` are importable from here too, because the seeds import them from this path; they are
+`agent_chain`'s markers and live with it (`miniagents_nb.ext`), so this module serves them by name on first access
+(see `miniagents_nb.compat`) and the engine never imports the agents.
+"""
 
 from __future__ import annotations
 
 from typing import Final, NoReturn
 
-__all__ = ["AWAIT", "CLEAR", "END_OF_QUEUE", "END_OF_UNORDERED_QUEUE", "FAILED", "NO_VALUE", "Sentinel"]
+from miniagents_nb.compat import lazy_attributes
+
+__all__ = ["AWAIT", "CLEAR", "END_OF_QUEUE", "END_OF_UNORDERED_QUEUE", "FAILED", "NO_VALUE", "Sentinel"]  # noqa: F822
 
 
 class Sentinel:
@@ -28,8 +35,10 @@ FAILED: Final = Sentinel("FAILED")
 END_OF_QUEUE: Final = Sentinel("END_OF_QUEUE")
 END_OF_UNORDERED_QUEUE: Final = Sentinel("END_OF_UNORDERED_QUEUE")
 
-# Plain strings on purpose (as upstream): they are written inside `agents=[...]` lists next to agents.
-AWAIT: Final = "AWAIT"
-"""In `agent_chain` / `agent_loop`: wait until the sequence so far is complete before the next agent starts."""
-CLEAR: Final = "CLEAR"
-"""In `agent_chain` / `agent_loop`: drop the messages so far; the next agent starts with no input."""
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "AWAIT": "miniagents_nb.ext.agents.aggregator_agents.AWAIT",
+        "CLEAR": "miniagents_nb.ext.agents.aggregator_agents.CLEAR",
+    },
+)

@@ -210,9 +210,49 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
                 raise
         stream.finish()
 
+    def cancel_producer(self) -> bool:
+        """Stop a stream pumped by a background task of its own (a `streamer=`); consumers then meet
+        `CancelledError` at that position. Returns False when there is no such task running (an appender's stream
+        ends when its owner closes it). Safe to call from another thread than the stream's loop.
+        """
+        task = self._pump_task
+        if task is None or task.done():
+            return False
+        loop = task.get_loop()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not running and loop.is_running():
+            loop.call_soon_threadsafe(task.cancel)
+            return True
+        return task.cancel()
+
+    @property
+    def producer_ended(self) -> bool:
+        """Whether every piece exists (the stream was produced to its end)."""
+        return bool(self._stream.finished)
+
+    @property
+    def pieces_so_far(self) -> list[Any]:
+        """Every piece produced so far, exceptions included (the shared replay buffer: read it, never change it)."""
+        pieces: list[Any] = self._stream.pieces
+        return pieces
+
+    def wait_for_more(self) -> asyncio.Future[None]:
+        """A future done at the next piece or at the end of the stream (starting the producer if needed)."""
+        self._ensure_producing()
+        return self._stream.wait()
+
+    def result_now(self) -> WHOLE:
+        """The whole without waiting, once the producer ended (built now if nobody asked yet); see `Promise`."""
+        if self._result is NO_VALUE and self._error is None and self._resolver_fn is None and self._stream.finished:
+            self._resolve_when_finished()
+        return super().result_now()
+
     def _on_stream_finished(self) -> None:
         """Resolve right away when someone listens for resolutions (persistence, views); otherwise lazily."""
-        if self._resolver_fn is None and self._ctx._has_resolution_work() and not self.is_resolved:
+        if self._resolver_fn is None and self._ctx.has_resolution_work() and not self.is_resolved:
             self._resolve_when_finished()
 
     def _resolve_when_finished(self) -> None:

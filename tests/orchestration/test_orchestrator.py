@@ -37,7 +37,7 @@ from miniagents_nb.orchestration import (
     UserMessage,
     signal_error,
 )
-from miniagents_nb.promising import context as promising_context
+from miniagents_nb.promising.context import install_blocking_runner
 
 from .helpers import ScriptedLLM, turns
 
@@ -347,7 +347,7 @@ async def test_forward_under_a_running_loop_says_to_await_aforward() -> None:
         orchestrator.forward("start")
 
 
-async def test_forward_under_a_running_loop_uses_the_notebook_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_forward_under_a_running_loop_uses_the_notebook_runner() -> None:
     """A stand-in for the notebook layer's runner: the coroutine runs to completion on a loop of its own thread."""
     ran: list[str] = []
 
@@ -359,9 +359,12 @@ async def test_forward_under_a_running_loop_uses_the_notebook_runner(monkeypatch
         thread.join()
         return results[0]
 
-    monkeypatch.setattr(promising_context, "running_loop_runner", runner)
-    orchestrator, _ = make_coinflip(ScriptedLLM(["heads", "echo from the runner"]))
-    assert orchestrator.forward("start") == "echo from the runner"
+    uninstall = install_blocking_runner(runner)
+    try:
+        orchestrator, _ = make_coinflip(ScriptedLLM(["heads", "echo from the runner"]))
+        assert orchestrator.forward("start") == "echo from the runner"
+    finally:
+        uninstall()
     assert ran == ["PromisingContext.arun"]  # in a fresh MiniAgents context, as `MiniAgents().run` does
 
 

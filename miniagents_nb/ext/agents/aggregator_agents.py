@@ -1,16 +1,20 @@
-"""Agents that compose other agents: `agent_chain` and `agent_loop`."""
+"""Agents that compose other agents: `agent_chain` and `agent_loop`, and their chain markers `AWAIT` / `CLEAR`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
 from miniagents_nb.errors import InvalidArgumentsError
 from miniagents_nb.messages import MessageSequencePromise
-from miniagents_nb.promising.sentinels import AWAIT, CLEAR
 
-__all__ = ["agent_chain", "agent_loop"]
+__all__ = ["AWAIT", "CLEAR", "achain_loop", "adialog_loop", "agent_chain", "agent_loop"]
+
+AWAIT: Final = "AWAIT"
+"""A chain step: wait until everything so far is complete, then hand it on as one finished sequence."""
+CLEAR: Final = "CLEAR"
+"""A chain step: drop everything so far (the next agent starts with no input)."""
 
 ChainStep = MiniAgent | str | None
 
@@ -72,3 +76,17 @@ async def agent_loop(
     except KeyboardInterrupt:
         if raise_keyboard_interrupt:
             raise
+
+
+async def achain_loop(
+    agents: Iterable[MiniAgent | str | None], initial_input: Any = None, raise_keyboard_interrupt: bool = True
+) -> None:
+    """The earliest README's function form of `agent_loop`: run the chain of agents until KeyboardInterrupt."""
+    await agent_loop.trigger(initial_input, agents=list(agents), raise_keyboard_interrupt=raise_keyboard_interrupt)
+
+
+async def adialog_loop(
+    user_agent: MiniAgent, assistant_agent: MiniAgent, initial_input: Any = None, raise_keyboard_interrupt: bool = True
+) -> None:
+    """The earliest README's dialog loop: the user speaks, the assistant answers, and again, until interrupted."""
+    await achain_loop([user_agent, AWAIT, assistant_agent], initial_input, raise_keyboard_interrupt)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from miniagents_nb.agents import InteractionContext, miniagent
 from miniagents_nb.ext.agents._per_context import per_context
-from miniagents_nb.ext.llms.messages import UserMessage
+from miniagents_nb.messages import UserMessage
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

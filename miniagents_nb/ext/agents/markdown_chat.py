@@ -13,8 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from miniagents_nb.ext.llms.messages import AssistantMessage, LLMMessage, SystemMessage, UserMessage
-from miniagents_nb.messages import Message
+from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, UserMessage
 
 __all__ = ["KNOWN_ROLES", "format_section", "history_message", "parse_sections"]
 

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
 from miniagents_nb.errors import InvalidArgumentsError, MiniAgentsError
-from miniagents_nb.ext.agents.aggregator_agents import agent_chain
+from miniagents_nb.ext.agents.aggregator_agents import AWAIT, agent_chain
 from miniagents_nb.ext.agents.console_agents import (
     console_echo_agent,
     console_input_agent,
@@ -18,9 +18,7 @@ from miniagents_nb.ext.agents.console_agents import (
     console_prompt_agent,
 )
 from miniagents_nb.ext.agents.history_agents import in_memory_history_agent
-from miniagents_nb.messages import MessageSequencePromise
-from miniagents_nb.promising.sentinels import AWAIT
-from miniagents_nb.utils import as_single_text_promise
+from miniagents_nb.messages import MessageSequencePromise, as_single_text_promise
 
 __all__ = [
     "OutputFileError",

@@ -17,12 +17,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from miniagents_nb.agents import InteractionContext, MiniAgent
+from miniagents_nb.agents import InteractionContext, MiniAgent, MiniAgents
 from miniagents_nb.errors import InvalidArgumentsError, NotFreezableError
 from miniagents_nb.ext.llms.errors import llm_error_from
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
 from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageTokenAppender, TextMessage
-from miniagents_nb.miniagents_context import MiniAgents
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 

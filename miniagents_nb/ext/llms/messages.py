@@ -1,11 +1,12 @@
-"""Message roles for LLM conversations (no LLM SDK is imported here)."""
+"""Message kinds of the LLM integrations (no LLM SDK is imported here); the roles themselves live in the core
+(`miniagents_nb.messages.roles`) and are re-exported here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from miniagents_nb.messages import Message, TextMessage
+from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, UserMessage
 
 __all__ = [
     "PARSED_OBJECT_KEY",
@@ -20,32 +21,6 @@ __all__ = [
     "SystemMessage",
     "UserMessage",
 ]
-
-
-class LLMMessage(TextMessage):
-    """A message with a conversation `role`."""
-
-    role: str
-
-
-class UserMessage(LLMMessage):
-    """What the user said."""
-
-    role: str = "user"
-
-
-class SystemMessage(LLMMessage):
-    """Instructions for the model."""
-
-    role: str = "system"
-
-
-class AssistantMessage(LLMMessage):
-    """What a model answered (with the model's name and the replying agent's alias when known)."""
-
-    role: str = "assistant"
-    model: str | None = None
-    agent_alias: str | None = None
 
 
 PARSED_OBJECT_KEY = "__miniagents_nb_parsed_object__"

@@ -453,8 +453,7 @@ async def _openai_embedding_agent(
 
 
 def _resolve_logger(value: Any) -> Any:
-    from miniagents_nb.agents import MiniAgent
-    from miniagents_nb.miniagents_context import MiniAgents
+    from miniagents_nb.agents import MiniAgent, MiniAgents
 
     if value is None:
         value = MiniAgents.get_current().llm_logger_agent

@@ -1,0 +1,331 @@
+"""`AgentCall`: one call of an agent, its input and reply sequences, and what observers may read of it.
+
+A call is the unit every observer (views, recorders, exporters) follows. Its public surface says everything they
+need and nothing they could break: who (`agent`, `parent`), with what (`kwargs`, `input_sequence_promise`), what
+came back (`reply_sequence_promise`), how it went (`status`, `error`, the `queued_at` / `started_at` / `ended_at`
+monotonic timestamps), and one action, `cancel()`, safe from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from miniagents_nb.agents.context import MiniAgents
+from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
+from miniagents_nb.events import (
+    AgentCallCancelled,
+    AgentCallEvent,
+    AgentCallFailed,
+    AgentCallFinished,
+    AgentCallQueued,
+    AgentCallStarted,
+    MessageReplied,
+)
+from miniagents_nb.messages import MessagePromise, MessageSequence, MessageSequencePromise, MessageType
+from miniagents_nb.promising.promise import Promise
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+
+if TYPE_CHECKING:
+    from miniagents_nb.agents.agent import MiniAgent
+
+__all__ = ["AgentCall", "AgentCallStatus"]
+
+_monotonic = time.monotonic
+
+
+class AgentCallStatus(str, enum.Enum):
+    """Where a call is in its life; the last three are final."""
+
+    QUEUED = "queued"
+    """The call exists; its agent starts at the next task switch (or when its replies are first consumed)."""
+    RUNNING = "running"
+    FINISHED = "finished"
+    """The agent function returned (its reply sequence may still wait for nested replies)."""
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the agent function has ended."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({AgentCallStatus.FINISHED, AgentCallStatus.FAILED, AgentCallStatus.CANCELLED})
+
+
+class AgentCall:
+    """One call of an agent: its input (which may be sent over time) and its reply sequence."""
+
+    __slots__ = (
+        "_call_id",
+        "_cancelled",
+        "_errors_as_messages",
+        "_input",
+        "_kwargs",
+        "_loop",
+        "_miniagents",
+        "_parent",
+        "_reply",
+        "_task",
+        "agent",
+        "ended_at",
+        "error",
+        "queued_at",
+        "started_at",
+        "status",
+    )
+
+    def __init__(
+        self,
+        agent: MiniAgent,
+        kwargs: dict[str, Any],
+        start_soon: bool | Sentinel,
+        errors_as_messages: bool | Sentinel,
+        *,
+        register: bool,
+        input_messages: Any = NO_VALUE,
+    ) -> None:
+        """`input_messages`: NO_VALUE leaves the input open (`initiate_call`); None or frozen messages close it."""
+        self.agent = agent
+        self._kwargs = kwargs
+        self._miniagents = MiniAgents.get_current()
+        self._parent = _current_interaction.get()
+        self._task: asyncio.Task[None] | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # a context activated by hand, outside any loop
+            self._loop = None
+        self._cancelled = False
+        self.status = AgentCallStatus.QUEUED
+        """Where the call is now (see `AgentCallStatus`)."""
+        self.error: BaseException | None = None
+        """What the agent function raised (for a `FAILED` call)."""
+        self.queued_at = _monotonic()
+        """When the call was made (`time.monotonic()`; `miniagents_nb.events.wall_clock` converts)."""
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        # Only observed calls get a number (and events): unobserved ones pay nothing for the observer API.
+        self._call_id: int | None = self._miniagents._new_call_id() if self._miniagents._observed() else None
+        self._errors_as_messages = (
+            self._miniagents.errors_as_messages if errors_as_messages is NO_VALUE else bool(errors_as_messages)
+        )
+        if input_messages is None:
+            self._input = self._miniagents._empty_input_sequence()  # shared: nothing to send, nothing to hold
+        else:
+            self._input = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
+            self._input.message_appender.open()
+            if input_messages is not NO_VALUE:
+                self._input.append_item(input_messages)
+                self._input.message_appender.close()
+        self._reply = MessageSequence(
+            appender_capture_errors=True,
+            start_soon=start_soon,
+            errors_as_messages=self._errors_as_messages,
+            on_start=self._start_agent,
+        )
+        self._reply.message_appender.open()
+        if self._call_id is not None:
+            self._announce()
+        if register:
+            if self._parent is not None:
+                if self._parent._child_calls is None:
+                    self._parent._child_calls = []
+                self._parent._child_calls.append(self)
+            else:
+                self._miniagents._open_calls.append(self)
+
+    def _announce(self) -> None:
+        miniagents = self._miniagents
+
+        def replied(promise: MessagePromise) -> None:
+            miniagents._emit(MessageReplied(self, _monotonic(), promise))
+
+        self._reply.on_message = replied
+        miniagents._emit(AgentCallQueued(self, self.queued_at))
+
+    # --- what observers read -------------------------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> int | None:
+        """This call's number within its `MiniAgents` context (None unless someone observes the context)."""
+        return self._call_id
+
+    @property
+    def parent(self) -> AgentCall | None:
+        """The call whose agent made this call (None at the top level)."""
+        parent = self._parent
+        return parent._call if parent is not None else None
+
+    @property
+    def miniagents(self) -> MiniAgents:
+        """The context the call was made in (call ids are numbered per context)."""
+        return self._miniagents
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]:
+        """The (frozen) keyword arguments given to this call, on top of the agent's own."""
+        return MappingProxyType(self._kwargs)
+
+    @property
+    def input_sequence_promise(self) -> MessageSequencePromise:
+        """The call's input, as the agent reads it (`ctx.message_promises`); reading it never finishes the call."""
+        return self._input.sequence_promise
+
+    @property
+    def reply_sequence_promise(self) -> MessageSequencePromise:
+        """The call's replies; unlike `reply_sequence()`, reading it does not finish the input."""
+        return self._reply.sequence_promise
+
+    # --- what callers do -----------------------------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Cancel the agent (running or not started yet); its reply sequence ends with `CancelledError`.
+
+        Safe from any thread (a cancel from another thread is handed to the call's loop, and returns True when the
+        call had not ended). Returns False when the agent had already ended or was cancelled before.
+        """
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if not here and loop is not None and loop.is_running():
+            if self.status.is_final or self._cancelled:
+                return False
+            loop.call_soon_threadsafe(self.cancel)
+            return True
+        if self._task is not None:
+            if self._task.done():
+                return False
+            return self._task.cancel()
+        if self._cancelled:
+            return False
+        self._cancelled = True  # never started: it never will
+        appender = self._reply.message_appender
+        if appender.is_open:
+            appender.close(asyncio.CancelledError())
+        self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+        return True
+
+    def send_message(self, messages: MessageType, out_of_order: bool = False) -> AgentCall:
+        """Send more input (frozen now); `AppenderClosedError` once the call is finished."""
+        self._input.message_appender.append(messages, out_of_order)
+        return self
+
+    def send_out_of_order(self, messages: MessageType) -> AgentCall:
+        """Send input that may overtake what was sent before it."""
+        return self.send_message(messages, out_of_order=True)
+
+    def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise:
+        """The agent's replies; by default this also finishes the input (use `finish_call=False` for full duplex)."""
+        if finish_call:
+            self.finish()
+        return self._reply.sequence_promise
+
+    def finish(self) -> AgentCall:
+        """Close the input: the agent sees the end of `ctx.message_promises`."""
+        self._input.message_appender.close()
+        return self
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the input is closed (not whether the agent is done: see `status`)."""
+        return not self._input.message_appender.is_open
+
+    # --- running the agent ---------------------------------------------------------------------------------------
+
+    def _start_agent(self) -> None:
+        if not self._cancelled:
+            self._task = self._miniagents.start_self_tracked(self._arun())
+
+    def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
+        self.status = status
+        self.ended_at = at = _monotonic()
+        if self._call_id is not None:
+            self._miniagents._emit(event_class(self, at))
+
+    async def _arun(self) -> None:
+        try:
+            await self._arun_agent()
+        finally:
+            self._miniagents.forget_current_task()
+
+    async def _arun_agent(self) -> None:
+        agent = self.agent
+        reply_appender = self._reply.message_appender
+        ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent, self)
+        kwargs = {**agent._frozen_kwargs, **agent._non_freezable_kwargs, **self._kwargs}
+        token = _current_interaction.set(ctx)
+        error: BaseException | None = None
+        self.status = AgentCallStatus.RUNNING
+        self.started_at = _monotonic()
+        if self._call_id is not None:
+            self._miniagents._emit(AgentCallStarted(self, self.started_at))
+        try:
+            await agent.ainvoke(ctx, kwargs)
+        except BaseException as raised:  # delivered to consumers at its position, interrupts included
+            error = raised
+        try:
+            await ctx._afinalize(self._await_reply_persistence())
+        except BaseException as raised:
+            error = error or raised
+        try:
+            if isinstance(error, Exception):  # logged while this agent's context is current: the trace names it
+                self._miniagents.log_error_once(
+                    error,
+                    f"AN ERROR OCCURRED IN AGENT {agent.alias} (agent trace: {display_trace(ctx.get_agent_trace())})",
+                    fake_log=self._errors_as_messages,
+                )
+        finally:
+            _current_interaction.reset(token)
+        if error is None:
+            reply_appender.close()
+            # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
+            task = self._task
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if cancelling is not None and cancelling():
+                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+            else:
+                self._end(AgentCallStatus.FINISHED, AgentCallFinished)
+        else:
+            reply_appender.close(error)
+            if isinstance(error, asyncio.CancelledError):
+                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+            else:
+                self.error = error
+                self.status = AgentCallStatus.FAILED
+                self.ended_at = at = _monotonic()
+                if self._call_id is not None:
+                    self._miniagents._emit(AgentCallFailed(self, at, error))
+        if self._miniagents.has_resolution_work():
+            await self._arecord_nodes()
+        if isinstance(error, asyncio.CancelledError):
+            raise error
+
+    def _await_reply_persistence(self) -> bool:
+        value = self.agent.await_reply_persistence
+        if value is None:
+            return bool(self._miniagents.await_reply_persistence_before_agent_finish)
+        return value
+
+    async def _arecord_nodes(self) -> None:
+        """Build the call and reply nodes (only done when someone listens for resolved promises)."""
+        from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode  # nodes hold agents: imported late
+
+        try:
+            inputs = await self._input.sequence_promise
+        except BaseException:
+            return
+        metadata = self.agent.interaction_metadata.as_kwargs()
+        call_node = AgentCallNode(messages=inputs, agent=self.agent, **{**metadata, **self._kwargs})
+        Promise(prefill_result=call_node)
+        try:
+            replies = await self._reply.sequence_promise
+        except BaseException:
+            return
+        Promise(prefill_result=AgentReplyNode(replies=replies, agent=self.agent, agent_call=call_node, **metadata))

@@ -1,0 +1,243 @@
+"""`MiniAgents`: the context every agent runs in; it also persists messages when asked to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from miniagents_nb.compat import SeedEraContextNames
+from miniagents_nb.errors import HandlerDefinitionError
+from miniagents_nb.messages import Message, MessageSequence, MessagingContext
+from miniagents_nb.promising.context import PromiseResolvedEventHandler, PromisingContext, is_async_callable
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+
+if TYPE_CHECKING:
+    from miniagents_nb.agents.agent import MiniAgent
+    from miniagents_nb.agents.call import AgentCall
+    from miniagents_nb.events import MiniAgentsEvent, Observer
+
+__all__ = ["MiniAgents", "PersistMessageEventHandler", "PersistMessagesEventHandler"]
+
+PersistMessagesEventHandler = Callable[[list[Message]], Awaitable[None]]
+"""`async def handler(messages)`: a batch of messages, each persisted once per context."""
+PersistMessageEventHandler = Callable[[Message], Awaitable[None]]
+"""`async def handler(message)`: one message per call."""
+
+
+def _handlers(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if callable(value):
+        return [value]
+    return list(value)
+
+
+class MiniAgents(MessagingContext, SeedEraContextNames):
+    """The context agents run in: `MiniAgents().run(main())`, `await MiniAgents().arun(main())` or
+    `async with MiniAgents(): ...`. Leaving it waits for every agent still running in the background.
+
+    Persistence costs nothing until a handler is registered: only then are resolved messages (and the agent call
+    and reply nodes) built, deduplicated by `hash_key`, and handed to the handlers.
+    """
+
+    _context_name = "MiniAgents"
+
+    def __init__(
+        self,
+        *,
+        stream_llm_tokens_by_default: bool = True,
+        llm_logger_agent: MiniAgent | bool = False,
+        on_persist_messages: PersistMessagesEventHandler | Iterable[PersistMessagesEventHandler] = (),
+        on_persist_message: PersistMessageEventHandler | Iterable[PersistMessageEventHandler] = (),
+        on_promise_resolved: PromiseResolvedEventHandler | Iterable[PromiseResolvedEventHandler] = (),
+        errors_as_messages: bool = False,
+        error_tracebacks_in_messages: bool = False,
+        log_reduced_tracebacks: bool = True,
+        await_reply_persistence_before_agent_finish: bool = False,
+        start_everything_asap_by_default: bool | Sentinel = NO_VALUE,
+        **kwargs: Any,
+    ) -> None:
+        if start_everything_asap_by_default is not NO_VALUE:  # the seed-era name (see `miniagents_nb.compat`)
+            kwargs.setdefault("start_everything_soon_by_default", start_everything_asap_by_default)
+        super().__init__(
+            on_promise_resolved=on_promise_resolved,
+            errors_as_messages=errors_as_messages,
+            error_tracebacks_in_messages=error_tracebacks_in_messages,
+            **kwargs,
+        )
+        self.stream_llm_tokens_by_default = stream_llm_tokens_by_default
+        self.llm_logger_agent = llm_logger_agent
+        self.log_reduced_tracebacks = log_reduced_tracebacks
+        self.await_reply_persistence_before_agent_finish = await_reply_persistence_before_agent_finish
+        self.on_persist_messages_handlers: list[PersistMessagesEventHandler] = []
+        self.on_persist_message_handlers: list[PersistMessageEventHandler] = []
+        # hash_key -> None once persisted, or a future while its handlers are still running
+        self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
+        self._open_calls: list[AgentCall] = []
+        self._observers: list[Observer] = []
+        self._empty_input: MessageSequence | None = None
+        self._call_count = 0
+        for handler in _handlers(on_persist_messages):
+            self.on_persist_messages(handler)
+        for handler in _handlers(on_persist_message):
+            self.on_persist_message(handler)
+
+    # --- persistence ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_async(handler: Any, kind: str) -> None:
+        if not is_async_callable(handler):
+            raise HandlerDefinitionError(
+                f"An `{kind}` handler must be async, got {handler!r}: define it with `async def`."
+            )
+
+    def on_persist_messages(self, handler: PersistMessagesEventHandler) -> PersistMessagesEventHandler:
+        """Register `async def handler(messages)`: called with batches of messages not persisted before."""
+        self._check_async(handler, "on_persist_messages")
+        self.on_persist_messages_handlers.append(handler)
+        self._own_resolution_work = True
+        return handler
+
+    def on_persist_message(self, handler: PersistMessageEventHandler) -> PersistMessageEventHandler:
+        """Register `async def handler(message)`: called once for each message not persisted before."""
+        self._check_async(handler, "on_persist_message")
+        self.on_persist_message_handlers.append(handler)
+        self._own_resolution_work = True
+        return handler
+
+    def _persists(self) -> bool:
+        return bool(self.on_persist_messages_handlers or self.on_persist_message_handlers)
+
+    def _fire_own_handlers(self, promise: Any, result: Any) -> None:
+        super()._fire_own_handlers(promise, result)
+        if isinstance(result, Message) and self._persists():
+            self.start_soon(self.apersist_messages(result, parallelise_handlers=True))
+
+    async def apersist_messages(
+        self,
+        message_or_messages: Message | Iterable[Message],
+        extend_with_sub_messages: bool = True,
+        parallelise_handlers: bool = False,
+        raise_on_error: bool = True,
+    ) -> list[Message]:
+        """Hand the messages not persisted yet (by `hash_key`) to the handlers; returns that batch.
+
+        Nested messages come first, children before parents. A message counts as persisted even when a handler
+        fails, so a failure is reported once and never retried in a loop.
+        """
+        messages = [message_or_messages] if isinstance(message_or_messages, Message) else list(message_or_messages)
+        batch: list[Message] = []
+        in_flight_elsewhere: list[asyncio.Future[None]] = []
+        registry = self._persistence_by_hash_key
+        for message in messages:
+            candidates = [*message.sub_messages(), message] if extend_with_sub_messages else [message]
+            for candidate in candidates:
+                if candidate.persistence_not_needed:
+                    continue
+                key = candidate.hash_key
+                if key not in registry:
+                    registry[key] = asyncio.get_running_loop().create_future()
+                    batch.append(candidate)
+                else:
+                    pending = registry[key]
+                    if pending is not None and pending not in in_flight_elsewhere:
+                        in_flight_elsewhere.append(pending)
+        try:
+            if batch:
+                await self._acall_persistence_handlers(batch, parallelise_handlers, raise_on_error)
+        finally:
+            for message in batch:
+                done = registry[message.hash_key]
+                registry[message.hash_key] = None
+                if done is not None and not done.done():
+                    done.set_result(None)
+        if in_flight_elsewhere:  # the same content is being persisted by another call: wait until it is
+            await asyncio.shield(asyncio.gather(*in_flight_elsewhere))
+        return batch
+
+    async def _acall_persistence_handlers(
+        self, batch: list[Message], parallelise_handlers: bool, raise_on_error: bool
+    ) -> None:
+        calls: list[Awaitable[None]] = [handler(batch) for handler in self.on_persist_messages_handlers]
+        calls += [handler(message) for handler in self.on_persist_message_handlers for message in batch]
+        if parallelise_handlers:
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            errors = [result for result in results if isinstance(result, BaseException)]
+        else:
+            errors = []
+            for call in calls:
+                try:
+                    await call
+                except Exception as error:
+                    errors.append(error)
+        for failure in errors:
+            if raise_on_error:
+                raise failure
+            self.log_error_once(failure, "A PERSISTENCE HANDLER FAILED", fake_log=True)
+
+    def _empty_input_sequence(self) -> MessageSequence:
+        """One finished, empty input sequence shared by every call made with no messages (it is immutable)."""
+        if self._empty_input is None:
+            sequence = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
+            sequence.message_appender.open()
+            sequence.message_appender.close()
+            self._empty_input = sequence
+        return self._empty_input
+
+    # --- observers -----------------------------------------------------------------------------------------------
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Call `observer(event)` for every event of the agents run under this context (or a nested one).
+
+        Returns a function that unsubscribes. See `miniagents_nb.events` for the events.
+        """
+        if not callable(observer):
+            raise HandlerDefinitionError(f"An observer must be callable, got {type(observer).__name__}.")
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return unsubscribe
+
+    def _observed(self) -> bool:
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            if isinstance(ctx, MiniAgents) and ctx._observers:
+                return True
+            ctx = ctx.parent_ctx
+        return False
+
+    def _new_call_id(self) -> int:
+        self._call_count += 1
+        return self._call_count
+
+    def _emit(self, event: MiniAgentsEvent) -> None:
+        ctx: PromisingContext | None = self
+        while ctx is not None:
+            if isinstance(ctx, MiniAgents):
+                for observer in list(ctx._observers):
+                    try:
+                        observer(event)
+                    except Exception as error:  # an observer must never break the agents it watches
+                        ctx.log_error_once(error, f"AN OBSERVER FAILED ON {type(event).__name__}")
+            ctx = ctx.parent_ctx
+
+    # --- running -------------------------------------------------------------------------------------------------
+
+    def run_agent(self, agent: MiniAgent, messages: Any = None, **kwargs: Any) -> tuple[Message, ...]:
+        """Blocking shortcut: run `agent` with `messages` in this context and return its replies."""
+
+        async def arun_agent() -> tuple[Message, ...]:
+            return await agent.trigger(messages, **kwargs)
+
+        return self.run(arun_agent())
+
+    async def afinalize(self) -> None:
+        """Finish the input of calls left open at the top level, wait for every agent, deactivate."""
+        open_calls, self._open_calls = self._open_calls, []
+        for call in open_calls:
+            call.finish()
+        await super().afinalize()

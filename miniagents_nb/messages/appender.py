@@ -1,0 +1,81 @@
+"""`MessageSequenceAppender`: where an agent's replies (or a call's input) go in, frozen at the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniagents_nb.errors import AppenderClosedError, AppenderNotOpenError
+from miniagents_nb.messages.freezing import freeze_message_item
+from miniagents_nb.promising.sequence import FlatSequence
+
+__all__ = ["MessageSequenceAppender"]
+
+
+class MessageSequenceAppender:
+    """Where replies (or an agent call's input) are appended; each item is frozen synchronously, at the call."""
+
+    __slots__ = ("_capture_errors", "_sequence", "_state")
+
+    _NEW, _OPEN, _CLOSED = 0, 1, 2
+
+    def __init__(self, sequence: FlatSequence[Any, Any], capture_errors: bool) -> None:
+        self._sequence = sequence
+        self._capture_errors = capture_errors
+        self._state = self._NEW
+
+    @property
+    def was_open(self) -> bool:
+        """Whether `open()` was ever called."""
+        return self._state != self._NEW
+
+    @property
+    def pieces_so_far(self) -> list[Any]:
+        """What the sequence put out so far (message promises and exception pieces; read it, never change it)."""
+        pieces: list[Any] = self._sequence.output_stream.pieces
+        return pieces
+
+    @property
+    def is_open(self) -> bool:
+        """Whether messages can be appended now."""
+        return self._state == self._OPEN
+
+    def open(self) -> MessageSequenceAppender:
+        """Allow appending."""
+        if self._state == self._CLOSED:
+            raise AppenderClosedError("This message sequence is closed and cannot be reopened.")
+        self._state = self._OPEN
+        return self
+
+    def append(self, piece: Any, out_of_order: bool = False) -> MessageSequenceAppender:
+        """Append messages (any nesting); `out_of_order` lets them overtake the items appended before them."""
+        if self._state != self._OPEN:
+            if self._state == self._NEW:
+                raise AppenderNotOpenError("This message sequence is not open yet: open it before appending.")
+            raise AppenderClosedError(
+                "This message sequence is closed: the agent already finished (or called `afinish_early()`), "
+                "or the call's input was already finished, so nothing more can be sent to it."
+            )
+        self._sequence.append_item(freeze_message_item(piece), out_of_order)
+        return self
+
+    def inject_out_of_order(self, piece: Any) -> MessageSequenceAppender:
+        """Append out of order."""
+        return self.append(piece, out_of_order=True)
+
+    def close(self, exc_value: BaseException | None = None) -> bool:
+        """Close the sequence; with `capture_errors` an exception becomes its last item (and is suppressed)."""
+        if self._state == self._CLOSED:
+            return False
+        suppress = False
+        if exc_value is not None and self._capture_errors and not isinstance(exc_value, AppenderClosedError):
+            self._sequence.append_item(exc_value)
+            suppress = True
+        self._state = self._CLOSED
+        self._sequence.close_input()
+        return suppress
+
+    def __enter__(self) -> MessageSequenceAppender:
+        return self.open()
+
+    def __exit__(self, exc_type: Any, exc_value: BaseException | None, exc_traceback: Any) -> bool:
+        return self.close(exc_value)

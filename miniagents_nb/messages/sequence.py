@@ -1,0 +1,304 @@
+"""Message sequences: whatever an agent replies, flattened in the background into one stream of message promises.
+
+`MessageSequence` is `FlatSequence` (the one flattening engine) with message rules: strings, messages, message
+promises, exceptions and finished sequences are ready (flattened at the append, with no task); other sequences and
+async iterables are walked. Under `errors_as_messages` a failure reaches consumers as an `ErrorMessage`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from miniagents_nb.compat import SeedEraSequenceMethods
+from miniagents_nb.errors import MessageTypeError
+from miniagents_nb.messages.appender import MessageSequenceAppender
+from miniagents_nb.messages.context import MessagingContext
+from miniagents_nb.messages.freezing import freeze_message_item
+from miniagents_nb.messages.message import (
+    ErrorMessage,
+    Message,
+    MessagePromise,
+    TextMessage,
+    _ErrorsAsMessagePromise,
+    error_to_text,
+)
+from miniagents_nb.promising.context import PromisingContext
+from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.promising.sequence import FlatSequence, SequencePromise
+
+__all__ = [
+    "MessageSequence",
+    "MessageSequencePromise",
+    "SafeMessageSequencePromise",
+    "as_single_text_promise",
+]
+
+
+class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]], SeedEraSequenceMethods):
+    """A replayable stream of message promises; awaiting it gives the tuple of messages."""
+
+    __slots__ = ()
+
+    def _on_stream_finished(self) -> None:
+        # Listeners (persistence, views) hear of the whole as soon as it exists; the messages may still stream, so
+        # the tuple is awaited in a task rather than built here.
+        if self._ctx.has_resolution_work() and self._resolve_task is None and not self.is_resolved:
+            self._resolve_task = self._ctx.start_soon(self._aresolve_once())
+
+    def _resolve_when_finished(self) -> None:
+        """Build the tuple synchronously, only when every message is known already (otherwise leave it)."""
+        messages = []
+        for piece in self._stream.pieces:
+            if isinstance(piece, BaseException):
+                self._set_error(piece)
+                return
+            if not piece.producer_ended:
+                return
+            try:
+                messages.append(piece.result_now())
+            except BaseException as error:
+                self._set_error(error)
+                return
+        self._set_result(tuple(messages))
+
+    async def _aresolver(self) -> tuple[Message, ...]:
+        pieces = await self._aall_pieces()
+        for piece in pieces:
+            if isinstance(piece, BaseException):
+                raise piece
+        return tuple([await message_promise for message_promise in pieces])
+
+    async def aresolve(self) -> tuple[Message, ...]:
+        """Wait for every message of the sequence; the same tuple every time.
+
+        Like a message's, the whole is a pure function of the pieces (awaiting message promises only reads their
+        cached results), so it is computed right in the awaiting task: no extra task, no shield. A cancelled awaiter
+        loses nothing and caches nothing; the first awaiter to finish publishes the tuple everybody gets.
+        """
+        if self._result is NO_VALUE and self._error is None:
+            pieces = await self._aall_pieces()
+            try:
+                messages = []
+                for piece in pieces:
+                    if isinstance(piece, BaseException):
+                        raise piece
+                    messages.append(await piece)
+            except asyncio.CancelledError:
+                raise  # maybe this awaiter being cancelled: nothing to cache
+            except BaseException as error:
+                if self._result is NO_VALUE and self._error is None:
+                    self._set_error(error)
+            else:
+                if self._result is NO_VALUE and self._error is None:
+                    self._set_result(tuple(messages))
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[no-any-return]
+
+    def as_single_text_promise(self, **kwargs: Any) -> MessagePromise:
+        """One text message promise joining every message of the sequence (lazy: starts when consumed)."""
+        kwargs["start_soon"] = False
+        return as_single_text_promise(self, **kwargs)
+
+
+class SafeMessageSequencePromise(MessageSequencePromise):
+    """A sequence promise whose failures arrive as `ErrorMessage`s (`errors_as_messages`)."""
+
+    __slots__ = ()
+
+
+class MessageSequence(FlatSequence[Any, MessagePromise]):
+    """Flattens whatever is appended into one sequence of message promises (see the module docstring)."""
+
+    __slots__ = ("_errors_as_messages", "_tracebacks_in_messages", "message_appender", "on_message")
+
+    message_appender: MessageSequenceAppender
+    sequence_promise: MessageSequencePromise
+
+    def __init__(
+        self,
+        appender_capture_errors: bool | Sentinel = NO_VALUE,
+        start_soon: bool | Sentinel = NO_VALUE,
+        errors_as_messages: bool | Sentinel = NO_VALUE,
+        *,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
+        ctx = PromisingContext.get_current()
+        messaging = ctx if isinstance(ctx, MessagingContext) else None
+        if errors_as_messages is NO_VALUE:
+            errors_as_messages = messaging is not None and messaging.errors_as_messages
+        super().__init__(
+            start_soon=start_soon,
+            on_start=on_start,
+            sequence_promise_class=SafeMessageSequencePromise if errors_as_messages else MessageSequencePromise,
+            ctx=ctx,
+        )
+        if appender_capture_errors is NO_VALUE:
+            appender_capture_errors = ctx.appenders_capture_errors_by_default
+        self._errors_as_messages = bool(errors_as_messages)
+        self._tracebacks_in_messages = messaging is not None and messaging.error_tracebacks_in_messages
+        self.on_message: Callable[[MessagePromise], None] | None = None
+        """Called with every message promise that originates in this sequence (set by observed agent calls)."""
+        self.message_appender = MessageSequenceAppender(self, bool(appender_capture_errors))
+
+    @classmethod
+    def turn_into_sequence_promise(cls, messages: Any) -> MessageSequencePromise:
+        """`messages` as a sequence promise (returned unchanged if it is one already)."""
+        if isinstance(messages, MessageSequencePromise):
+            return messages
+        sequence = cls(appender_capture_errors=True, start_soon=False)
+        with sequence.message_appender:
+            sequence.message_appender.append(messages)
+        return sequence.sequence_promise
+
+    # --- the flattening hooks ------------------------------------------------------------------------------------
+
+    def _is_ready(self, item: Any) -> bool:
+        if type(item) is str or isinstance(item, (Message, MessagePromise, BaseException)):
+            return True
+        if isinstance(item, tuple):
+            return all(self._is_ready(element) for element in item)
+        if isinstance(item, MessageSequencePromise):
+            return item.producer_ended
+        return False
+
+    def _flatten_ready_prefix(self, item: Any) -> Any:
+        if isinstance(item, tuple):  # what is ready at the front goes out now; the walker takes the rest
+            ready = 0
+            while self._is_ready(item[ready]):
+                ready += 1
+            for element in item[:ready]:
+                self._flatten_ready(element)
+            return item[ready:]
+        return item
+
+    def _push_error(self, error: BaseException) -> None:
+        if self._errors_as_messages and isinstance(error, Exception):
+            text = error_to_text(error, self._tracebacks_in_messages)
+            self._out.push(MessagePromise(prefill_message=ErrorMessage(content=text)))
+        else:
+            self._out.push(error)
+
+    def _push_message_promise(self, promise: MessagePromise) -> None:
+        if self._errors_as_messages and not (promise.producer_ended and promise.error_now() is None):
+            if not isinstance(promise, _ErrorsAsMessagePromise):
+                promise = _ErrorsAsMessagePromise(promise, self._tracebacks_in_messages)
+        self._out.push(promise)
+
+    def _push_reply(self, promise: MessagePromise) -> None:
+        """A message that originates here (not copied from a nested sequence): observers hear of it."""
+        if self.on_message is not None:
+            self.on_message(promise)
+        self._push_message_promise(promise)
+
+    def _flatten_ready(self, item: Any) -> None:
+        if type(item) is str:
+            self._push_reply(MessagePromise._prefilled(TextMessage(item), self._ctx))
+        elif isinstance(item, MessagePromise):
+            self._push_reply(item)
+        elif isinstance(item, Message):
+            self._push_reply(MessagePromise._prefilled(item, self._ctx))
+        elif isinstance(item, tuple):
+            for element in item:
+                self._flatten_ready(element)
+        elif isinstance(item, BaseException):
+            self._push_error(item)
+        elif isinstance(item, str):
+            self._push_reply(MessagePromise(prefill_message=TextMessage(str(item))))
+        elif isinstance(item, MessageSequencePromise):
+            self._copy_pieces(item.pieces_so_far, 0)
+
+    def _copy_pieces(self, pieces: list[Any], start: int) -> None:
+        if not self._errors_as_messages:
+            if start < len(pieces):
+                self._out.extend(pieces[start:])
+            return
+        for piece in pieces[start:]:
+            if isinstance(piece, MessagePromise):
+                self._push_message_promise(piece)
+            else:
+                self._push_error(piece)
+
+    async def _aflatten(self, item: Any) -> None:
+        if self._is_ready(item):
+            self._flatten_ready(item)
+        elif isinstance(item, tuple):
+            for element in item:
+                await self._aflatten(element)
+        elif isinstance(item, MessageSequencePromise):
+            copied = 0
+            while True:
+                pieces = item.pieces_so_far
+                self._copy_pieces(pieces, copied)
+                copied = len(pieces)
+                if item.producer_ended:
+                    break
+                await item.wait_for_more()
+        else:
+            await self._aflatten_async_iterable(item)
+
+    async def _aflatten_async_iterable(self, iterable: Any) -> None:
+        try:
+            async for element in iterable:
+                try:
+                    frozen = freeze_message_item(element)
+                except MessageTypeError as error:
+                    self._push_error(error)
+                    continue
+                await self._aflatten(frozen)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            self._push_error(error)
+
+
+def as_single_text_promise(
+    messages: Any,
+    *,
+    delimiter: str | None = "\n\n",
+    strip_leading_newlines: bool = False,
+    reference_original_messages: bool = True,
+    start_soon: bool | None = False,
+    message_class: type[TextMessage] | None = None,
+    **known_beforehand: Any,
+) -> MessagePromise:
+    """Join every message of `messages` into one text message promise, streamed token by token.
+
+    The result collects the metadata of the joined messages (later ones win) and, with
+    `reference_original_messages`, the messages themselves as `original_messages`. `start_soon=None` inherits the
+    context's default.
+    """
+    sequence = MessageSequence.turn_into_sequence_promise(messages)
+
+    async def stream_joined(aux: dict[str, Any]) -> AsyncIterator[str]:
+        originals = []
+        first_message = True
+        async for message_promise in sequence:
+            if not first_message and delimiter:
+                yield delimiter
+            first_message = False
+            stripping = strip_leading_newlines
+            async for token in message_promise:
+                text = str(token)
+                if stripping:
+                    text = text.lstrip("\n")
+                    if not text:
+                        continue
+                    stripping = False
+                yield text
+            message = await message_promise
+            originals.append(message)
+            skip = message.non_metadata_fields()
+            for key, value in message:
+                if key not in skip and key != "class_":
+                    aux[key] = value
+        if reference_original_messages:
+            aux["original_messages"] = tuple(originals)
+
+    return (message_class or TextMessage).promise(
+        start_soon=NO_VALUE if start_soon is None else start_soon,
+        message_token_streamer=stream_joined,
+        **known_beforehand,
+    )
