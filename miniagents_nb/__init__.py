@@ -13,6 +13,7 @@ from typing import Any
 from miniagents_nb.agents import (
     AgentCall,
     AgentCallNode,
+    AgentCallStatus,
     AgentFunction,
     AgentInteractionNode,
     AgentReplyNode,
@@ -46,6 +47,7 @@ from miniagents_nb.promising import (
     Promise,
     PromisingContext,
     StreamAppender,
+    StreamCursor,
     StreamedPromise,
 )
 from miniagents_nb.promising.ext.frozen import Frozen, FrozenType, cached_privately
@@ -59,6 +61,7 @@ __all__ = [
     "__version__",
     "AgentCall",
     "AgentCallNode",
+    "AgentCallStatus",
     "AgentFunction",
     "AgentInteractionNode",
     "AgentReplyNode",
@@ -69,6 +72,7 @@ __all__ = [
     "Frozen",
     "FrozenType",
     "InteractionContext",
+    "load_ipython_extension",
     "Message",
     "MessagePromise",
     "MessageSequence",
@@ -85,13 +89,16 @@ __all__ = [
     "PersistMessagesEventHandler",
     "Promise",
     "PromisingContext",
+    "show",
     "SingleMessageType",
     "StreamAppender",
+    "StreamCursor",
     "StreamedPromise",
     "StrictMessage",
     "TextMessage",
     "TextToken",
     "Token",
+    "unload_ipython_extension",
 ]
 
 

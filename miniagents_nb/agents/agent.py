@@ -205,7 +205,7 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
 
     def without_non_freezable_kwargs(self, *names: str) -> MiniAgent:
         """A fork of this agent that no longer passes these non-freezable keyword arguments."""
-        forked = self.fork()
+        forked = MiniAgent.fork(self)  # the plain fork: a subclass's own `fork` may add arguments back
         for name in names:
             forked._non_freezable_kwargs.pop(name, None)
         return forked

@@ -21,7 +21,7 @@ from miniagents_nb.orchestration.modules import Module
 from miniagents_nb.orchestration.prompting import PromptEngineer
 from miniagents_nb.orchestration.state import ErrorStatus, State, signal_error
 
-__all__ = ["Agent", "TurnOutcome"]
+__all__ = ["Agent", "TurnOutcome", "make_turn", "state_changes", "state_view", "turn_request"]
 
 logger = logging.getLogger(__name__)
 

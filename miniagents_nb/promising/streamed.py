@@ -23,7 +23,7 @@ from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.promise import Promise, PromiseResolver
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
-__all__ = ["PieceStream", "PromiseStreamer", "StreamAppender", "StreamedPromise"]
+__all__ = ["FinishedPieceStream", "PieceStream", "PromiseStreamer", "StreamAppender", "StreamedPromise"]
 
 PIECE = TypeVar("PIECE")
 WHOLE = TypeVar("WHOLE")

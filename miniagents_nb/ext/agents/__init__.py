@@ -1,1 +1,5 @@
-"""Pre-packaged agents, by theme."""
+"""Pre-packaged agents, by theme: one module each (`miniagents_nb.ext` re-exports the agents themselves)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

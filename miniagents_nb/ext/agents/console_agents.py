@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
 __all__ = [
+    "colors_enabled",
     "END_OF_INPUT_NOTICE",
     "EXIT_COMMAND",
     "GREETING",

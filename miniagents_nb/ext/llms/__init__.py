@@ -33,7 +33,8 @@ from miniagents_nb.ext.llms.messages import (
     SystemMessage,
     UserMessage,
 )
-from miniagents_nb.ext.llms.openai import OpenAIAgent, OpenAILLMAgent, aprepare_dicts_for_openai, openai_embedding_agent
+from miniagents_nb.ext.llms.openai import OpenAIAgent, OpenAILLMAgent, aprepare_dicts_for_openai
+from miniagents_nb.ext.llms.openai_embeddings import openai_embedding_agent
 
 __all__ = [
     "AnthropicAgent",

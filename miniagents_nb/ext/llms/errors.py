@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from miniagents_nb.errors import MiniAgentsError
+from miniagents_nb.ext.llms import providers
 
 __all__ = [
     "LLMAuthenticationError",
@@ -24,9 +25,8 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "llm_error_from",
+    "provider_display_name",
 ]
-
-_PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "fake": "The fake LLM"}
 
 
 class LLMError(MiniAgentsError):
@@ -98,7 +98,7 @@ class LLMDependencyError(LLMError, ImportError):
 
 def provider_display_name(provider: str) -> str:
     """`openai` -> `OpenAI` (for messages)."""
-    return _PROVIDER_NAMES.get(provider, provider)
+    return providers.display_name(provider)
 
 
 def _server_message(error: Any) -> str:
@@ -137,21 +137,42 @@ def _is_transport_error(error: BaseException) -> bool:
     )
 
 
+_PACKAGE = __name__.partition(".")[0]
+
+
+def _raised_by_this_package(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is this package's code (not an SDK's or a parser's)."""
+    if isinstance(error, json.JSONDecodeError) or type(error).__module__.partition(".")[0] != "builtins":
+        return False  # a parser's or an SDK's own exception class
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return isinstance(module, str) and module.partition(".")[0] == _PACKAGE
+
+
 def _is_timeout(error: BaseException) -> bool:
     return isinstance(error, TimeoutError) or "Timeout" in type(error).__name__
 
 
 def llm_error_from(
-    error: BaseException,
+    error: Exception,
     *,
     provider: str,
     model: str | None = None,
     max_retries: int | None = None,
     timeout: float | None = None,
     base_url: str | None = None,
-) -> MiniAgentsError:
-    """Translate whatever an SDK (or the transport under it, or a JSON parser) raised into an `LLMError`."""
-    if isinstance(error, MiniAgentsError):  # already ours (an LLMError, or a misuse error raised before the call)
+) -> Exception:
+    """Translate what an SDK (or the transport under it, or a JSON parser) raised into an `LLMError`.
+
+    Only failures of the provider's side are translated. An error that is already ours, or a plain Python error
+    raised by this package's own code (a bug, or a misuse caught before the call), is returned unchanged: calling it
+    "a malformed response" would send the user to debug the server.
+    """
+    if isinstance(error, MiniAgentsError) or _raised_by_this_package(error):
         return error
     name = provider_display_name(provider)
     where = f" at {base_url}" if base_url else ""
@@ -162,7 +183,7 @@ def llm_error_from(
         retry_after = _retry_after(error)
         kwargs: dict[str, Any] = {"provider": provider, "status": status, "retry_after": retry_after, "model": model}
         if status in (401, 403):
-            key_name = f"{provider.upper()}_API_KEY"
+            key_name = providers.api_key_env(provider)
             return LLMAuthenticationError(
                 f"{name}{where} rejected the request's credentials (HTTP {status}): {detail}. "
                 f"Check {key_name} (or the api_key= argument) and the key's permissions.",
@@ -204,7 +225,7 @@ def llm_error_from(
         )
     if type(error).__name__ in {"OpenAIError", "AnthropicError"} or "authentication method" in str(error):
         # What the SDKs raise when no API key could be found (at client construction or at the request).
-        key_name = f"{provider.upper()}_API_KEY"
+        key_name = providers.api_key_env(provider)
         return LLMAuthenticationError(
             f"{name}{where} could not authenticate ({error}). Set {key_name} or pass api_key=..., "
             "or run offline with FakeLLMAgent / default_llm_agent().",

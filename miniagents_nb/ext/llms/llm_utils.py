@@ -174,9 +174,10 @@ class LLMMiniAgent(MiniAgent):
             non_freezable_kwargs={**(non_freezable_kwargs or {}), **live},
             **freezable,
         )
-        for key in freezable:  # a newly frozen value overrides an older live value of the same name
-            if non_freezable_kwargs is None or key not in non_freezable_kwargs:
-                forked._non_freezable_kwargs.pop(key, None)
+        # A newly frozen value overrides an older live value of the same name.
+        overridden = [key for key in freezable if non_freezable_kwargs is None or key not in non_freezable_kwargs]
+        if overridden and any(key in forked.non_freezable_kwargs for key in overridden):
+            forked = forked.without_non_freezable_kwargs(*overridden)
         return _as_llm_miniagent(forked)
 
     def trigger(

@@ -26,6 +26,7 @@ from miniagents_nb.orchestration.strategies._common import (
 )
 
 __all__ = [
+    "parse_error_messages",
     "COMMAND_FORMAT",
     "SINGLE_AGENT",
     "SingleAgentPromptEngineer",

@@ -23,7 +23,17 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from miniagents_nb.errors import NotFreezableError
 from miniagents_nb.promising.sentinels import NO_VALUE
 
-__all__ = ["FROZEN_CLASS_FIELD", "LONGER_HASH_KEYS", "Frozen", "FrozenType", "cached_privately"]
+__all__ = [
+    "FROZEN_CLASS_FIELD",
+    "LONGER_HASH_KEYS",
+    "Frozen",
+    "FrozenType",
+    "cached_field",
+    "cached_privately",
+    "freeze_kwargs",
+    "freeze_value",
+    "to_json_compatible",
+]
 
 LONGER_HASH_KEYS = False
 """Use 64-character hash keys when no active context says otherwise."""
