@@ -17,7 +17,7 @@ from pydantic import Field
 from miniagents_nb.agents.call import AgentCall
 from miniagents_nb.compat import SeedEraAgentMethods, take_start_asap
 from miniagents_nb.errors import AgentDefinitionError
-from miniagents_nb.messages import MessageSequencePromise, freeze_message_item
+from miniagents_nb.messages import MessageSequencePromise, MessageType, freeze_message_item
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_kwargs
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -129,7 +129,7 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
 
     def trigger(
         self,
-        messages: Any = None,
+        messages: MessageType | None = None,
         *,
         start_soon: bool | Sentinel = NO_VALUE,
         errors_as_messages: bool | Sentinel = NO_VALUE,

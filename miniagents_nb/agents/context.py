@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from miniagents_nb.compat import SeedEraContextNames
 from miniagents_nb.errors import HandlerDefinitionError
-from miniagents_nb.messages import Message, MessageSequence, MessagingContext
+from miniagents_nb.messages import Message, MessageSequence, MessageType, MessagingContext
 from miniagents_nb.promising.context import PromiseResolvedEventHandler, PromisingContext, is_async_callable
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -227,7 +227,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
 
     # --- running -------------------------------------------------------------------------------------------------
 
-    def run_agent(self, agent: MiniAgent, messages: Any = None, **kwargs: Any) -> tuple[Message, ...]:
+    def run_agent(self, agent: MiniAgent, messages: MessageType | None = None, **kwargs: Any) -> tuple[Message, ...]:
         """Blocking shortcut: run `agent` with `messages` in this context and return its replies."""
 
         async def arun_agent() -> tuple[Message, ...]:

@@ -21,7 +21,14 @@ from miniagents_nb.agents import InteractionContext, MiniAgent, MiniAgents
 from miniagents_nb.errors import InvalidArgumentsError, NotFreezableError
 from miniagents_nb.ext.llms.errors import llm_error_from
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
-from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageTokenAppender, TextMessage
+from miniagents_nb.messages import (
+    Message,
+    MessageSequence,
+    MessageSequencePromise,
+    MessageTokenAppender,
+    MessageType,
+    TextMessage,
+)
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -182,7 +189,7 @@ class LLMMiniAgent(MiniAgent):
 
     def trigger(
         self,
-        messages: Any = None,
+        messages: MessageType | None = None,
         *,
         start_soon: bool | Sentinel = NO_VALUE,
         errors_as_messages: bool | Sentinel = NO_VALUE,

@@ -1,0 +1,109 @@
+"""`FlatSequence`, the one flattening engine, in upstream MiniAgents' constructor form and as a subclass hook set."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from miniagents_nb import FlatSequence, MessageSequence, PromisingContext
+from miniagents_nb.errors import FunctionNotProvidedError
+
+
+async def _repeat(_: Any, number: int) -> AsyncIterator[int]:
+    for _ in range(number):
+        yield number
+
+
+async def test_upstream_form_flattens_each_item_with_the_flattener() -> None:
+    async def numbers(_: Any) -> AsyncIterator[int]:
+        for number in (0, 1, 2, 3):
+            yield number
+
+    async with PromisingContext():
+        sequence: FlatSequence[int, int] = FlatSequence(numbers, flattener=_repeat)
+        assert [piece async for piece in sequence.sequence_promise] == [1, 2, 2, 3, 3, 3]
+        assert await sequence.sequence_promise == (1, 2, 2, 3, 3, 3)
+
+
+async def test_unordered_items_overtake_the_ordered_ones() -> None:
+    ordered_may_go = asyncio.Event()
+
+    async def ordered(_: Any) -> AsyncIterator[int]:
+        await ordered_may_go.wait()
+        yield 1
+
+    async def unordered(_: Any) -> AsyncIterator[int]:
+        yield 2
+
+    async def flatten(_: Any, number: int) -> AsyncIterator[int]:
+        if number == 2:
+            ordered_may_go.set()  # the ordered item can only arrive after this one was flattened
+        yield number * 10
+
+    async with PromisingContext():
+        sequence: FlatSequence[int, int] = FlatSequence(ordered, unordered_streamer=unordered, flattener=flatten)
+        assert [piece async for piece in sequence.sequence_promise] == [20, 10]
+
+
+async def test_a_failing_flattener_becomes_a_piece_and_the_sequence_goes_on() -> None:
+    async def numbers(_: Any) -> AsyncIterator[int]:
+        yield 1
+        yield 2
+
+    async def flatten(_: Any, number: int) -> AsyncIterator[int]:
+        if number == 1:
+            raise ValueError("bad item")
+        yield number
+
+    async with PromisingContext():
+        sequence: FlatSequence[int, int] = FlatSequence(numbers, flattener=flatten)
+        pieces = []
+        iterator = sequence.sequence_promise.__aiter__()
+        while True:
+            try:
+                pieces.append(await iterator.__anext__())
+            except StopAsyncIteration:
+                break
+            except ValueError as error:
+                pieces.append(repr(error))
+        assert pieces == ["ValueError('bad item')", 2]
+
+
+async def test_items_appended_by_hand_and_nothing_pulled_before_start() -> None:
+    pulled: list[int] = []
+
+    async def flatten(_: Any, number: int) -> AsyncIterator[int]:
+        pulled.append(number)
+        yield number
+
+    async with PromisingContext():
+        sequence: FlatSequence[int, int] = FlatSequence(flattener=flatten, start_soon=False)
+        sequence.append_item(1)
+        sequence.append_item(2, out_of_order=True)
+        sequence.close_input()
+        await asyncio.sleep(0)
+        assert pulled == []
+        assert not sequence.is_started
+        assert sorted(await sequence.sequence_promise) == [1, 2]
+        assert sequence.is_started
+
+
+async def test_no_flattener_is_a_clear_error_at_its_position() -> None:
+    async with PromisingContext():
+        sequence: FlatSequence[int, int] = FlatSequence()
+        sequence.append_item(1)
+        sequence.close_input()
+        with pytest.raises(FunctionNotProvidedError, match="flattener="):
+            await sequence.sequence_promise
+
+
+async def test_message_sequence_is_the_same_engine() -> None:
+    async with PromisingContext():
+        sequence = MessageSequence(start_soon=False)
+        assert isinstance(sequence, FlatSequence)
+        with sequence.message_appender:
+            sequence.message_appender.append(["a", ["b"]])
+        assert [str(message) for message in await sequence.sequence_promise] == ["a", "b"]
