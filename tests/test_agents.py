@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict
+from support import END, next_or_end, switches, texts
 
 from miniagents_nb import (
     AgentCall,
@@ -37,24 +38,6 @@ from miniagents_nb.errors import (
 from miniagents_nb.utils import MiniAgentsLogFormatter, display_agent_trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-END = object()
-
-
-async def switches(n: int = 30) -> None:
-    """Give every ready task `n` chances to run (explicit task switches, no timing)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-async def next_or_end(iterator: Any) -> Any:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return END
-
-
-async def texts(sequence: Any) -> list[str]:
-    return [str(await promise) async for promise in sequence]
 
 
 class RecordingHandler(logging.Handler):

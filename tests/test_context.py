@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import pytest
+from support import switches
 
 from miniagents_nb import InteractionContext, MiniAgents, Promise, PromisingContext, miniagent
 from miniagents_nb.errors import (
@@ -24,12 +25,6 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
     WrongActiveContextError,
 )
-
-
-async def switches(n: int = 30) -> None:
-    """Give every ready task `n` chances to run (explicit task switches, no timing)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 @miniagent

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from support import next_or_end, switches, texts
 
 from miniagents_nb import (
     ErrorMessage,
@@ -24,25 +25,6 @@ from miniagents_nb import (
     miniagent,
 )
 from miniagents_nb.errors import MessageTypeError
-
-END = object()
-
-
-async def switches(n: int = 30) -> None:
-    """Give every ready task `n` chances to run (explicit task switches, no timing)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-async def next_or_end(iterator: Any) -> Any:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return END
-
-
-async def texts(sequence: Any) -> list[str]:
-    return [str(await promise) async for promise in sequence]
 
 
 @miniagent

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from support import END, next_or_end, switches
 
 from miniagents_nb import (
     AgentCallNode,
@@ -21,21 +22,6 @@ from miniagents_nb import (
     TextMessage,
     miniagent,
 )
-
-END = object()
-
-
-async def switches(n: int = 30) -> None:
-    """Give every ready task `n` chances to run (explicit task switches, no timing)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-async def next_or_end(iterator: Any) -> Any:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return END
 
 
 def batch_recorder(mini_agents: MiniAgents) -> list[list[Message]]:

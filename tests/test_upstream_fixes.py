@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import switches
 
 from miniagents_nb import (
     InteractionContext,
@@ -31,12 +32,6 @@ from miniagents_nb.errors import MessageTypeError, NotFreezableError, RunningEve
 from miniagents_nb.utils import as_single_text_promise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-async def switches(n: int = 30) -> None:
-    """Give every ready task `n` chances to run (explicit task switches, no timing)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 def batch_recorder(mini_agents: MiniAgents) -> list[list[Message]]:

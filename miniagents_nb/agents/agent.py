@@ -10,11 +10,10 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from pydantic import Field
 
-from miniagents_nb.agents.call import AgentCall
 from miniagents_nb.compat import SeedEraAgentMethods, take_start_asap
 from miniagents_nb.errors import AgentDefinitionError
 from miniagents_nb.messages import MessageSequencePromise, MessageType, freeze_message_item
@@ -22,6 +21,7 @@ from miniagents_nb.promising.ext.frozen import Frozen, freeze_kwargs
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 if TYPE_CHECKING:
+    from miniagents_nb.agents.call import AgentCall
     from miniagents_nb.agents.interaction import InteractionContext
 
 __all__ = ["AgentFunction", "MiniAgent", "miniagent", "normalize_alias"]
@@ -59,6 +59,10 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
     alias: str
     description: str | None = Field(default=None, exclude=True)
     interaction_metadata: Frozen = Field(default_factory=lambda: Frozen(), exclude=True)
+
+    _call_class: ClassVar[type[AgentCall]]
+    """`AgentCall`, set by `miniagents_nb.agents.call` when it is imported (the package imports it first): calls
+    know agents, and agents make calls, but the modules import each other in one direction only."""
 
     # The runtime configuration below is kept in plain instance attributes (set in `__init__`), not pydantic private
     # attributes: those are read through `BaseModel.__getattr__`, which is slow on the per-call path.
@@ -143,7 +147,7 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
         if kwargs_to_freeze:
             start_soon = take_start_asap(kwargs_to_freeze, start_soon, NO_VALUE)
         frozen_messages = None if messages is None else freeze_message_item(messages)
-        call = AgentCall(
+        call = self._call_class(
             self,
             freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
             start_soon,
@@ -163,7 +167,7 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
         """Open a call whose input you send over time (`send_message`), then read `reply_sequence()`."""
         if kwargs_to_freeze:
             start_soon = take_start_asap(kwargs_to_freeze, start_soon, NO_VALUE)
-        return AgentCall(
+        return self._call_class(
             self,
             freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
             start_soon,

@@ -13,10 +13,12 @@ import enum
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from miniagents_nb.agents.agent import MiniAgent
 from miniagents_nb.agents.context import MiniAgents
 from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
+from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
 from miniagents_nb.events import (
     AgentCallCancelled,
     AgentCallEvent,
@@ -29,9 +31,6 @@ from miniagents_nb.events import (
 from miniagents_nb.messages import MessagePromise, MessageSequence, MessageSequencePromise, MessageType
 from miniagents_nb.promising.promise import Promise
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
-
-if TYPE_CHECKING:
-    from miniagents_nb.agents.agent import MiniAgent
 
 __all__ = ["AgentCall", "AgentCallStatus"]
 
@@ -315,8 +314,6 @@ class AgentCall:
 
     async def _arecord_nodes(self) -> None:
         """Build the call and reply nodes (only done when someone listens for resolved promises)."""
-        from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode  # nodes hold agents: imported late
-
         try:
             inputs = await self._input.sequence_promise
         except BaseException:
@@ -329,3 +326,6 @@ class AgentCall:
         except BaseException:
             return
         Promise(prefill_result=AgentReplyNode(replies=replies, agent=self.agent, agent_call=call_node, **metadata))
+
+
+MiniAgent._call_class = AgentCall

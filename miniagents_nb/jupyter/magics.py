@@ -20,8 +20,9 @@ import asyncio
 import builtins
 import inspect
 import shlex
+import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
@@ -30,11 +31,33 @@ from IPython.utils.text import DollarFormatter
 from miniagents_nb.agents import MiniAgent
 from miniagents_nb.errors import MiniAgentsError
 from miniagents_nb.jupyter._ipython import argument, cell_magic, line_magic, magic_arguments, parse_argstring
+from miniagents_nb.messages import Message
 
-if TYPE_CHECKING:
-    from miniagents_nb.jupyter._session import NotebookSession
+__all__ = [
+    "ChatSession",
+    "MiniAgentsMagics",
+    "achat_cell",
+    "chat_transformer",
+    "compile_agent_body",
+    "make_agent_function",
+]
 
-__all__ = ["MiniAgentsMagics", "achat_cell", "chat_transformer"]
+
+class ChatSession(Protocol):
+    """What the magics need from the notebook session (the session passes itself in, so this module never
+    imports the session's)."""
+
+    shell: Any
+    chat_history: list[Message]
+
+    async def chat(self, agent: Any, text: str, kwargs: dict[str, Any], new: bool, tree: bool) -> None: ...
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None: ...
+
+    def cancel_all(self) -> int: ...
+
+    def status_text(self) -> str: ...
+
 
 _CHAT_MAGIC = "%%chat"
 
@@ -63,16 +86,19 @@ async def achat_cell(line: str, body: str) -> None:
     await session.chat(*_parse_chat(session, _expand(session, line), body))
 
 
-def _session_or_usage_error() -> NotebookSession:
-    from miniagents_nb.jupyter._session import current_session
+def _session_or_usage_error() -> ChatSession:
+    """The session whose magics are registered in the running shell (what `%load_ext miniagents_nb` set up)."""
+    from IPython import get_ipython
 
-    session = current_session()
-    if session is None:
+    shell = get_ipython()
+    registry = getattr(getattr(shell, "magics_manager", None), "registry", {})
+    magics = registry.get(MiniAgentsMagics.__name__)
+    if not isinstance(magics, MiniAgentsMagics):
         raise UsageError("The miniagents_nb extension is not loaded: run `%load_ext miniagents_nb` first.")
-    return session
+    return magics.session
 
 
-def _expand(session: NotebookSession, line: str) -> str:
+def _expand(session: ChatSession, line: str) -> str:
     """`{name}` / `$name` in the magic line, from the notebook's namespace (what IPython does for magics)."""
     try:
         return str(DollarFormatter().vformat(line, [], session.shell.user_ns))
@@ -88,7 +114,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _parse_chat(session: NotebookSession, line: str, body: str) -> tuple[MiniAgent, str, dict[str, Any], bool, bool]:
+def _parse_chat(session: ChatSession, line: str, body: str) -> tuple[MiniAgent, str, dict[str, Any], bool, bool]:
     try:
         words = shlex.split(line)  # POSIX rules, so that key="two words" is one argument
     except ValueError as error:
@@ -108,7 +134,7 @@ def _parse_chat(session: NotebookSession, line: str, body: str) -> tuple[MiniAge
     return agent, text, kwargs, bool(args.new), bool(args.tree)
 
 
-def _resolve_agent(session: NotebookSession, expression: str) -> MiniAgent:
+def _resolve_agent(session: ChatSession, expression: str) -> MiniAgent:
     try:
         agent = eval(expression, session.shell.user_ns)  # the user's own notebook namespace
     except Exception as error:
@@ -142,7 +168,7 @@ def compile_agent_body(name: str, body: str, filename: str) -> types.CodeType:
     """The code object of `async def NAME(ctx, **kwargs): <body>` (line numbers are the cell's)."""
     module = ast.parse(body or "pass", filename=filename, mode="exec")
     statements = module.body or [ast.Pass()]
-    fields: dict[str, Any] = {"type_params": []} if "type_params" in ast.AsyncFunctionDef._fields else {}
+    fields: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}  # PEP 695 field
     function = ast.AsyncFunctionDef(
         name=name,
         args=ast.arguments(
@@ -193,7 +219,7 @@ def make_agent_function(name: str, body: str, filename: str, user_ns: dict[str, 
 class MiniAgentsMagics(Magics):
     """The notebook layer's magics (registered by `%load_ext miniagents_nb`)."""
 
-    def __init__(self, shell: Any, session: NotebookSession) -> None:
+    def __init__(self, shell: Any, session: ChatSession) -> None:
         super().__init__(shell)
         self.session = session
         self._shell: Any = shell

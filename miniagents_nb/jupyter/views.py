@@ -35,11 +35,12 @@ import anywidget
 import traitlets
 
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
+from miniagents_nb.jupyter._follower import FOLLOWERS, Waker, await_follower, is_current_task, start_follower
 from miniagents_nb.jupyter._ipython import display, update_display
-from miniagents_nb.jupyter._render import preview, render_html, render_text
-from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
+from miniagents_nb.jupyter._render import render_html, render_text
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
-from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.jupyter._view_model import ViewModel
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,6 +53,7 @@ __all__ = [
     "SequenceView",
     "TokenStreamView",
     "make_view",
+    "refresh_live_views",
 ]
 
 DEFAULT_MAX_UPDATES_PER_SECOND = 20.0
@@ -64,372 +66,6 @@ _STATIC = Path(__file__).parent / "static"
 # One ES module per widget and no build step: the shared delta protocol is put in front of the widget's own code.
 _ESM = (_STATIC / "delta_protocol.js").read_text(encoding="utf-8") + (_STATIC / "views.js").read_text(encoding="utf-8")
 _CSS = (_STATIC / "views.css").read_text(encoding="utf-8")
-
-# Followers are referenced here until they end: the loop keeps tasks only weakly, and a follower whose streams and
-# view are no longer referenced anywhere else must still finish instead of being garbage-collected while pending.
-_FOLLOWERS: set[asyncio.Task[None]] = set()
-
-
-def _error_status(error: BaseException) -> str:
-    return "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
-
-
-def _error_text(error: BaseException) -> str | None:
-    return None if isinstance(error, asyncio.CancelledError) else error_to_text(error)
-
-
-class _Waker:
-    """Wakes a follower from any thread (call events may come from the sync facade's worker thread)."""
-
-    __slots__ = ("_future", "_loop", "_thread", "pending")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self._loop = loop
-        self._thread = threading.get_ident()
-        self._future: asyncio.Future[None] | None = None
-        self.pending = False
-
-    def wake(self) -> None:
-        if threading.get_ident() == self._thread or self._loop is None:
-            self._set()
-            return
-        with contextlib.suppress(RuntimeError):  # that loop is closed: its follower is gone
-            self._loop.call_soon_threadsafe(self._set)
-
-    def _set(self) -> None:
-        self.pending = True
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    def waiter(self) -> asyncio.Future[None] | None:
-        """A future done at the next wake-up; None when one is pending already (do not wait then)."""
-        if self.pending or self._loop is None:
-            return None
-        if self._future is None or self._future.done():
-            self._future = self._loop.create_future()
-        return self._future
-
-
-class _Slot:
-    """One message of a view: where its stream is, the text so far, who sent it."""
-
-    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "status")
-
-    def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
-        self.cursor = cursor
-        self.sender = sender
-        self.parts: list[str] = []
-        self.status = "streaming"
-        self.error: str | None = None
-        self.final_sent = False
-
-    def as_state(self) -> dict[str, Any]:
-        return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
-
-
-class _ViewModel:
-    """The state of a view and how it changes; no widget here, so it is testable and measurable alone."""
-
-    def __init__(
-        self,
-        *,
-        kind: str,
-        title: str,
-        sequence: MessageSequencePromise | None,
-        message: MessagePromise | Message | None,
-        tracker: CallTracker | None,
-        show_messages: bool,
-        show_tree: bool,
-    ) -> None:
-        self.kind = kind
-        self.title = title
-        self.tracker = tracker
-        self.show_messages = show_messages
-        self.show_tree = show_tree
-        self.status = "streaming"
-        self.error: str | None = None
-        self.slots: list[_Slot] = []
-        self._sent_status: tuple[str, str | None] = (self.status, None)
-        self._sequence_cursor = Cursor(sequence) if sequence is not None else None
-        self._keep: list[Any] = [sequence, message]  # what the view shows stays alive while the view does
-        # the tree
-        self.roots: list[CallRecord] = []
-        self._root_keys: set[tuple[int, int]] = set()
-        self.tree_dirty = False
-        self._sent_nodes: dict[str, dict[str, Any]] = {}
-        self._sent_roots: list[str] = []
-        if show_tree and tracker is not None and sequence is not None:
-            record = tracker.record_of_sequence(sequence)
-            if record is not None:
-                self._add_root(record)
-        if message is not None:
-            self._add_message(message)
-            if isinstance(message, Message):
-                self.status = "done"
-
-    # --- building --------------------------------------------------------------------------------------------
-
-    def _sender_record(self, promise: MessagePromise) -> CallRecord | None:
-        return self.tracker.sender_of(promise) if self.tracker is not None else None
-
-    def _add_root(self, record: CallRecord) -> None:
-        if record.key not in self._root_keys:
-            self._root_keys.add(record.key)
-            self.roots.append(record)
-            self.tree_dirty = True
-
-    def _add_message(self, item: MessagePromise | Message) -> _Slot:
-        if isinstance(item, Message):
-            slot = _Slot(None, None)
-            slot.parts.append(message_text(item))
-            slot.status = "done"
-            self.slots.append(slot)
-            return slot
-        record = self._sender_record(item)
-        slot = _Slot(Cursor(item), record.alias if record is not None else None)
-        self.slots.append(slot)
-        if record is not None and self.show_tree and self._sequence_cursor is not None and not self._in_tree(record):
-            self._add_root(record.root())
-        return slot
-
-    def _in_tree(self, record: CallRecord) -> bool:
-        current: CallRecord | None = record
-        while current is not None:
-            if current.key in self._root_keys:
-                return True
-            current = current.caller
-        return False
-
-    def concerns(self, record: CallRecord) -> bool:
-        """Whether a change to this call record shows in this view."""
-        return self.show_tree and self._in_tree(record)
-
-    # --- following ---------------------------------------------------------------------------------------------
-
-    def collect(self) -> dict[str, Any] | None:
-        """Take everything that arrived since the last call; returns the delta ops (None when nothing changed)."""
-        delta: dict[str, Any] = {}
-        cursor = self._sequence_cursor
-        if cursor is not None:
-            new_messages: list[list[Any]] = []
-            for piece in cursor.take():
-                if isinstance(piece, MessagePromise):
-                    slot = self._add_message(piece)
-                else:  # an exception at its position in the sequence
-                    slot = _Slot(None, None)
-                    slot.status = _error_status(piece)
-                    slot.error = _error_text(piece)
-                    slot.final_sent = True
-                    self.slots.append(slot)
-                    if self.status == "streaming" or self.status == "failed" and slot.status == "cancelled":
-                        self.status, self.error = slot.status, slot.error
-                new_messages.append([len(self.slots) - 1, slot.as_state()])
-            if new_messages:
-                delta["new"] = new_messages
-        self._collect_slot_text(delta)
-        if cursor is not None and cursor.finished and self.status == "streaming":
-            self.status = "done"
-        elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
-            self.status, self.error = self.slots[0].status, self.slots[0].error
-        if self.show_tree and (self.tree_dirty or self._tree_has_live_previews()):
-            self.tree_dirty = False
-            nodes, roots = self._tree_changes()
-            if nodes:
-                delta["nodes"] = nodes
-            if roots is not None:
-                delta["roots"] = roots
-        if delta or self._sent_status != (self.status, self.error):
-            delta["status"] = self.status
-            delta["error"] = self.error
-            self._sent_status = (self.status, self.error)
-            return delta
-        return None
-
-    @staticmethod
-    def _take_text(slot: _Slot, cursor: Cursor) -> str:
-        pieces = cursor.take()
-        if not pieces:
-            return ""
-        texts: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, BaseException):
-                slot.status = _error_status(piece)
-                slot.error = _error_text(piece)
-            else:
-                texts.append(piece_text(piece))
-        chunk = "".join(texts)
-        if chunk:
-            slot.parts.append(chunk)
-        return chunk
-
-    def _collect_slot_text(self, delta: dict[str, Any]) -> None:
-        """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
-        appended: list[list[Any]] = []
-        ended: list[list[Any]] = []
-        for index, slot in enumerate(self.slots):
-            if slot.final_sent:
-                continue
-            cursor = slot.cursor
-            if cursor is None:  # a whole message (or the user's text), shown as it is
-                slot.final_sent = True
-                continue
-            chunk = self._take_text(slot, cursor)
-            if chunk:
-                appended.append([index, chunk])
-            if cursor.finished:
-                ended.append([index, self._finish_slot(slot, cursor)])
-        if appended:
-            delta["append"] = appended
-        if ended:
-            delta["end"] = ended
-
-    @staticmethod
-    def _finish_slot(slot: _Slot, cursor: Cursor) -> dict[str, Any]:
-        """The exact final form of a message: its resolved text (it may differ from the tokens, e.g. a template)."""
-        slot.final_sent = True
-        result, error = cursor.result()
-        update: dict[str, Any] = {}
-        if error is not None:
-            slot.status, slot.error = _error_status(error), _error_text(error)
-        elif slot.status == "streaming":
-            slot.status = "done"
-            text = message_text(result)
-            if text != "".join(slot.parts):
-                slot.parts = [text]
-                update["text"] = text
-        update["status"] = slot.status
-        update["error"] = slot.error
-        return update
-
-    def waiters(self) -> list[asyncio.Future[None]]:
-        """Futures done when any stream of this view has something new."""
-        futures: list[asyncio.Future[None]] = []
-        if self._sequence_cursor is not None and (future := self._sequence_cursor.waiter()) is not None:
-            futures.append(future)
-        for slot in self.slots:
-            if not slot.final_sent and slot.cursor is not None and (future := slot.cursor.waiter()) is not None:
-                futures.append(future)
-        return futures
-
-    def finished(self) -> bool:
-        """Whether nothing the view shows can change any more."""
-        if self._sequence_cursor is not None and not self._sequence_cursor.finished:
-            return False
-        if any(not slot.final_sent for slot in self.slots):
-            return False
-        if self.show_tree:
-            if self.tree_dirty:
-                return False
-            if any(not record.ended for root in self.roots for record in root.walk()):
-                return False
-        return True
-
-    def producers_ended(self) -> bool:
-        """Whether every stream has ended (what is left to take goes out with the final state, without delay)."""
-        if self._sequence_cursor is not None and not self._sequence_cursor.producer_ended:
-            return False
-        if any(slot.cursor is not None and not slot.cursor.producer_ended for slot in self.slots):
-            return False
-        return not self.show_tree or all(record.ended for root in self.roots for record in root.walk())
-
-    def needs_polling(self) -> bool:
-        """Tree previews of messages that are not in the sequence stream without waking anyone: poll them."""
-        return self.show_tree and self._tree_has_live_previews()
-
-    # --- the tree ----------------------------------------------------------------------------------------------
-
-    def _tree_has_live_previews(self) -> bool:
-        return any(
-            not stream_finished(promise)
-            for root in self.roots
-            for record in root.walk()
-            for promise in record.live_messages()
-        )
-
-    def _node_state(self, record: CallRecord) -> dict[str, Any]:
-        previews = []
-        for promise in record.live_messages():
-            pieces = stream_pieces(promise)
-            if stream_finished(promise):
-                result, error = Cursor(promise).result()
-                text = message_text(result) if error is None else _joined_text(pieces)
-            else:
-                text = _joined_text(pieces, limit=200)
-            previews.append(preview(text))
-        elapsed = record.elapsed()
-        return {
-            "id": record.label,
-            "alias": record.alias,
-            "status": record.status,
-            "error": record.error,
-            "children": [child.label for child in record.children],
-            "messages": previews,
-            "message_count": len(record.messages),
-            "elapsed": None if elapsed is None else round(elapsed, 3),
-        }
-
-    def _tree_changes(self) -> tuple[list[dict[str, Any]], list[str] | None]:
-        changed: list[dict[str, Any]] = []
-        for root in self.roots:
-            for record in root.walk():
-                node = self._node_state(record)
-                sent = self._sent_nodes.get(record.label)
-                if sent is None or _node_differs(sent, node):
-                    self._sent_nodes[record.label] = node
-                    changed.append(node)
-        roots = [root.label for root in self.roots]
-        if roots != self._sent_roots:
-            self._sent_roots = roots
-            return changed, roots
-        return changed, None
-
-    # --- the whole state -------------------------------------------------------------------------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        """The full state: the synced traits, and what the static forms are made of."""
-        nodes: dict[str, dict[str, Any]] = {}
-        if self.show_tree:
-            for root in self.roots:
-                for record in root.walk():
-                    node = self._sent_nodes.get(record.label) or self._node_state(record)
-                    nodes[record.label] = node
-        return {
-            "kind": self.kind,
-            "title": self.title,
-            "status": self.status,
-            "error": self.error,
-            "show_messages": self.show_messages,
-            "show_tree": self.show_tree,
-            "messages": [slot.as_state() for slot in self.slots],
-            "nodes": nodes,
-            "roots": [root.label for root in self.roots],
-        }
-
-
-def _joined_text(pieces: list[Any], limit: int | None = None) -> str:
-    texts: list[str] = []
-    size = 0
-    for piece in pieces:
-        if isinstance(piece, BaseException):
-            continue
-        text = piece_text(piece)
-        texts.append(text)
-        size += len(text)
-        if limit is not None and size >= limit:
-            break
-    return "".join(texts)
-
-
-def _node_differs(sent: dict[str, Any], node: dict[str, Any]) -> bool:
-    """Elapsed time alone is not a change worth a message: the front end counts it up by itself."""
-    for key, value in node.items():
-        if key == "elapsed":
-            if (sent[key] is None) != (value is None):
-                return True
-        elif sent[key] != value:
-            return True
-    return False
 
 
 class LiveView(anywidget.AnyWidget):
@@ -445,7 +81,7 @@ class LiveView(anywidget.AnyWidget):
     uid = traitlets.Unicode("").tag(sync=True)
     """A random id for the front end's per-model registry (widget state only: never in the static forms)."""
 
-    def __init__(self, model: _ViewModel, *, max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND) -> None:
+    def __init__(self, model: ViewModel, *, max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND) -> None:
         if not max_updates_per_second > 0:
             raise InvalidArgumentsError(
                 f"max_updates_per_second must be positive, got {max_updates_per_second!r}: try 20."
@@ -469,7 +105,7 @@ class LiveView(anywidget.AnyWidget):
             loop = None
         self._loop = loop
         self._thread = threading.get_ident()
-        self._waker = _Waker(loop)
+        self._waker = Waker(loop)
         self._unsubscribe: Callable[[], None] | None = None
         if model.tracker is not None and model.show_tree:
             self._unsubscribe = model.tracker.add_listener(self._on_record_changed)
@@ -480,9 +116,7 @@ class LiveView(anywidget.AnyWidget):
             self._final = True
             self._stop_following()
         elif loop is not None:
-            self._task = loop.create_task(self._follow())
-            _FOLLOWERS.add(self._task)
-            self._task.add_done_callback(_FOLLOWERS.discard)
+            self._task = start_follower(loop, self._follow())
 
     # --- public ----------------------------------------------------------------------------------------------
 
@@ -500,7 +134,7 @@ class LiveView(anywidget.AnyWidget):
             if task.get_loop() is asyncio.get_running_loop():
                 await asyncio.shield(task)
             else:
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_await_task(task), task.get_loop()))
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(await_follower(task), task.get_loop()))
         except asyncio.CancelledError:
             if not (task.cancelled() and (self._final or self._closed)):
                 raise
@@ -574,7 +208,7 @@ class LiveView(anywidget.AnyWidget):
                     if waiters:
                         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 self._waker.pending = False
-                interval = max(self._interval, len(_FOLLOWERS) / ALL_VIEWS_MAX_UPDATES_PER_SECOND)
+                interval = max(self._interval, len(FOLLOWERS) / ALL_VIEWS_MAX_UPDATES_PER_SECOND)
                 delay = self._last_sent + interval - loop.time()
                 if delay > 0 and not self._model.producers_ended():
                     await asyncio.sleep(delay)  # coalesce: everything that arrives meanwhile goes in one update
@@ -605,7 +239,7 @@ class LiveView(anywidget.AnyWidget):
             self._unsubscribe()
             self._unsubscribe = None
         task = self._task
-        if task is not None and not task.done() and not _is_current_task(task):
+        if task is not None and not task.done() and not is_current_task(task):
             if threading.get_ident() == self._thread:
                 task.cancel()
             else:
@@ -654,18 +288,6 @@ class LiveView(anywidget.AnyWidget):
         return self.text().split("\n", 1)[0]
 
 
-async def _await_task(task: asyncio.Task[None]) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(task)
-
-
-def _is_current_task(task: asyncio.Task[None]) -> bool:
-    try:
-        return asyncio.current_task() is task
-    except RuntimeError:  # no running loop in this thread
-        return False
-
-
 class SequenceView(LiveView):
     """The flattened message sequence as it arrives, each message streaming, labelled by its sender; with
     `tree=True` also the live tree of the agent calls behind it."""
@@ -679,7 +301,7 @@ class SequenceView(LiveView):
         tracker: CallTracker | None = None,
         max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND,
     ) -> None:
-        model = _ViewModel(
+        model = ViewModel(
             kind="sequence",
             title="MessageSequencePromise",
             sequence=sequence,
@@ -720,7 +342,7 @@ class TokenStreamView(LiveView):
             title = type(message).__name__
         else:
             title = "MessagePromise"
-        model = _ViewModel(
+        model = ViewModel(
             kind="message",
             title=title,
             sequence=None,

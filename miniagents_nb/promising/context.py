@@ -10,7 +10,7 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
@@ -132,6 +132,9 @@ class PromisingContext:
         # Whether resolving a promise here has anything to do; read on hot paths, so it is a plain flag.
         self._own_resolution_work = False
         self.child_tasks: set[asyncio.Task[Any]] = set()
+        self.extension_state: dict[Hashable, Any] = {}
+        """State that layers above keep for the lifetime of this context (e.g. the pre-packaged agents' default
+        chat history), so that it never lives in a module global shared by every context."""
         self._activation_token: Token[PromisingContext | None] | None = None
         self._is_active = False
         for handler in _as_handler_list(on_promise_resolved):

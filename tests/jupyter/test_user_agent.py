@@ -27,7 +27,7 @@ from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.ext import dialog_loop
 from miniagents_nb.ext.llms import AssistantMessage, FakeLLMAgent, SystemMessage
 from miniagents_nb.jupyter import current_session
-from miniagents_nb.jupyter import user_agent as ua
+from miniagents_nb.jupyter import _kernel_input as kernel_input
 from miniagents_nb.jupyter.user_agent import (
     SCRIPT_END_NOTICE,
     NotebookChat,
@@ -358,8 +358,8 @@ async def test_old_kernels_fail_fast_when_the_cell_awaits_but_run_in_the_backgro
 ) -> None:
     running_cell = object()
     fake_shell = SimpleNamespace(kernel=object(), displayhook=SimpleNamespace(exec_result=running_cell))
-    monkeypatch.setattr(ua, "_kernel_shell", lambda: fake_shell)
-    monkeypatch.setattr(ua, "_ipykernel_version", lambda: (7, 3))
+    monkeypatch.setattr(kernel_input, "kernel_shell", lambda: fake_shell)
+    monkeypatch.setattr(kernel_input, "ipykernel_version", lambda: (7, 3))
     assert not cell_can_await_input()
 
     async with context():
@@ -385,7 +385,7 @@ async def test_old_kernels_fail_fast_when_the_cell_awaits_but_run_in_the_backgro
         with pytest.raises(NotebookInputError, match="has ended"):
             chat.start(assistant_agent=FakeLLMAgent)
 
-    monkeypatch.setattr(ua, "_ipykernel_version", lambda: (7, 4))
+    monkeypatch.setattr(kernel_input, "ipykernel_version", lambda: (7, 4))
     assert cell_can_await_input()
 
 
@@ -502,7 +502,7 @@ def test_stop_cancels_the_llm_call_that_still_streams(shell: Any) -> None:
 
 def test_a_dialog_under_the_blocking_sync_facade_fails_fast(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # as in a kernel: a shell with a kernel, whose sync cells run `MiniAgents().run` on a worker thread
-    monkeypatch.setattr(ua, "_kernel_shell", lambda: SimpleNamespace(kernel=object(), displayhook=shell.displayhook))
+    monkeypatch.setattr(kernel_input, "kernel_shell", lambda: SimpleNamespace(kernel=object(), displayhook=shell.displayhook))
     ok(shell, SHELL_SETUP)
     with capture_output():
         result = shell.run_cell(
@@ -600,7 +600,7 @@ def kernel() -> Iterator[Kernel]:
 
 @pytest.mark.timeout(90)
 @pytest.mark.skipif(
-    (ua._ipykernel_version() or (0, 0)) < (7, 4), reason="only ipykernel 7.4+ handles widget messages while a cell runs"
+    (kernel_input.ipykernel_version() or (0, 0)) < (7, 4), reason="only ipykernel 7.4+ handles widget messages while a cell runs"
 )
 def test_a_kernel_cell_awaits_the_dialog_while_the_front_end_sends(kernel: Kernel) -> None:
     run = kernel.start(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from miniagents_nb.agents import InteractionContext, miniagent
-from miniagents_nb.ext.agents._per_context import per_context
+from miniagents_nb.ext.agents.per_context import per_context
 from miniagents_nb.messages import UserMessage
 
 if TYPE_CHECKING:

@@ -16,13 +16,10 @@ __all__ = ["per_context"]
 
 _T = TypeVar("_T")
 
-# The attribute under which a context holds the state of the pre-packaged agents (a dict keyed by the caller).
-_STATE_ATTRIBUTE = "_miniagents_nb_ext_state"
-
 
 def per_context(context: PromisingContext, key: Hashable, factory: Callable[[], _T]) -> _T:
     """The value stored under `key` in `context`, made by `factory()` the first time it is asked for."""
-    store: dict[Hashable, Any] = vars(context).setdefault(_STATE_ATTRIBUTE, {})
+    store = context.extension_state
     try:
         return store[key]  # type: ignore[no-any-return]
     except KeyError:

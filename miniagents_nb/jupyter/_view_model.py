@@ -1,0 +1,348 @@
+"""The state of a live view and how it changes, with no widget in it (so it is testable and measurable alone).
+
+A `ViewModel` holds one `Slot` per message it shows and, for tree views, the call records it follows. `collect()`
+takes what arrived since the last call from the streams' cursors and returns only the changes (the delta ops the
+front end applies: `new`, `append`, `end`, `nodes`, `roots`, `status`, `error`); `snapshot()` is the whole state
+the synced traits and the static forms are made of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from miniagents_nb.jupyter._render import preview
+from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
+from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
+
+__all__ = ["Slot", "ViewModel"]
+
+
+def _error_status(error: BaseException) -> str:
+    return "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
+
+
+def _error_text(error: BaseException) -> str | None:
+    return None if isinstance(error, asyncio.CancelledError) else error_to_text(error)
+
+
+class Slot:
+    """One message of a view: where its stream is, the text so far, who sent it."""
+
+    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "status")
+
+    def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
+        self.cursor = cursor
+        self.sender = sender
+        self.parts: list[str] = []
+        self.status = "streaming"
+        self.error: str | None = None
+        self.final_sent = False
+
+    def as_state(self) -> dict[str, Any]:
+        return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
+
+
+class ViewModel:
+    """The state of a view and how it changes; no widget here, so it is testable and measurable alone."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        title: str,
+        sequence: MessageSequencePromise | None,
+        message: MessagePromise | Message | None,
+        tracker: CallTracker | None,
+        show_messages: bool,
+        show_tree: bool,
+    ) -> None:
+        self.kind = kind
+        self.title = title
+        self.tracker = tracker
+        self.show_messages = show_messages
+        self.show_tree = show_tree
+        self.status = "streaming"
+        self.error: str | None = None
+        self.slots: list[Slot] = []
+        self._sent_status: tuple[str, str | None] = (self.status, None)
+        self._sequence_cursor = Cursor(sequence) if sequence is not None else None
+        self._keep: list[Any] = [sequence, message]  # what the view shows stays alive while the view does
+        # the tree
+        self.roots: list[CallRecord] = []
+        self._root_keys: set[tuple[int, int]] = set()
+        self.tree_dirty = False
+        self._sent_nodes: dict[str, dict[str, Any]] = {}
+        self._sent_roots: list[str] = []
+        if show_tree and tracker is not None and sequence is not None:
+            record = tracker.record_of_sequence(sequence)
+            if record is not None:
+                self._add_root(record)
+        if message is not None:
+            self._add_message(message)
+            if isinstance(message, Message):
+                self.status = "done"
+
+    # --- building --------------------------------------------------------------------------------------------
+
+    def _sender_record(self, promise: MessagePromise) -> CallRecord | None:
+        return self.tracker.sender_of(promise) if self.tracker is not None else None
+
+    def _add_root(self, record: CallRecord) -> None:
+        if record.key not in self._root_keys:
+            self._root_keys.add(record.key)
+            self.roots.append(record)
+            self.tree_dirty = True
+
+    def _add_message(self, item: MessagePromise | Message) -> Slot:
+        if isinstance(item, Message):
+            slot = Slot(None, None)
+            slot.parts.append(message_text(item))
+            slot.status = "done"
+            self.slots.append(slot)
+            return slot
+        record = self._sender_record(item)
+        slot = Slot(Cursor(item), record.alias if record is not None else None)
+        self.slots.append(slot)
+        if record is not None and self.show_tree and self._sequence_cursor is not None and not self._in_tree(record):
+            self._add_root(record.root())
+        return slot
+
+    def _in_tree(self, record: CallRecord) -> bool:
+        current: CallRecord | None = record
+        while current is not None:
+            if current.key in self._root_keys:
+                return True
+            current = current.caller
+        return False
+
+    def concerns(self, record: CallRecord) -> bool:
+        """Whether a change to this call record shows in this view."""
+        return self.show_tree and self._in_tree(record)
+
+    # --- following ---------------------------------------------------------------------------------------------
+
+    def collect(self) -> dict[str, Any] | None:
+        """Take everything that arrived since the last call; returns the delta ops (None when nothing changed)."""
+        delta: dict[str, Any] = {}
+        cursor = self._sequence_cursor
+        if cursor is not None:
+            new_messages: list[list[Any]] = []
+            for piece in cursor.take():
+                if isinstance(piece, MessagePromise):
+                    slot = self._add_message(piece)
+                else:  # an exception at its position in the sequence
+                    slot = Slot(None, None)
+                    slot.status = _error_status(piece)
+                    slot.error = _error_text(piece)
+                    slot.final_sent = True
+                    self.slots.append(slot)
+                    if self.status == "streaming" or self.status == "failed" and slot.status == "cancelled":
+                        self.status, self.error = slot.status, slot.error
+                new_messages.append([len(self.slots) - 1, slot.as_state()])
+            if new_messages:
+                delta["new"] = new_messages
+        self._collect_slot_text(delta)
+        if cursor is not None and cursor.finished and self.status == "streaming":
+            self.status = "done"
+        elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
+            self.status, self.error = self.slots[0].status, self.slots[0].error
+        if self.show_tree and (self.tree_dirty or self._tree_has_live_previews()):
+            self.tree_dirty = False
+            nodes, roots = self._tree_changes()
+            if nodes:
+                delta["nodes"] = nodes
+            if roots is not None:
+                delta["roots"] = roots
+        if delta or self._sent_status != (self.status, self.error):
+            delta["status"] = self.status
+            delta["error"] = self.error
+            self._sent_status = (self.status, self.error)
+            return delta
+        return None
+
+    @staticmethod
+    def _take_text(slot: Slot, cursor: Cursor) -> str:
+        pieces = cursor.take()
+        if not pieces:
+            return ""
+        texts: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, BaseException):
+                slot.status = _error_status(piece)
+                slot.error = _error_text(piece)
+            else:
+                texts.append(piece_text(piece))
+        chunk = "".join(texts)
+        if chunk:
+            slot.parts.append(chunk)
+        return chunk
+
+    def _collect_slot_text(self, delta: dict[str, Any]) -> None:
+        """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
+        appended: list[list[Any]] = []
+        ended: list[list[Any]] = []
+        for index, slot in enumerate(self.slots):
+            if slot.final_sent:
+                continue
+            cursor = slot.cursor
+            if cursor is None:  # a whole message (or the user's text), shown as it is
+                slot.final_sent = True
+                continue
+            chunk = self._take_text(slot, cursor)
+            if chunk:
+                appended.append([index, chunk])
+            if cursor.finished:
+                ended.append([index, self._finish_slot(slot, cursor)])
+        if appended:
+            delta["append"] = appended
+        if ended:
+            delta["end"] = ended
+
+    @staticmethod
+    def _finish_slot(slot: Slot, cursor: Cursor) -> dict[str, Any]:
+        """The exact final form of a message: its resolved text (it may differ from the tokens, e.g. a template)."""
+        slot.final_sent = True
+        result, error = cursor.result()
+        update: dict[str, Any] = {}
+        if error is not None:
+            slot.status, slot.error = _error_status(error), _error_text(error)
+        elif slot.status == "streaming":
+            slot.status = "done"
+            text = message_text(result)
+            if text != "".join(slot.parts):
+                slot.parts = [text]
+                update["text"] = text
+        update["status"] = slot.status
+        update["error"] = slot.error
+        return update
+
+    def waiters(self) -> list[asyncio.Future[None]]:
+        """Futures done when any stream of this view has something new."""
+        futures: list[asyncio.Future[None]] = []
+        if self._sequence_cursor is not None and (future := self._sequence_cursor.waiter()) is not None:
+            futures.append(future)
+        for slot in self.slots:
+            if not slot.final_sent and slot.cursor is not None and (future := slot.cursor.waiter()) is not None:
+                futures.append(future)
+        return futures
+
+    def finished(self) -> bool:
+        """Whether nothing the view shows can change any more."""
+        if self._sequence_cursor is not None and not self._sequence_cursor.finished:
+            return False
+        if any(not slot.final_sent for slot in self.slots):
+            return False
+        if self.show_tree:
+            if self.tree_dirty:
+                return False
+            if any(not record.ended for root in self.roots for record in root.walk()):
+                return False
+        return True
+
+    def producers_ended(self) -> bool:
+        """Whether every stream has ended (what is left to take goes out with the final state, without delay)."""
+        if self._sequence_cursor is not None and not self._sequence_cursor.producer_ended:
+            return False
+        if any(slot.cursor is not None and not slot.cursor.producer_ended for slot in self.slots):
+            return False
+        return not self.show_tree or all(record.ended for root in self.roots for record in root.walk())
+
+    def needs_polling(self) -> bool:
+        """Tree previews of messages that are not in the sequence stream without waking anyone: poll them."""
+        return self.show_tree and self._tree_has_live_previews()
+
+    # --- the tree ----------------------------------------------------------------------------------------------
+
+    def _tree_has_live_previews(self) -> bool:
+        return any(
+            not stream_finished(promise)
+            for root in self.roots
+            for record in root.walk()
+            for promise in record.live_messages()
+        )
+
+    def _node_state(self, record: CallRecord) -> dict[str, Any]:
+        previews = []
+        for promise in record.live_messages():
+            pieces = stream_pieces(promise)
+            if stream_finished(promise):
+                result, error = Cursor(promise).result()
+                text = message_text(result) if error is None else _joined_text(pieces)
+            else:
+                text = _joined_text(pieces, limit=200)
+            previews.append(preview(text))
+        elapsed = record.elapsed()
+        return {
+            "id": record.label,
+            "alias": record.alias,
+            "status": record.status,
+            "error": record.error,
+            "children": [child.label for child in record.children],
+            "messages": previews,
+            "message_count": len(record.messages),
+            "elapsed": None if elapsed is None else round(elapsed, 3),
+        }
+
+    def _tree_changes(self) -> tuple[list[dict[str, Any]], list[str] | None]:
+        changed: list[dict[str, Any]] = []
+        for root in self.roots:
+            for record in root.walk():
+                node = self._node_state(record)
+                sent = self._sent_nodes.get(record.label)
+                if sent is None or _node_differs(sent, node):
+                    self._sent_nodes[record.label] = node
+                    changed.append(node)
+        roots = [root.label for root in self.roots]
+        if roots != self._sent_roots:
+            self._sent_roots = roots
+            return changed, roots
+        return changed, None
+
+    # --- the whole state -------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The full state: the synced traits, and what the static forms are made of."""
+        nodes: dict[str, dict[str, Any]] = {}
+        if self.show_tree:
+            for root in self.roots:
+                for record in root.walk():
+                    node = self._sent_nodes.get(record.label) or self._node_state(record)
+                    nodes[record.label] = node
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "status": self.status,
+            "error": self.error,
+            "show_messages": self.show_messages,
+            "show_tree": self.show_tree,
+            "messages": [slot.as_state() for slot in self.slots],
+            "nodes": nodes,
+            "roots": [root.label for root in self.roots],
+        }
+
+
+def _joined_text(pieces: list[Any], limit: int | None = None) -> str:
+    texts: list[str] = []
+    size = 0
+    for piece in pieces:
+        if isinstance(piece, BaseException):
+            continue
+        text = piece_text(piece)
+        texts.append(text)
+        size += len(text)
+        if limit is not None and size >= limit:
+            break
+    return "".join(texts)
+
+
+def _node_differs(sent: dict[str, Any], node: dict[str, Any]) -> bool:
+    """Elapsed time alone is not a change worth a message: the front end counts it up by itself."""
+    for key, value in node.items():
+        if key == "elapsed":
+            if (sent[key] is None) != (value is None):
+                return True
+        elif sent[key] != value:
+            return True
+    return False
