@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from miniagents_nb.agents import MiniAgent, display_trace, get_current_agent_trace
+from miniagents_nb.agents import MiniAgent, MiniAgents, display_trace, get_current_agent_trace
 from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.messages import as_single_promise, as_single_text_promise, join_messages, split_messages
+from miniagents_nb.promising.context import current_context_or_none
 
 __all__ = [  # noqa: F822 - achain_loop and adialog_loop are served by `__getattr__`
     "MiniAgentsLogFormatter",
@@ -44,13 +45,18 @@ def display_agent_trace(agent_trace: Iterable[MiniAgent] | None = None) -> str:
 
 
 class MiniAgentsLogFormatter(logging.Formatter):
-    """A log formatter that hides this package's own frames from tracebacks and appends the agent trace."""
+    """A log formatter that hides this package's own frames from tracebacks and appends the agent trace.
+
+    The user's frames are what explains a failure; the library's frames in between are noise. `reduce_tracebacks`
+    None (the default) follows the active `MiniAgents(log_reduced_tracebacks=...)`, which is True unless set.
+    """
 
     def __init__(
         self,
         *args: Any,
         packages_to_exclude: Iterable[Path] | None = None,
         include_agent_trace: bool = True,
+        reduce_tracebacks: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -58,11 +64,21 @@ class MiniAgentsLogFormatter(logging.Formatter):
             packages_to_exclude = [Path(__file__).parent]
         self.packages_to_exclude = [str(Path(path).resolve()) for path in packages_to_exclude]
         self.include_agent_trace = include_agent_trace
+        self.reduce_tracebacks = reduce_tracebacks
+
+    def _reduces(self) -> bool:
+        if self.reduce_tracebacks is not None:
+            return self.reduce_tracebacks
+        context = current_context_or_none()
+        return context.log_reduced_tracebacks if isinstance(context, MiniAgents) else True
 
     def formatException(self, ei: Any) -> str:
         _, error, tb = ei
         frames = traceback.extract_tb(tb)
-        kept = [frame for frame in frames[:-1] if not self._excluded(frame.filename)] + list(frames[-1:])
+        if self._reduces():
+            kept = [frame for frame in frames[:-1] if not self._excluded(frame.filename)] + list(frames[-1:])
+        else:
+            kept = list(frames)
         text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(kept))
         text += "".join(traceback.format_exception_only(type(error), error)).rstrip("\n")
         if len(kept) < len(frames):
