@@ -8,7 +8,6 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Coroutine, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
@@ -30,6 +29,7 @@ from miniagents_nb.jupyter._chat_model import (
 from miniagents_nb.jupyter._follower import Waker, start_follower
 from miniagents_nb.jupyter._kernel_input import cell_can_await_input, deadlock_message, running_cell
 from miniagents_nb.jupyter._session import current_session
+from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView
 from miniagents_nb.messages import Message, MessagePromise, error_to_text
@@ -45,12 +45,8 @@ __all__ = [
 INPUT_PLACEHOLDER = 'Type a message. Enter sends, Shift+Enter adds a new line; "exit" or Stop ends the chat.'
 SCRIPT_END_NOTICE = "The script has no more inputs: the chat ends."
 
-_STATIC = Path(__file__).parent / "static"
-# One ES module per widget and no build step: the shared delta protocol is put in front of the widget's own code.
-_ESM = (_STATIC / "delta_protocol.js").read_text(encoding="utf-8") + (_STATIC / "user_agent.js").read_text(
-    encoding="utf-8"
-)
-_CSS = (_STATIC / "user_agent.css").read_text(encoding="utf-8")
+_ESM = widget_esm("user_agent")
+_CSS = widget_css("user_agent")
 
 _T = TypeVar("_T")
 

@@ -28,7 +28,6 @@ import math
 import threading
 import uuid
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -38,6 +37,7 @@ from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter._follower import FOLLOWERS, Waker, await_follower, is_current_task, start_follower
 from miniagents_nb.jupyter._ipython import display, update_display
 from miniagents_nb.jupyter._render import render_html, render_text
+from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._view_model import ViewModel
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
@@ -62,10 +62,8 @@ ALL_VIEWS_MAX_UPDATES_PER_SECOND = 200.0
 """Shared by every view that is following at the same time, so that many views at once stay far below
 jupyter_server's IOPub limit (1000 messages per second, which drops messages silently when exceeded)."""
 
-_STATIC = Path(__file__).parent / "static"
-# One ES module per widget and no build step: the shared delta protocol is put in front of the widget's own code.
-_ESM = (_STATIC / "delta_protocol.js").read_text(encoding="utf-8") + (_STATIC / "views.js").read_text(encoding="utf-8")
-_CSS = (_STATIC / "views.css").read_text(encoding="utf-8")
+_ESM = widget_esm("views")
+_CSS = widget_css("views")
 
 
 class LiveView(anywidget.AnyWidget):

@@ -1,6 +1,6 @@
 // miniagents_nb notebook chat: the user's side of a dialog (an anywidget ES module).
 //
-// The transcript follows the protocol of delta_protocol.js (put in front of this module): the full state in the
+// The transcript follows the protocol of shared.js (put in front of this module): the full state in the
 // synced traits `state` / `version`, coalesced deltas {type: "delta", from, to, new, append, end, chat, status,
 // error} in between, each applied exactly once on top of the version it was made from.
 //
@@ -21,13 +21,6 @@ const STATUS_WORDS = { running: "running", waiting: "your turn", ended: "ended",
 
 // --- DOM ------------------------------------------------------------------------------------------------------
 
-function h(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined && text !== null) el.textContent = text;
-  return el;
-}
-
 function messageView(message, index) {
   const el = h("div", "mna-chat-message");
   el.dataset.index = String(index);
@@ -46,9 +39,7 @@ function messageView(message, index) {
 
 function endMessage(parts, message) {
   parts.el.dataset.status = message.status;
-  if (message.status === "failed") parts.error.textContent = message.error ?? "failed";
-  else if (message.status === "cancelled") parts.error.textContent = "cancelled";
-  else parts.error.textContent = "";
+  parts.error.textContent = messageEndText(message);
 }
 
 function render({ model, el }) {
@@ -92,7 +83,7 @@ function render({ model, el }) {
     root.dataset.status = data.status;
     title.textContent = data.title;
     status.textContent = data.status === "failed" && data.error ? `failed: ${data.error}` : STATUS_WORDS[data.status] ?? data.status;
-    status.className = `mna-chat-status mna-chat-badge-${data.status}`;
+    status.className = badgeClass("mna-chat-status", data.status);
     notice.textContent = data.chat?.notice ?? "";
     input.disabled = final;
     input.placeholder = final ? "The chat has ended." : data.placeholder ?? "";

@@ -1,6 +1,6 @@
 // miniagents_nb live views: a message sequence, an agent call tree, a token stream (an anywidget ES module).
 //
-// The state and the deltas follow the protocol of delta_protocol.js, which is put in front of this module.
+// The state and the deltas follow the protocol of shared.js, which is put in front of this module.
 
 const { modelState, forget } = deltaProtocol({
   registry: (globalThis.__miniagentsNbViewStates ??= new Map()),
@@ -23,13 +23,6 @@ function stamp(data) {
 }
 
 // --- DOM ------------------------------------------------------------------------------------------------------
-
-function h(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined && text !== null) el.textContent = text;
-  return el;
-}
 
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -61,9 +54,7 @@ function messageView(message, labelled, index) {
 
 function endMessage(parts, message) {
   parts.el.className = `mna-message mna-status-${message.status}`;
-  if (message.status === "failed") parts.error.textContent = message.error ?? "failed";
-  else if (message.status === "cancelled") parts.error.textContent = "cancelled";
-  else parts.error.textContent = "";
+  parts.error.textContent = messageEndText(message);
 }
 
 function formatElapsed(seconds) {
@@ -88,7 +79,7 @@ function treeView(data, elapsedEls) {
     li.dataset.alias = node.alias;
     const line = h("div", "mna-node-line");
     line.appendChild(h("span", "mna-node-alias", node.alias));
-    line.appendChild(h("span", `mna-node-status mna-badge-${node.status}`, statusText(node.status, null)));
+    line.appendChild(h("span", badgeClass("mna-node-status", node.status), statusText(node.status, null)));
     const elapsed = h("span", "mna-node-elapsed", formatElapsed(nodeElapsed(node)));
     elapsedEls.push([elapsed, node]);
     line.appendChild(elapsed);
@@ -118,7 +109,7 @@ function build(root, data) {
   const parts = { messages: [], elapsedEls: [], tree: null };
   const header = h("div", "mna-header");
   parts.title = h("span", "mna-title", headerText(data));
-  parts.status = h("span", `mna-view-status mna-badge-${data.status}`, statusText(data.status, data.error));
+  parts.status = h("span", badgeClass("mna-view-status", data.status), statusText(data.status, data.error));
   header.append(parts.title, parts.status);
   if (data.kind === "message" && data.messages[0]?.sender) {
     header.appendChild(h("span", "mna-sender", data.messages[0].sender));
@@ -143,7 +134,7 @@ function build(root, data) {
 function patch(root, parts, data, delta) {
   parts.title.textContent = headerText(data);
   parts.status.textContent = statusText(data.status, data.error);
-  parts.status.className = `mna-view-status mna-badge-${data.status}`;
+  parts.status.className = badgeClass("mna-view-status", data.status);
   if (data.show_messages) {
     const created = new Set();
     for (const [index] of delta.new ?? []) {

@@ -1,5 +1,7 @@
-// The delta protocol shared by the live views and the chat widget. The Python side puts this file in front of each
-// widget's own module (anywidget takes one ES module per widget, and there is no build step).
+// What the live views and the chat widget share: the delta protocol and the DOM helpers. The Python side puts this
+// file in front of each widget's own module (anywidget takes one ES module per widget, and there is no build step).
+//
+// --- the delta protocol ------------------------------------------------------------------------------------------
 //
 // The kernel sends the full state in the synced traits `state` / `version` (at creation and, once more, when the
 // widget is final) and, in between, coalesced deltas as custom messages {type: "delta", from, to, ...}. A delta is
@@ -83,4 +85,26 @@ function deltaProtocol({ registry, what, prepare = (data) => data, applyExtra = 
   }
 
   return { modelState, forget: (uid) => registry.delete(uid) };
+}
+
+// --- DOM helpers ---------------------------------------------------------------------------------------------------
+
+// An element with a class and a text (text only: untrusted text never becomes markup).
+function h(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined && text !== null) el.textContent = text;
+  return el;
+}
+
+// The status badge classes (colours in shared.css) plus the widget's own class for its place.
+function badgeClass(own, status) {
+  return `${own} mna-badge mna-badge-${status}`;
+}
+
+// What a message shows under its text when it did not end well ("" when it did).
+function messageEndText(message) {
+  if (message.status === "failed") return message.error ?? "failed";
+  if (message.status === "cancelled") return "cancelled";
+  return "";
 }

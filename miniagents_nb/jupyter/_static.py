@@ -1,0 +1,27 @@
+"""The front-end code of the widgets: one ES module and one stylesheet each, with what they share put in front.
+
+anywidget takes one ES module per widget and there is no build step, so `static/shared.js` (the delta protocol and
+the DOM helpers) and `static/shared.css` (the status badges) are prepended to each widget's own file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["widget_css", "widget_esm"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def _read(name: str) -> str:
+    return (_STATIC / name).read_text(encoding="utf-8")
+
+
+def widget_esm(name: str) -> str:
+    """The ES module of widget `name` (`static/<name>.js` after the shared code)."""
+    return _read("shared.js") + _read(f"{name}.js")
+
+
+def widget_css(name: str) -> str:
+    """The stylesheet of widget `name` (`static/<name>.css` after the shared rules)."""
+    return _read("shared.css") + _read(f"{name}.css")
