@@ -107,17 +107,15 @@ def _imported_modules(module: str, node: ast.Import | ast.ImportFrom) -> list[st
 TREES = {module: ast.parse(path.read_text(encoding="utf-8")) for module, path in MODULES.items()}
 
 
-def test_no_import_cycles_between_modules() -> None:
-    """Module-level and function-level imports alike (grimp's graph); only `if TYPE_CHECKING:` imports are left out,
-    as annotations that never run."""
-    graph = grimp.build_graph("miniagents_nb", exclude_type_checking_imports=True)
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
     cycles: list[list[str]] = []
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
 
-    def visit(module: str) -> None:  # Tarjan's strongly connected components
+    def visit(module: str) -> None:
         index[module] = low[module] = len(index)
         stack.append(module)
         on_stack.add(module)
@@ -141,7 +139,53 @@ def test_no_import_cycles_between_modules() -> None:
     for module in sorted(graph.modules):
         if module not in index:
             visit(module)
+    return cycles
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Module-level and function-level imports alike (grimp's graph), everything that runs."""
+    cycles = _cycles(grimp.build_graph("miniagents_nb", exclude_type_checking_imports=True))
     assert cycles == [], f"import cycles between modules: {cycles}"
+
+
+# `MiniAgent.initiate_call()` returns an `AgentCall`, whose `.agent` is a `MiniAgent` and whose events carry it:
+# the agents' core classes name each other in annotations. That mutual reference is the only one allowed, and only
+# under `if TYPE_CHECKING:` (the test above proves nothing of it runs); breaking it would mean Protocol copies of
+# the public classes.
+AGENT_CORE = {
+    "miniagents_nb.agents.agent",
+    "miniagents_nb.agents.call",
+    "miniagents_nb.agents.context",
+    "miniagents_nb.agents.events",
+    "miniagents_nb.agents.interaction",
+    "miniagents_nb.agents.nodes",
+}
+
+
+def test_annotation_only_cycles_stay_inside_the_agent_core() -> None:
+    cycles = _cycles(grimp.build_graph("miniagents_nb", exclude_type_checking_imports=False))
+    outside = [cycle for cycle in cycles if not set(cycle) <= AGENT_CORE]
+    assert outside == [], f"cycles through annotations outside the agent core: {outside}"
+
+
+def _layer_unit(module: str) -> str:
+    """`miniagents_nb.X` for everything in X (a top-level module or a subpackage); the root `__init__` itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_package_imports_another_that_imports_it_back() -> None:
+    """Annotations included: the top-level modules and subpackages form a strict order (the layers contract says
+    so for what runs)."""
+    graph = grimp.build_graph("miniagents_nb", exclude_type_checking_imports=False)
+    packages = sorted({_layer_unit(module) for module in graph.modules})
+    edges = {
+        (_layer_unit(importer), _layer_unit(imported))
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if _layer_unit(importer) != _layer_unit(imported)
+    }
+    both_ways = sorted({tuple(sorted(edge)) for edge in edges if (edge[1], edge[0]) in edges})
+    assert both_ways == [], f"packages that import each other: {both_ways} (of {packages})"
 
 
 def _defining_package(name: str) -> str:

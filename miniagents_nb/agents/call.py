@@ -17,9 +17,7 @@ from typing import Any
 
 from miniagents_nb.agents.agent import MiniAgent
 from miniagents_nb.agents.context import MiniAgents
-from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
-from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
-from miniagents_nb.events import (
+from miniagents_nb.agents.events import (
     AgentCallCancelled,
     AgentCallEvent,
     AgentCallFailed,
@@ -28,6 +26,8 @@ from miniagents_nb.events import (
     AgentCallStarted,
     MessageReplied,
 )
+from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
+from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
 from miniagents_nb.messages import MessagePromise, MessageSequence, MessageSequencePromise, MessageType
 from miniagents_nb.promising.promise import Promise
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel

@@ -15,7 +15,7 @@ from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 if TYPE_CHECKING:
     from miniagents_nb.agents.agent import MiniAgent
     from miniagents_nb.agents.call import AgentCall
-    from miniagents_nb.events import MiniAgentsEvent, Observer
+    from miniagents_nb.agents.events import MiniAgentsEvent, Observer
 
 __all__ = ["MiniAgents", "PersistMessageEventHandler", "PersistMessagesEventHandler"]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
 from miniagents_nb.errors import InvalidArgumentsError, MiniAgentsError
-from miniagents_nb.ext.agents.per_context import per_context
 from miniagents_nb.ext.agents.markdown_chat import format_section, history_message, parse_sections
+from miniagents_nb.ext.agents.per_context import per_context
 from miniagents_nb.messages import Message
 
 __all__ = [

@@ -8,7 +8,7 @@ never see each other's state, and it goes away with its context.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from miniagents_nb.promising.context import PromisingContext
 

@@ -1,0 +1,130 @@
+"""The observation API: what happens to agent calls and their messages, for views, recorders, exporters and tests.
+
+Subscribe with `MiniAgents.subscribe(observer)`; an observer is a plain function called synchronously with each
+event, in the task where the event happens, so it must be quick (record, schedule, never block). Nothing is built
+or dispatched while nobody subscribes.
+
+Every event names its `call` (an `AgentCall`, whose public surface is the rest of the API: agent, parent, kwargs,
+input and reply sequence promises, status, timestamps, `cancel()`) and carries `at`, the `time.monotonic()` moment it
+happened (`wall_clock(at)` turns it into epoch seconds). Tokens and resolved messages are not events of their own:
+`MessageReplied.message_promise` is a replayable promise, so an observer follows its tokens with a
+`miniagents_nb.promising.StreamCursor` (or iterates it) and reads the final message when it is there. That keeps
+the per-token path free of any dispatch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from miniagents_nb.agents.agent import MiniAgent
+    from miniagents_nb.agents.call import AgentCall
+    from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+
+__all__ = [
+    "AgentCallCancelled",
+    "AgentCallEvent",
+    "AgentCallFailed",
+    "AgentCallFinished",
+    "AgentCallQueued",
+    "AgentCallStarted",
+    "MessageReplied",
+    "MiniAgentsEvent",
+    "Observer",
+    "wall_clock",
+]
+
+_WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
+
+
+def wall_clock(at: float) -> float:
+    """Epoch seconds (as `time.time()` gives) for an event's monotonic `at`."""
+    return at + _WALL_MINUS_MONOTONIC
+
+
+@dataclass(frozen=True)
+class MiniAgentsEvent:
+    """Base of every event: which call it is about, and when it happened."""
+
+    call: AgentCall = field(repr=False)
+    at: float = field(repr=False)
+    """`time.monotonic()` when it happened."""
+
+    @property
+    def call_id(self) -> int:
+        """The call's number in its `MiniAgents` context (creation order, deterministic: views can show it)."""
+        call_id = self.call.call_id
+        assert call_id is not None  # observed calls are always numbered
+        return call_id
+
+    @property
+    def agent(self) -> MiniAgent:
+        """The agent of the call."""
+        return self.call.agent
+
+    @property
+    def caller_call_id(self) -> int | None:
+        """The number of the call whose agent made this call, or None at the top level."""
+        parent = self.call.parent
+        return None if parent is None else parent.call_id
+
+
+@dataclass(frozen=True)
+class AgentCallEvent(MiniAgentsEvent):
+    """Something happened to one agent call."""
+
+
+@dataclass(frozen=True)
+class AgentCallQueued(AgentCallEvent):
+    """The call exists; its agent has not started yet (it starts at the next task switch, or when consumed)."""
+
+    @property
+    def reply_sequence(self) -> MessageSequencePromise:
+        """The call's replies (reading them does not finish the call's input)."""
+        return self.call.reply_sequence_promise
+
+    @property
+    def input_sequence(self) -> MessageSequencePromise:
+        """The call's input."""
+        return self.call.input_sequence_promise
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]:
+        """The call's own keyword arguments."""
+        return self.call.kwargs
+
+
+@dataclass(frozen=True)
+class AgentCallStarted(AgentCallEvent):
+    """The agent function began running."""
+
+
+@dataclass(frozen=True)
+class AgentCallFinished(AgentCallEvent):
+    """The agent function returned (its reply sequence may still wait for nested replies)."""
+
+
+@dataclass(frozen=True)
+class AgentCallFailed(AgentCallEvent):
+    """The agent function raised; the error is also delivered in its reply sequence, at its position."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class AgentCallCancelled(AgentCallEvent):
+    """The agent's task was cancelled (e.g. a kernel interrupt), or the call was cancelled before it started."""
+
+
+@dataclass(frozen=True)
+class MessageReplied(MiniAgentsEvent):
+    """The call's agent replied with this message (possibly still streaming its tokens)."""
+
+    message_promise: MessagePromise = field(repr=False)
+
+
+Observer = Callable[[MiniAgentsEvent], None]
+"""`def observer(event) -> None`, called synchronously; exceptions are logged and never break the agents."""
