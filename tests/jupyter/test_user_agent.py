@@ -26,8 +26,8 @@ from ipywidgets.widgets.widget import _instances as widget_instances
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.ext import dialog_loop
 from miniagents_nb.ext.llms import AssistantMessage, FakeLLMAgent, SystemMessage
-from miniagents_nb.jupyter import current_session
 from miniagents_nb.jupyter import _kernel_input as kernel_input
+from miniagents_nb.jupyter import current_session
 from miniagents_nb.jupyter.user_agent import (
     SCRIPT_END_NOTICE,
     NotebookChat,
