@@ -502,7 +502,9 @@ def test_stop_cancels_the_llm_call_that_still_streams(shell: Any) -> None:
 
 def test_a_dialog_under_the_blocking_sync_facade_fails_fast(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # as in a kernel: a shell with a kernel, whose sync cells run `MiniAgents().run` on a worker thread
-    monkeypatch.setattr(kernel_input, "kernel_shell", lambda: SimpleNamespace(kernel=object(), displayhook=shell.displayhook))
+    monkeypatch.setattr(
+        kernel_input, "kernel_shell", lambda: SimpleNamespace(kernel=object(), displayhook=shell.displayhook)
+    )
     ok(shell, SHELL_SETUP)
     with capture_output():
         result = shell.run_cell(
@@ -600,7 +602,8 @@ def kernel() -> Iterator[Kernel]:
 
 @pytest.mark.timeout(90)
 @pytest.mark.skipif(
-    (kernel_input.ipykernel_version() or (0, 0)) < (7, 4), reason="only ipykernel 7.4+ handles widget messages while a cell runs"
+    (kernel_input.ipykernel_version() or (0, 0)) < (7, 4),
+    reason="only ipykernel 7.4+ handles widget messages while a cell runs",
 )
 def test_a_kernel_cell_awaits_the_dialog_while_the_front_end_sends(kernel: Kernel) -> None:
     run = kernel.start(
