@@ -1,12 +1,15 @@
 """LLM agents (OpenAI, Anthropic, any OpenAI-compatible server, an offline fake) and LLM message roles.
 
-Importing this package imports no LLM SDK: `openai` / `anthropic` are imported when an agent first calls them.
-See docs/llms.md for the guide.
+Importing this package imports no LLM SDK and no provider module: each provider's module (`openai.py`,
+`anthropic.py`, `fake.py`, `openai_embeddings.py`) is imported when one of its names is first used, and the SDK
+itself when an agent first calls it. See docs/llms.md for the guide.
 """
 
 from __future__ import annotations
 
-from miniagents_nb.ext.llms.anthropic import AnthropicAgent, AnthropicLLMAgent, aprepare_dicts_for_anthropic
+from typing import TYPE_CHECKING
+
+from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.ext.llms.default_llm import default_llm_agent, default_llm_provider
 from miniagents_nb.ext.llms.errors import (
     LLMAuthenticationError,
@@ -19,7 +22,6 @@ from miniagents_nb.ext.llms.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents_nb.ext.llms.fake import FakeLLM, FakeLLMAgent
 from miniagents_nb.ext.llms.llm_utils import LLMAgent, LLMMiniAgent, llm_miniagent, message_to_llm_dict
 from miniagents_nb.ext.llms.messages import (
     AnthropicMessage,
@@ -33,8 +35,27 @@ from miniagents_nb.ext.llms.messages import (
     SystemMessage,
     UserMessage,
 )
-from miniagents_nb.ext.llms.openai import OpenAIAgent, OpenAILLMAgent, aprepare_dicts_for_openai
-from miniagents_nb.ext.llms.openai_embeddings import openai_embedding_agent
+
+if TYPE_CHECKING:
+    from miniagents_nb.ext.llms.anthropic import AnthropicAgent, AnthropicLLMAgent, aprepare_dicts_for_anthropic
+    from miniagents_nb.ext.llms.fake import FakeLLM, FakeLLMAgent
+    from miniagents_nb.ext.llms.openai import OpenAIAgent, OpenAILLMAgent, aprepare_dicts_for_openai
+    from miniagents_nb.ext.llms.openai_embeddings import openai_embedding_agent
+
+_PROVIDER_NAMES = {
+    "AnthropicAgent": "anthropic",
+    "AnthropicLLMAgent": "anthropic",
+    "aprepare_dicts_for_anthropic": "anthropic",
+    "FakeLLM": "fake",
+    "FakeLLMAgent": "fake",
+    "OpenAIAgent": "openai",
+    "OpenAILLMAgent": "openai",
+    "aprepare_dicts_for_openai": "openai",
+    "openai_embedding_agent": "openai_embeddings",
+}
+__getattr__ = lazy_attributes(
+    __name__, {name: f"{__name__}.{module}.{name}" for name, module in _PROVIDER_NAMES.items()}
+)
 
 __all__ = [
     "AnthropicAgent",
@@ -72,3 +93,7 @@ __all__ = [
     "message_to_llm_dict",
     "openai_embedding_agent",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

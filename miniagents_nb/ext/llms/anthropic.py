@@ -157,7 +157,7 @@ class AnthropicLLMAgent(LLMAgent):
     max_retries: int | None = None
     timeout: float | None = None
 
-    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+    async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_anthropic(
             self.ctx.message_promises,
             system=self.system,
@@ -175,7 +175,7 @@ class AnthropicLLMAgent(LLMAgent):
             base_url=self.base_url,
         )
 
-    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+    async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
         conversation = list(message_dicts)
         kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, **self.sdk_kwargs()}
         if conversation and conversation[-1]["role"] == "system":

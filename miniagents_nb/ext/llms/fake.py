@@ -69,7 +69,7 @@ class FakeLLM(LLMAgent):
         """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply."""
         return {"reply_cursor": ReplyCursor()} if "replies" in kwargs else {}
 
-    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+    async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_openai(self.ctx.message_promises, system=self.system)
 
     def translate_error(self, error: Exception) -> Exception:
@@ -94,7 +94,7 @@ class FakeLLM(LLMAgent):
                 return str(message_dict["content"])
         return ""
 
-    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+    async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
         text = await self._areply_text(message_dicts)
         tokens = split_into_tokens(text)
         finish_reason = "stop"

@@ -9,25 +9,28 @@ a failure lands in the token stream, so consumers meet it exactly where the mess
 
 from __future__ import annotations
 
-import functools
-import inspect
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from miniagents_nb.agents import InteractionContext, MiniAgent, MiniAgents
-from miniagents_nb.errors import InvalidArgumentsError, NotFreezableError
+from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent, MiniAgents
+from miniagents_nb.errors import AgentDefinitionError, InvalidArgumentsError, NotFreezableError
+from miniagents_nb.ext.llms.conversion import (
+    amessages_to_llm_dicts,
+    is_pydantic_model_class,
+    message_to_llm_dict,
+    route_unknown_kwargs_to_extra_body,
+    thaw,
+)
 from miniagents_nb.ext.llms.errors import llm_error_from
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
 from miniagents_nb.messages import (
     Message,
-    MessageSequence,
     MessageSequencePromise,
     MessageTokenAppender,
     MessageType,
-    TextMessage,
 )
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
@@ -43,83 +46,6 @@ __all__ = [
     "route_unknown_kwargs_to_extra_body",
     "thaw",
 ]
-
-
-# --- message conversion ---------------------------------------------------------------------------------------------
-
-
-def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[str, Any]:
-    """`{"role": ..., "content": ...}` for one message: its `role` (else `default_role`) and its text.
-
-    The text is the message's `content` (`text` is the same field), or the template filled in for a TextMessage.
-    A message without any content becomes its string form (the JSON of its fields): a model then at least sees the
-    data. An LLM never gets a JSON dump of a message that has text.
-    """
-    role = getattr(message, "role", None)
-    if not isinstance(role, str) or not role:
-        role = default_role
-    if isinstance(message, TextMessage):
-        text = str(message)
-    else:
-        content = getattr(message, "content", None)
-        text = str(message) if content is None else content if isinstance(content, str) else str(content)
-    return {"role": role, "content": text}
-
-
-async def amessages_to_llm_dicts(messages: Any, default_role: str = "user") -> list[dict[str, Any]]:
-    """Resolve `messages` (any nesting of what an agent may send) and convert each to a role/content dict."""
-    resolved = await MessageSequence.turn_into_sequence_promise(messages)
-    return [message_to_llm_dict(message, default_role) for message in resolved]
-
-
-# --- frozen <-> plain values ----------------------------------------------------------------------------------------
-
-
-def thaw(value: Any) -> Any:
-    """Turn frozen agent arguments back into what an SDK expects: `Frozen` -> dict, tuple -> list (recursively)."""
-    if isinstance(value, Frozen):
-        return {key: thaw(item) for key, item in value.as_kwargs().items()}
-    if isinstance(value, tuple):
-        return [thaw(item) for item in value]
-    return value
-
-
-@functools.lru_cache(maxsize=128)
-def _accepted_parameters(function: Callable[..., Any]) -> frozenset[str] | None:
-    """The keyword names `function` takes, or None when it takes any (`**kwargs`)."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return frozenset(parameter.name for parameter in parameters)
-
-
-def route_unknown_kwargs_to_extra_body(method: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Move the arguments that the SDK `method` does not name into its `extra_body` (they still reach the server).
-
-    SDK versions add and drop parameters, and OpenAI-compatible servers take their own ones (`top_k`,
-    `repetition_penalty`, ...): an argument unknown to the installed SDK becomes part of the JSON body instead of a
-    TypeError, and the server decides.
-    """
-    accepted = _accepted_parameters(getattr(method, "__func__", method))
-    if accepted is None:
-        return kwargs
-    unknown = [key for key in kwargs if key not in accepted]
-    if not unknown:
-        return kwargs
-    routed = dict(kwargs)
-    extra_body = dict(routed.pop("extra_body", None) or {})
-    for key in unknown:
-        extra_body[key] = routed.pop(key)
-    routed["extra_body"] = extra_body
-    return routed
-
-
-def is_pydantic_model_class(value: Any) -> bool:
-    """Whether `value` is a pydantic model class (a structured-output `response_format`)."""
-    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _is_freezable(value: Any, key: str) -> bool:
@@ -214,7 +140,7 @@ class LLMMiniAgent(MiniAgent):
         errors_as_messages: bool | Sentinel = NO_VALUE,
         start_asap: bool | Sentinel = NO_VALUE,
         **kwargs_to_freeze: Any,
-    ) -> Any:
+    ) -> AgentCall:
         """Open a call whose input is sent over time (live objects among the kwargs apply to this call only)."""
         target, freezable = self._for_call(kwargs_to_freeze)
         return MiniAgent.initiate_call(
@@ -241,8 +167,15 @@ def _as_llm_miniagent(agent: MiniAgent) -> LLMMiniAgent:
     return agent  # type: ignore[return-value]
 
 
-def llm_miniagent(func_or_class: Any = None, /, **options: Any) -> Any:
-    """`@miniagent` for LLM agents: the result is an `LLMMiniAgent` (usable bare or with options)."""
+@overload
+def llm_miniagent(func_or_class: None = None, /, **options: Any) -> Callable[[Any], LLMMiniAgent]: ...
+@overload
+def llm_miniagent(func_or_class: type | Callable[..., Any], /, **options: Any) -> LLMMiniAgent: ...
+def llm_miniagent(
+    func_or_class: type | Callable[..., Any] | None = None, /, **options: Any
+) -> LLMMiniAgent | Callable[[Any], LLMMiniAgent]:
+    """`@miniagent` for LLM agents: the result is an `LLMMiniAgent` (usable bare or with options, which are
+    `@miniagent`'s plus the call's defaults: `model=`, `temperature=`, live objects such as `async_client=`)."""
     if func_or_class is None:
         return lambda target: llm_miniagent(target, **options)
     live, freezable = _split_live_kwargs(
@@ -289,10 +222,13 @@ def _loggable(value: Any, key: str) -> Any:
 class LLMAgent(BaseModel, ABC):
     """Base class of an LLM agent for any provider; wrap a subclass with `llm_miniagent` to get the agent.
 
-    A subclass implements `_aprepare_message_dicts` (the conversation in the provider's shape) and
-    `_aproduce_tokens` (call the provider, append `str` tokens to the appender, put response metadata into
-    `token_appender.auxiliary_field_collector`). Unknown keyword arguments (`temperature`, `max_tokens`, `top_p`,
-    ...) are kept as extra fields and passed to the SDK call as they are (`sdk_kwargs()`).
+    A provider overrides two public hooks: `aprepare_message_dicts()` (the conversation in the provider's shape)
+    and `aproduce_tokens(message_dicts, token_appender)` (call the provider, append `str` tokens, put response
+    metadata into `token_appender.auxiliary_field_collector`); `after_response(collected)` may adjust that metadata,
+    and `translate_error(error)` names the provider's failures. A subclass written for upstream MiniAgents, which
+    overrides `_aprepare_message_dicts` / `_aproduce_tokens` instead, works unchanged. Unknown keyword arguments
+    (`temperature`, `max_tokens`, `top_p`, ...) are kept as extra fields and passed to the SDK call as they are
+    (`sdk_kwargs()`).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
@@ -325,7 +261,7 @@ class LLMAgent(BaseModel, ABC):
                     f"{self.ctx.this_agent.alias} needs a model: fork the agent with model=... "
                     "(e.g. `OpenAIAgent.fork(model='gpt-4.1-mini')`) or pass model=... to trigger()."
                 )
-            message_dicts = await self._aprepare_message_dicts()
+            message_dicts = await self.aprepare_message_dicts()
         except BaseException as error:  # an input failed: it reaches consumers unchanged, at the message
             appender.close(error)
             if not isinstance(error, Exception):
@@ -334,8 +270,8 @@ class LLMAgent(BaseModel, ABC):
 
         self._start_logging(message_dicts, response)
         try:
-            await self._aproduce_tokens(message_dicts, appender)
-            self._after_response(appender.auxiliary_field_collector)
+            await self.aproduce_tokens(message_dicts, appender)
+            self.after_response(appender.auxiliary_field_collector)
         except Exception as error:
             appender.close(self.translate_error(error))
         except BaseException as error:  # cancelled or interrupted: end the message with it, then let it propagate
@@ -344,14 +280,36 @@ class LLMAgent(BaseModel, ABC):
         else:
             appender.close()
 
-    @abstractmethod
-    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
-        """The conversation (this call's input plus `system`) in the provider's format."""
+    # --- the hooks a provider overrides --------------------------------------------------------------------------
 
-    @abstractmethod
-    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+    async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
+        """The conversation (this call's input plus `system`) in the provider's format."""
+        if type(self)._aprepare_message_dicts is not LLMAgent._aprepare_message_dicts:
+            return await self._aprepare_message_dicts()  # a subclass written against upstream's name
+        raise _missing_hook(self, "async def aprepare_message_dicts(self) -> list[dict[str, Any]]")
+
+    async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
         """Call the provider; append every token (a `str`); collect response metadata in the appender's
         `auxiliary_field_collector`."""
+        if type(self)._aproduce_tokens is not LLMAgent._aproduce_tokens:
+            await self._aproduce_tokens(message_dicts, token_appender)  # a subclass written against upstream's name
+            return
+        raise _missing_hook(self, "async def aproduce_tokens(self, message_dicts, token_appender) -> None")
+
+    def after_response(self, collected: dict[str, Any]) -> None:
+        """Adjust the response metadata before it lands on the final message. By default: keep what the provider
+        said it served when it differs from what was asked (`model` stays the request's model, as it was known
+        beforehand)."""
+        served = collected.get("model")
+        if isinstance(served, str) and served != self.model:
+            collected["response_model"] = served
+
+    # Upstream MiniAgents' names of the two hooks: overriding them still works (the public hooks call them).
+    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+        raise _missing_hook(self, "async def aprepare_message_dicts(self) -> list[dict[str, Any]]")
+
+    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+        raise _missing_hook(self, "async def aproduce_tokens(self, message_dicts, token_appender) -> None")
 
     # --- helpers for subclasses -------------------------------------------------------------------------------------
 
@@ -362,13 +320,6 @@ class LLMAgent(BaseModel, ABC):
     def translate_error(self, error: Exception) -> Exception:
         """What consumers get instead of an SDK's own exception (an `LLMError`, see `llm_error_from`)."""
         return llm_error_from(error, provider=self.provider, model=self.model)
-
-    def _after_response(self, collected: dict[str, Any]) -> None:
-        """Keep what the provider said it served when it differs from what was asked (`model` stays the request's
-        model, as it was known beforehand)."""
-        served = collected.get("model")
-        if isinstance(served, str) and served != self.model:
-            collected["response_model"] = served
 
     def request_metadata(self) -> dict[str, Any]:
         """What the LLM logger writes about the request (live objects as their names)."""
@@ -396,6 +347,13 @@ class LLMAgent(BaseModel, ABC):
             for message_dict in message_dicts
         ]
         self.ctx.make_sure_to_wait(logger.trigger([prompt, response], request_metadata=self.request_metadata()))
+
+
+def _missing_hook(agent: LLMAgent, signature: str) -> AgentDefinitionError:
+    return AgentDefinitionError(
+        f"{type(agent).__name__} does not say how to talk to its provider: override `{signature}` "
+        "(see `LLMAgent`'s docstring and docs/llms.md)."
+    )
 
 
 def _log_text(content: Any) -> str:

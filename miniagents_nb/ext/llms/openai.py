@@ -286,7 +286,7 @@ class OpenAILLMAgent(LLMAgent):
     timeout: float | None = None
     stream_options: Any = Field(default_factory=lambda: {"include_usage": True})
 
-    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
+    async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_openai(self.ctx.message_promises, system=self.system)
 
     def translate_error(self, error: Exception) -> Exception:
@@ -319,7 +319,7 @@ class OpenAILLMAgent(LLMAgent):
             kwargs["timeout"] = self.timeout
         return kwargs
 
-    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+    async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
         kwargs = self._request_kwargs(message_dicts)
         stream_options = thaw(self.stream_options)
         structured = self.response_format if is_pydantic_model_class(self.response_format) else None

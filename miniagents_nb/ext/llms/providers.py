@@ -1,6 +1,6 @@
 """The LLM provider registry: what `default_llm_agent()` can pick, and how errors name each provider.
 
-Adding a provider is one call: implement an `LLMAgent` subclass (`_aprepare_message_dicts`, `_aproduce_tokens`),
+Adding a provider is one call: implement an `LLMAgent` subclass (`aprepare_message_dicts`, `aproduce_tokens`),
 wrap it with `llm_miniagent`, and `register_provider(LLMProvider(name=..., agent="package.module.MyAgent", ...))`.
 The agent is named by dotted path and imported only when it is picked, so registering a provider whose SDK is not
 installed costs nothing until someone asks for it.

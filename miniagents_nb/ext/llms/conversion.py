@@ -1,0 +1,99 @@
+"""Between this package's values and an SDK's: messages as role/content dicts, frozen arguments thawed back into
+plain dicts and lists, and keyword arguments the installed SDK does not know routed into `extra_body`."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from miniagents_nb.messages import Message, MessageSequence, TextMessage
+from miniagents_nb.promising.ext.frozen import Frozen
+
+__all__ = [
+    "amessages_to_llm_dicts",
+    "is_pydantic_model_class",
+    "message_to_llm_dict",
+    "route_unknown_kwargs_to_extra_body",
+    "thaw",
+]
+
+
+# --- message conversion ---------------------------------------------------------------------------------------------
+
+
+def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[str, Any]:
+    """`{"role": ..., "content": ...}` for one message: its `role` (else `default_role`) and its text.
+
+    The text is the message's `content` (`text` is the same field), or the template filled in for a TextMessage.
+    A message without any content becomes its string form (the JSON of its fields): a model then at least sees the
+    data. An LLM never gets a JSON dump of a message that has text.
+    """
+    role = getattr(message, "role", None)
+    if not isinstance(role, str) or not role:
+        role = default_role
+    if isinstance(message, TextMessage):
+        text = str(message)
+    else:
+        content = getattr(message, "content", None)
+        text = str(message) if content is None else content if isinstance(content, str) else str(content)
+    return {"role": role, "content": text}
+
+
+async def amessages_to_llm_dicts(messages: Any, default_role: str = "user") -> list[dict[str, Any]]:
+    """Resolve `messages` (any nesting of what an agent may send) and convert each to a role/content dict."""
+    resolved = await MessageSequence.turn_into_sequence_promise(messages)
+    return [message_to_llm_dict(message, default_role) for message in resolved]
+
+
+# --- frozen <-> plain values ----------------------------------------------------------------------------------------
+
+
+def thaw(value: Any) -> Any:
+    """Turn frozen agent arguments back into what an SDK expects: `Frozen` -> dict, tuple -> list (recursively)."""
+    if isinstance(value, Frozen):
+        return {key: thaw(item) for key, item in value.as_kwargs().items()}
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=128)
+def _accepted_parameters(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names `function` takes, or None when it takes any (`**kwargs`)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(parameter.name for parameter in parameters)
+
+
+def route_unknown_kwargs_to_extra_body(method: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Move the arguments that the SDK `method` does not name into its `extra_body` (they still reach the server).
+
+    SDK versions add and drop parameters, and OpenAI-compatible servers take their own ones (`top_k`,
+    `repetition_penalty`, ...): an argument unknown to the installed SDK becomes part of the JSON body instead of a
+    TypeError, and the server decides.
+    """
+    accepted = _accepted_parameters(getattr(method, "__func__", method))
+    if accepted is None:
+        return kwargs
+    unknown = [key for key in kwargs if key not in accepted]
+    if not unknown:
+        return kwargs
+    routed = dict(kwargs)
+    extra_body = dict(routed.pop("extra_body", None) or {})
+    for key in unknown:
+        extra_body[key] = routed.pop(key)
+    routed["extra_body"] = extra_body
+    return routed
+
+
+def is_pydantic_model_class(value: Any) -> bool:
+    """Whether `value` is a pydantic model class (a structured-output `response_format`)."""
+    return isinstance(value, type) and issubclass(value, BaseModel)
