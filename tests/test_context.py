@@ -185,7 +185,8 @@ async def test_start_everything_soon_by_default_and_its_old_name(argument: str) 
     async def recorder(ctx: InteractionContext) -> None:
         log.append("ran")
 
-    mini_agents = MiniAgents(**{argument: False})
+    options: dict[str, Any] = {argument: False}
+    mini_agents = MiniAgents(**options)
     assert mini_agents.start_everything_soon_by_default is False
     async with mini_agents:
         replies = recorder.trigger()

@@ -136,7 +136,8 @@ async def test_unsupported_message_types_raise_synchronously_at_reply_and_send_m
 
     @miniagent
     async def replying_agent(ctx: InteractionContext) -> None:
-        for bad in (None, 5, object()):
+        bad: Any
+        for bad in (None, 5, object()):  # deliberately not messages
             try:
                 ctx.reply(bad)
             except TypeError as error:  # a MessageTypeError is a TypeError
@@ -151,7 +152,7 @@ async def test_unsupported_message_types_raise_synchronously_at_reply_and_send_m
         assert await texts(replying_agent.trigger()) == ["still fine"]
         agent_call = echo.initiate_call()
         with pytest.raises(MessageTypeError, match="Unexpected message type: <class 'int'>"):
-            agent_call.send_message(5)
+            agent_call.send_message(5)  # type: ignore[arg-type]  # deliberately wrong
         with pytest.raises(MessageTypeError, match="Unexpected message type: <class 'NoneType'>"):
             agent_call.send_out_of_order([None])
         agent_call.send_message("ok")

@@ -136,7 +136,7 @@ def test_strict_message_forbids_extra_fields() -> None:
 
     assert Strict(a=1).a == 1
     with pytest.raises(pydantic.ValidationError, match="b"):
-        Strict(a=1, b=2)
+        Strict(a=1, b=2)  # type: ignore[call-arg]  # deliberately wrong
 
 
 def test_error_message_is_a_text_message() -> None:
@@ -149,7 +149,7 @@ def test_error_message_is_a_text_message() -> None:
 def test_messages_are_immutable() -> None:
     message = TextMessage("fixed")
     with pytest.raises((pydantic.ValidationError, TypeError, AttributeError)):
-        message.content = "changed"
+        message.content = "changed"  # type: ignore[misc]  # deliberately wrong
     assert message.content == "fixed"
 
 

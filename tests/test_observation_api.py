@@ -114,7 +114,7 @@ async def test_status_moves_from_queued_to_running_to_finished() -> None:
         started = asyncio.Event()
         context.subscribe(lambda event: started.set() if isinstance(event, AgentCallStarted) else None)
         await started.wait()
-        assert call.status is AgentCallStatus.RUNNING
+        assert call.status is AgentCallStatus.RUNNING  # type: ignore[comparison-overlap]  # mypy keeps the narrowing across the await
         release.set()
         await replies
         assert call.status is AgentCallStatus.FINISHED

@@ -88,7 +88,7 @@ async def test_on_persist_message_gets_one_message_per_call() -> None:
         assert await echo.trigger("c") is not None
 
     assert all(isinstance(message, Message) for message in singles)
-    contents = [message.content for message in singles if isinstance(message, TextMessage)]
+    contents = [str(message.content) for message in singles if isinstance(message, TextMessage)]
     assert sorted(contents) == ["a", "b", "c"]
     assert len({message.hash_key for message in singles}) == len(singles)
 
@@ -100,9 +100,9 @@ def test_persist_handlers_must_be_async() -> None:
         return None
 
     with pytest.raises(ValueError, match="must be async"):
-        mini_agents.on_persist_messages(sync_handler)
+        mini_agents.on_persist_messages(sync_handler)  # type: ignore[arg-type]  # deliberately sync
     with pytest.raises(ValueError, match="must be async"):
-        mini_agents.on_persist_message(sync_handler)
+        mini_agents.on_persist_message(sync_handler)  # type: ignore[arg-type]  # deliberately sync
 
 
 async def test_equal_messages_are_persisted_once_and_batches_are_never_empty() -> None:
@@ -269,8 +269,8 @@ async def test_on_promise_resolved_handlers_get_promise_and_result() -> None:
         calls.append((promise, result))
 
     async with mini_agents:
-        first = Promise(prefill_result=1)
-        second = Promise(prefill_result=2)
+        first: Promise[Any] = Promise(prefill_result=1)
+        second: Promise[Any] = Promise(prefill_result=2)
 
     assert len(calls) == 2
     assert {id(promise) for promise, _ in calls} == {id(first), id(second)}
@@ -287,7 +287,7 @@ async def test_on_promise_resolved_handler_gets_the_exception_of_a_failed_promis
         raise ValueError("resolver failed")
 
     async with MiniAgents(on_promise_resolved=record):
-        promise = Promise(resolver=failing_resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=failing_resolver, start_soon=False)
         with pytest.raises(ValueError, match="resolver failed") as error_info:
             await promise
 
@@ -301,9 +301,9 @@ def test_on_promise_resolved_handler_must_be_async() -> None:
         return None
 
     with pytest.raises(ValueError, match="must be async"):
-        MiniAgents().on_promise_resolved(sync_handler)
+        MiniAgents().on_promise_resolved(sync_handler)  # type: ignore[arg-type]  # deliberately sync
     with pytest.raises(ValueError, match="must be async"):
-        MiniAgents(on_promise_resolved=sync_handler)
+        MiniAgents(on_promise_resolved=sync_handler)  # type: ignore[arg-type]  # deliberately sync
 
 
 # --- await_reply_persistence ------------------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ async def test_resolver_receives_the_promise_itself() -> None:
         return "result"
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         assert await promise == "result"
     assert len(received) == 1
     assert received[0] is promise
@@ -193,7 +193,7 @@ async def test_resolves_once_and_every_await_gets_the_same_object() -> None:
         return await promise
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         tasks = [asyncio.create_task(consumer(promise)) for _ in range(5)]
         await task_switches(5)
         assert calls == 1
@@ -218,7 +218,7 @@ async def test_failure_is_cached_and_the_same_exception_instance_is_reraised() -
         raise ValueError("resolver failed")
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         with pytest.raises(ValueError, match="resolver failed") as first:
             await promise
         with pytest.raises(ValueError, match="resolver failed") as second:
@@ -236,7 +236,7 @@ async def test_failure_in_a_start_soon_promise_is_cached_too() -> None:
         raise KeyError("background failure")
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=True)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=True)
         await switch_until(lambda: calls == 1)
         with pytest.raises(KeyError) as first:
             await promise
@@ -249,14 +249,14 @@ async def test_failure_in_a_start_soon_promise_is_cached_too() -> None:
 async def test_prefill_result_is_returned_as_is() -> None:
     value = {"some": ["mutable", "value"]}
     async with PromisingContext():
-        promise = Promise(prefill_result=value)
+        promise: Promise[Any] = Promise(prefill_result=value)
         assert await promise is value
         assert await promise is value
 
 
 async def test_prefill_result_none_is_a_valid_result() -> None:
     async with PromisingContext():
-        promise: Promise[None] = Promise(prefill_result=None)
+        promise: Promise[object] = Promise(prefill_result=None)
         assert await promise is None
 
 
@@ -322,7 +322,7 @@ async def test_start_soon_true_starts_the_resolver_at_the_next_task_switch() -> 
         return "done"
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver)  # the context default (True)
+        promise: Promise[Any] = Promise(resolver=resolver)  # the context default (True)
         events.append("created")
         assert events == ["created"]  # nothing ran synchronously
         await asyncio.sleep(0)
@@ -340,7 +340,7 @@ async def test_start_soon_false_starts_only_when_awaited() -> None:
         return "done"
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         await task_switches(10)
         assert events == []
         events.append("awaiting")
@@ -359,8 +359,8 @@ async def test_context_default_false_and_per_promise_override() -> None:
         return resolver
 
     async with PromisingContext(start_everything_soon_by_default=False):
-        lazy = Promise(resolver=make_resolver("lazy"))
-        eager = Promise(resolver=make_resolver("eager"), start_soon=True)
+        lazy: Promise[Any] = Promise(resolver=make_resolver("lazy"))
+        eager: Promise[Any] = Promise(resolver=make_resolver("eager"), start_soon=True)
         await asyncio.sleep(0)
         assert events == ["eager"]
         await task_switches(10)
@@ -390,7 +390,7 @@ async def test_streamed_promise_start_soon_true_starts_the_streamer_at_the_next_
         yield "piece"
 
     async with PromisingContext(start_everything_soon_by_default=False):
-        eager = StreamedPromise(streamer=streamer, start_soon=True)
+        eager: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=True)
         events.append("created")
         await switch_until(lambda: "streamer started" in events)
         assert events == ["created", "streamer started"]
@@ -405,7 +405,7 @@ async def test_streamed_promise_start_soon_false_starts_on_first_iteration() -> 
         yield "piece"
 
     async with PromisingContext():
-        lazy = StreamedPromise(streamer=streamer, start_soon=False)
+        lazy: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         await task_switches(10)
         assert events == []
         events.append("iterating")
@@ -426,7 +426,7 @@ async def test_streamer_receives_the_streamed_promise_itself() -> None:
         yield 1
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         assert await collect(streamed) == [1]
     assert len(received) == 1
     assert received[0] is streamed
@@ -446,7 +446,7 @@ async def test_replay_many_consumers_same_piece_objects_producer_runs_once(start
             yield piece
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=start_soon)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=start_soon)
         first = await collect(streamed)
         second = await collect(streamed)
         concurrent = await asyncio.gather(*(collect(streamed) for _ in range(3)))
@@ -482,7 +482,7 @@ async def test_concurrent_consumers_interleave_with_the_producer() -> None:
             sink.append(piece)
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         task_a = asyncio.create_task(consume(streamed, got_a))
         task_b = asyncio.create_task(consume(streamed, got_b))
         await task_switches(10)
@@ -490,7 +490,7 @@ async def test_concurrent_consumers_interleave_with_the_producer() -> None:
         assert got_b == []
         for i in range(3):
             gates[i].set()
-            await switch_until(lambda i=i: len(got_a) == i + 1 and len(got_b) == i + 1)
+            await switch_until(lambda: len(got_a) == i + 1 and len(got_b) == i + 1)  # noqa: B023 - awaited at once
             assert produced == list(range(i + 1))
             # the next piece is not there yet: both consumers are parked
             await task_switches(5)
@@ -520,7 +520,7 @@ async def test_a_late_consumer_replays_from_the_start_and_then_follows_live() ->
             sink.append(piece)
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         first = asyncio.create_task(consume(streamed, early_consumer))
         await switch_until(lambda: early_consumer == ["early"])
         second = asyncio.create_task(consume(streamed, late_consumer))
@@ -537,7 +537,7 @@ async def test_streamer_exceptions_are_pieces_and_iteration_continues_past_them(
     scripted = ScriptedAsyncIterator(["p1", "f1", error, "p2"])
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=lambda _promise: scripted, start_soon=start_soon)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=lambda _promise: scripted, start_soon=start_soon)
         first = await collect(streamed)
         second = await collect(streamed)
     assert first == ["p1", "f1", error, "p2"]
@@ -556,7 +556,7 @@ async def test_exception_pieces_from_an_appender_are_raised_in_place_and_iterati
             appender.append("p1")
             appender.append(error)
             appender.append("p2")
-        streamed = StreamedPromise(streamer=appender, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=appender, start_soon=False)
         pieces = await collect(streamed)
         replay = await collect(streamed)
         with pytest.raises(ValueError, match="in the middle") as exc_info:
@@ -575,7 +575,7 @@ async def test_an_async_generator_that_raises_ends_the_stream_after_the_exceptio
         raise error
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         pieces = await collect(streamed)
         with pytest.raises(RuntimeError) as exc_info:
             await streamed  # the default resolver collects the pieces, so it fails on the exception
@@ -589,7 +589,7 @@ async def test_stop_async_iteration_forever_after_the_end() -> None:
         yield "only"
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         iterator = streamed.__aiter__()
         assert await iterator.__anext__() == "only"
         for _ in range(3):
@@ -605,15 +605,18 @@ async def test_stop_async_iteration_forever_after_the_end() -> None:
 @pytest.mark.parametrize("start_soon", [False, True])
 async def test_streamer_returning_a_non_async_iterator_raises_once_then_stops(start_soon: bool) -> None:
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=lambda _promise: [1, 2, 3], start_soon=start_soon)
-        async with asyncio.timeout(10):  # a safety net against a hang, not an ordering check
-            iterator = streamed.__aiter__()
-            with pytest.raises((TypeError, AttributeError)):
+
+        def not_async(_promise: Any) -> Any:
+            return [1, 2, 3]  # deliberately a plain list, not an async iterator
+
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=not_async, start_soon=start_soon)
+        iterator = streamed.__aiter__()
+        with pytest.raises((TypeError, AttributeError)):
+            await iterator.__anext__()
+        for _ in range(3):
+            with pytest.raises(StopAsyncIteration):
                 await iterator.__anext__()
-            for _ in range(3):
-                with pytest.raises(StopAsyncIteration):
-                    await iterator.__anext__()
-            replay = await collect(streamed)
+        replay = await collect(streamed)
     assert len(replay) == 1
     assert isinstance(replay[0], (TypeError, AttributeError))
 
@@ -624,7 +627,7 @@ async def test_await_uses_the_default_resolver_tuple_of_pieces() -> None:
         yield "b"
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         whole = await streamed
         assert await streamed is whole
     assert whole == ("a", "b")
@@ -643,7 +646,7 @@ async def test_await_uses_a_custom_resolver_which_receives_the_promise() -> None
         return "".join([piece async for piece in promise])
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, resolver=resolver, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, resolver=resolver, start_soon=False)
         assert await streamed == "Hello"
         assert await collect(streamed) == ["Hel", "lo"]
     assert received == [streamed]
@@ -657,7 +660,7 @@ async def test_a_broken_resolver_only_breaks_await_not_iteration() -> None:
         raise LookupError("bad resolver")
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, resolver=resolver, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, resolver=resolver, start_soon=False)
         assert await collect(streamed) == ["x"]
         with pytest.raises(LookupError, match="bad resolver"):
             await streamed
@@ -666,7 +669,7 @@ async def test_a_broken_resolver_only_breaks_await_not_iteration() -> None:
 async def test_prefill_pieces() -> None:
     first, second = fresh("first"), fresh("second")
     async with PromisingContext():
-        streamed = StreamedPromise(prefill_pieces=[first, second])
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(prefill_pieces=[first, second])
         pieces = await collect(streamed)
         again = await collect(streamed)
         whole = await streamed
@@ -697,10 +700,10 @@ async def test_a_streamed_promise_can_be_the_streamer_of_another() -> None:
             yield piece
 
     async with PromisingContext():
-        source = StreamedPromise(streamer=streamer, start_soon=False)
+        source: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         iterator = source("ignored", keyword="ignored")  # __call__ == __aiter__
         assert hasattr(iterator, "__anext__")
-        derived = StreamedPromise(streamer=source, start_soon=False)
+        derived: StreamedPromise[Any, Any] = StreamedPromise(streamer=source, start_soon=False)
         derived_pieces = await collect(derived)
         source_pieces = await collect(source)
         called_pieces = await collect(iterator)
@@ -783,7 +786,7 @@ async def test_capture_errors_appends_the_exception_as_a_piece_and_suppresses_it
 
         assert produce() == "suppressed"
         assert not appender.is_open
-        streamed = StreamedPromise(streamer=appender, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=appender, start_soon=False)
         pieces = await collect(streamed)
         replay = await collect(streamed)
     assert pieces == ["before", error]
@@ -821,7 +824,7 @@ async def test_async_with_on_a_stream_appender_is_an_error() -> None:
     async with PromisingContext():
         appender: StreamAppender[int] = StreamAppender()
         with pytest.raises(SyncContextManagerError, match="async with") as exc_info:
-            async with appender:  # type: ignore[attr-defined]
+            async with appender:
                 pass  # pragma: no cover
     assert isinstance(exc_info.value, RuntimeError)
     assert isinstance(exc_info.value, MiniAgentsError)
@@ -838,7 +841,7 @@ async def test_streamed_promise_fed_by_an_appender_replays_and_follows_live() ->
     async with PromisingContext():
         appender: StreamAppender[str] = StreamAppender()
         appender.open()
-        streamed = StreamedPromise(streamer=appender, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=appender, start_soon=False)
         consumer = asyncio.create_task(consume(streamed))
         await task_switches(5)
         assert live == []
@@ -878,7 +881,7 @@ async def test_cancelled_awaiting_consumer_does_not_poison_a_promise() -> None:
         return await promise
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         first = asyncio.create_task(consumer(promise))
         await started.wait()  # the resolver runs because the first consumer drives it
         first.cancel()
@@ -906,7 +909,7 @@ async def test_cancelled_aresolve_task_then_a_later_await_gets_the_real_result()
         return "late result"
 
     async with PromisingContext():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         consumer = asyncio.ensure_future(promise.aresolve())
         await started.wait()
         consumer.cancel()
@@ -936,7 +939,7 @@ async def test_cancelled_iterating_consumer_does_not_poison_a_streamed_promise()
             got.append(piece)
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         first = asyncio.create_task(consume(streamed))
         await switch_until(lambda: got == ["first"])
         await task_switches(3)  # the consumer is now parked inside the streamer, waiting on the gate
@@ -970,7 +973,7 @@ async def test_cancelled_awaiting_consumer_does_not_poison_a_streamed_promise() 
         return await streamed
 
     async with PromisingContext():
-        streamed = StreamedPromise(streamer=streamer, start_soon=False)
+        streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         first = asyncio.create_task(consumer(streamed))
         await entered.wait()
         first.cancel()
@@ -1001,10 +1004,10 @@ async def test_on_promise_resolved_handler_gets_promise_and_result() -> None:
         return "resolved"
 
     async with ctx:
-        resolved = Promise(resolver=resolver, start_soon=False)
+        resolved: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         assert await resolved == "resolved"
-        prefilled_1 = Promise(prefill_result="prefilled 1")
-        prefilled_2 = Promise(prefill_result="prefilled 2")
+        prefilled_1: Promise[Any] = Promise(prefill_result="prefilled 1")
+        prefilled_2: Promise[Any] = Promise(prefill_result="prefilled 2")
     assert len(calls) == 3
     by_promise = {id(p): r for p, r in calls}
     assert by_promise[id(resolved)] == "resolved"
@@ -1046,7 +1049,7 @@ async def test_failed_promise_fires_handlers_with_the_exception() -> None:
         raise ValueError("handler should see me")
 
     async with PromisingContext(on_promise_resolved=handler):
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         with pytest.raises(ValueError, match="handler should see me") as exc_info:
             await promise
     assert len(calls) == 1
@@ -1161,7 +1164,7 @@ async def test_reentry_is_an_error_and_reactivation_after_afinalize_works() -> N
 
 async def test_sync_with_on_a_promising_context_is_an_error() -> None:
     with pytest.raises(SyncContextManagerError, match="async with") as exc_info:
-        with PromisingContext():  # type: ignore[attr-defined]
+        with PromisingContext():
             pass  # pragma: no cover
     assert isinstance(exc_info.value, RuntimeError)
     with pytest.raises(NoActiveContextError):

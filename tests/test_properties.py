@@ -10,7 +10,7 @@ import asyncio
 import copy
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -272,16 +272,15 @@ class Arbitrary:
     pass
 
 
-poisons = st.sampled_from(["set", "empty-set", "object", "custom", "bytearray", "function"]).map(
-    lambda name: {
-        "set": lambda: {1, 2},
-        "empty-set": set,
-        "object": object,
-        "custom": Arbitrary,
-        "bytearray": lambda: bytearray(b"x"),
-        "function": lambda: lambda: None,
-    }[name]()
-)
+_POISON_MAKERS: dict[str, Callable[[], object]] = {
+    "set": lambda: {1, 2},
+    "empty-set": set,
+    "object": object,
+    "custom": Arbitrary,
+    "bytearray": lambda: bytearray(b"x"),
+    "function": lambda: lambda: None,
+}
+poisons = st.sampled_from(sorted(_POISON_MAKERS)).map(lambda name: _POISON_MAKERS[name]())
 
 
 @st.composite

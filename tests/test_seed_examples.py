@@ -33,7 +33,7 @@ def _scripted_input(lines):
     """A stand-in for `builtins.input`: it echoes the prompt and the "typed" line to stdout (like a terminal
     does), returns the scripted lines one by one and then raises KeyboardInterrupt (the user pressing Ctrl+C
     at the prompt; a terminal shows the prompt and no newline in that case)."""
-    remaining = list(lines)
+    remaining: list[str] = list(lines)
 
     def fake_input(prompt: str = "") -> str:
         sys.stdout.write(prompt)
@@ -548,18 +548,18 @@ def test_readme_messages_are_immutable():
 
     message = CustomMessage(text="Hello", custom_field="Custom Value")
     with pytest.raises((TypeError, ValueError, AttributeError)):
-        message.custom_field = "Changed"
+        message.custom_field = "Changed"  # type: ignore[misc]  # deliberately mutating
     with pytest.raises((TypeError, ValueError, AttributeError)):
-        message.content = "Changed"
+        message.content = "Changed"  # type: ignore[attr-defined]  # deliberately mutating
     with pytest.raises((TypeError, ValueError, AttributeError)):
-        message.text = "Changed"
+        message.text = "Changed"  # type: ignore[misc]  # deliberately mutating
     assert message.custom_field == "Custom Value"
     assert message.text == "Hello"
     assert message.content == "Hello"
 
     user_message = UserMessage(text="Hello!")
     with pytest.raises((TypeError, ValueError, AttributeError)):
-        user_message.role = "assistant"
+        user_message.role = "assistant"  # type: ignore[misc]  # deliberately mutating
     assert user_message.role == "user"
 
 

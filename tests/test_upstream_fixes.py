@@ -189,7 +189,7 @@ async def test_fix5_trigger_with_an_unsupported_type_never_schedules_the_agent()
     mini_agents = MiniAgents()
     async with mini_agents:
         with pytest.raises(MessageTypeError, match="<class 'int'>"):
-            never_agent.trigger(5)
+            never_agent.trigger(5)  # type: ignore[arg-type]  # deliberately not a message
         with pytest.raises(MessageTypeError, match="<class 'object'>"):
             never_agent.trigger(["fine", object()])
         with pytest.raises(MessageTypeError, match="<class 'NoneType'>"):
@@ -223,7 +223,7 @@ async def test_fix6_cancelled_consumer_does_not_poison_a_lazy_promise() -> None:
         return "real result"
 
     async with MiniAgents():
-        promise = Promise(resolver=resolver, start_soon=False)
+        promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
 
         async def consume() -> Any:
             return await promise
@@ -385,6 +385,7 @@ def _module_level_containers() -> dict[str, Any]:
             if name.startswith("__") or inspect.ismodule(value) or not isinstance(value, mutable_types):
                 continue
             if f"{module_name}.{name}" in INTERN_CACHES:
+                assert isinstance(value, dict)
                 assert all(key is cached and isinstance(key, frozenset) for key, cached in value.items())
                 continue
             snapshot[f"{module_name}.{name}"] = repr(value)

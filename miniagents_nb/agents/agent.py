@@ -225,10 +225,9 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
 
 
 @overload
-def miniagent(func_or_class: Any, /) -> MiniAgent: ...
-@overload
 def miniagent(
     func_or_class: None = None,
+    /,
     *,
     alias: str | None = None,
     description: str | None = None,
@@ -239,6 +238,20 @@ def miniagent(
     non_freezable_kwargs: dict[str, Any] | None = None,
     **kwargs_to_freeze: Any,
 ) -> Callable[[Any], MiniAgent]: ...
+@overload
+def miniagent(
+    func_or_class: Any,
+    /,
+    *,
+    alias: str | None = None,
+    description: str | None = None,
+    normalize_func_or_class_name: bool = True,
+    normalize_spaces_in_docstring: bool = True,
+    await_reply_persistence: bool | Sentinel = NO_VALUE,
+    interaction_metadata: dict[str, Any] | None = None,
+    non_freezable_kwargs: dict[str, Any] | None = None,
+    **kwargs_to_freeze: Any,
+) -> MiniAgent: ...
 def miniagent(func_or_class: Any = None, /, **options: Any) -> MiniAgent | Callable[[Any], MiniAgent]:
     """Turn an async function (or a class with an async `__call__`) into an agent; usable bare or with options."""
     if func_or_class is None:

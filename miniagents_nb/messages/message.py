@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ConfigDict, model_validator
 
@@ -212,6 +212,10 @@ class TextMessage(Message, TextToken):
 
 class ErrorMessage(TextMessage):
     """A failure turned into a message (`errors_as_messages`): its text is "<ErrorType>: <message>"."""
+
+    if TYPE_CHECKING:  # the content comes first, as for TextMessage (the pydantic plugin would make it keyword-only)
+
+        def __init__(self, content: str | None = None, **metadata: Any) -> None: ...
 
 
 def error_to_text(error: BaseException, with_traceback: bool = False) -> str:

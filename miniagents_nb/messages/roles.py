@@ -6,6 +6,8 @@ agent exchange them, and none of those should need an LLM SDK (or the LLM module
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from miniagents_nb.messages.message import TextMessage
 
 __all__ = ["AssistantMessage", "LLMMessage", "SystemMessage", "UserMessage"]
@@ -16,17 +18,30 @@ class LLMMessage(TextMessage):
 
     role: str
 
+    if TYPE_CHECKING:
+        # `UserMessage("hi")` works (TextMessage takes the content first); say so to type checkers, whose pydantic
+        # plugin would otherwise give each model a keyword-only `__init__` (so each role repeats this).
+        def __init__(self, content: str | None = None, **metadata: Any) -> None: ...
+
 
 class UserMessage(LLMMessage):
     """What the user said."""
 
     role: str = "user"
 
+    if TYPE_CHECKING:
+
+        def __init__(self, content: str | None = None, **metadata: Any) -> None: ...
+
 
 class SystemMessage(LLMMessage):
     """Instructions for the model."""
 
     role: str = "system"
+
+    if TYPE_CHECKING:
+
+        def __init__(self, content: str | None = None, **metadata: Any) -> None: ...
 
 
 class AssistantMessage(LLMMessage):
@@ -35,3 +50,7 @@ class AssistantMessage(LLMMessage):
     role: str = "assistant"
     model: str | None = None
     agent_alias: str | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(self, content: str | None = None, **metadata: Any) -> None: ...

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
+from typing_extensions import Self
+
 from miniagents_nb.errors import (
     AppenderClosedError,
     AppenderNotOpenError,
@@ -335,7 +337,7 @@ class StreamAppender(Generic[PIECE]):
         """Whether pieces can be appended now."""
         return self._state == self._OPEN
 
-    def open(self) -> StreamAppender[PIECE]:
+    def open(self) -> Self:
         """Allow appending (the `with` block does this)."""
         if self._state == self._CLOSED:
             raise AppenderClosedError(f"This {type(self).__name__} is closed and cannot be reopened.")
@@ -368,7 +370,7 @@ class StreamAppender(Generic[PIECE]):
         self._stream.finish()
         return suppress
 
-    def __enter__(self) -> StreamAppender[PIECE]:
+    def __enter__(self) -> Self:
         return self.open()
 
     def __exit__(

@@ -15,7 +15,9 @@ class RecordingComm(BaseComm):
         self.published: list[tuple[str, dict[str, Any]]] = []
         super().__init__(*args, **kwargs)
 
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any):
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
         self.published.append((msg_type, copy.deepcopy(data or {})))
 
     def custom_messages(self) -> list[dict[str, Any]]:

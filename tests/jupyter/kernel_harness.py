@@ -56,7 +56,9 @@ class Kernel:
         env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1", MINIAGENTS_NB_LLM="fake")
         env.pop("PYTEST_CURRENT_TEST", None)
         self.km = KernelManager(kernel_name="python3")
-        self.km.kernel_spec.argv[0] = sys.executable  # this interpreter, whatever the installed kernelspec says
+        spec = self.km.kernel_spec
+        assert spec is not None, "no python3 kernelspec: install ipykernel"
+        spec.argv[0] = sys.executable  # this interpreter, whatever the installed kernelspec says
         self.km.start_kernel(stdout=self._log, stderr=self._log, env=env)
         self.kc = self.km.client()
         self.kc.start_channels()

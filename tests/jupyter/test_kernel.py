@@ -150,7 +150,7 @@ def _model_id(run: CellRun) -> str:
 
 def _is_delta_of(message: dict[str, Any], model_id: str) -> bool:
     content = message["content"]
-    return (
+    return bool(
         message["msg_type"] == "comm_msg"
         and content.get("comm_id") == model_id
         and content.get("data", {}).get("method") == "custom"

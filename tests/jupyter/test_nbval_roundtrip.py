@@ -29,8 +29,8 @@ CELLS = [
 def test_a_view_finished_during_a_later_cell_keeps_its_saved_form_for_nbval(tmp_path: Path) -> None:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    env_kernel = {"kernel_name": "python3", "timeout": 60}
-    NotebookClient(notebook, resources={"metadata": {"path": str(tmp_path)}}, **env_kernel).execute()
+    resources = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(notebook, kernel_name="python3", timeout=60, resources=resources).execute()
     path = tmp_path / "roundtrip.ipynb"
     nbformat.write(notebook, path)
     saved = notebook.cells[2].outputs[0]["data"]["text/plain"]

@@ -324,9 +324,9 @@ async def test_failures_show_in_the_chat_and_reach_the_dialog(comms: list[Record
         with pytest.raises(NotebookInputError, match="has ended"):
             chat.start(assistant_agent=broken)
         with pytest.raises(ValueError, match="list of the user's inputs"):
-            NotebookChat(script="hi")  # type: ignore[arg-type]
+            NotebookChat(script="hi")  # a str is an Iterable[str]: refused at run time
         with pytest.raises(ValueError, match="list of the user's inputs"):
-            create_notebook_user_agent(script="hi")  # type: ignore[arg-type]
+            create_notebook_user_agent(script="hi")
         with pytest.raises(ValueError, match="do not pass `user_agent=`"):
             NotebookChat().start(user_agent=notebook_user_agent)
 

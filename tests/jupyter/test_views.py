@@ -68,7 +68,7 @@ def opened_state(recording: RecordingComm) -> dict[str, Any]:
     return data["state"]["state"]  # type: ignore[no-any-return]
 
 
-async def observed_run(make: Any) -> tuple[Any, Any]:
+async def observed_run(make: Any) -> Any:
     """Run `make(tracker)` in a fresh observed context; returns what it returned and the context's messages."""
     async with MiniAgents() as mini_agents:
         tracker = CallTracker(mini_agents)

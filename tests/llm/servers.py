@@ -297,7 +297,7 @@ class AnthropicStream:
 
     def write(self, writer: _Writer, request: RecordedRequest) -> None:
         writer.start_stream()
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_test_stream",
             "type": "message",
             "role": "assistant",

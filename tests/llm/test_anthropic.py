@@ -29,7 +29,7 @@ MODEL = "claude-haiku-4-5"
 
 
 async def only_promise(sequence: Any) -> MessagePromise:
-    promises = [promise async for promise in sequence]
+    promises: list[MessagePromise] = [promise async for promise in sequence]
     assert len(promises) == 1
     return promises[0]
 

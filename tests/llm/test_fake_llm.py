@@ -24,7 +24,7 @@ from miniagents_nb.ext.llms.fake import split_into_tokens
 
 
 async def only_promise(sequence: Any) -> MessagePromise:
-    promises = [promise async for promise in sequence]
+    promises: list[MessagePromise] = [promise async for promise in sequence]
     assert len(promises) == 1
     return promises[0]
 
@@ -87,7 +87,7 @@ async def test_reply_fn_gets_the_conversation_with_system_first() -> None:
         return f"{len(messages)} messages, last: {messages[-1]['content']}"
 
     async def areply_fn(messages: list[dict[str, Any]]) -> str:
-        return messages[0]["content"].upper()
+        return str(messages[0]["content"]).upper()
 
     async with MiniAgents():
         reply = (await FakeLLMAgent.fork(reply_fn=reply_fn).trigger([SystemMessage("rules"), "hello"], system="S"))[0]

@@ -45,7 +45,7 @@ def stream_for(provider: str, tokens: list[str], **kwargs: Any) -> Any:
 
 
 async def only_promise(sequence: Any) -> MessagePromise:
-    promises = [promise async for promise in sequence]
+    promises: list[MessagePromise] = [promise async for promise in sequence]
     assert len(promises) == 1
     return promises[0]
 
@@ -179,6 +179,7 @@ async def test_an_error_event_inside_an_openai_stream(llm_server: LLMTestServer)
     llm_server.enqueue(OpenAIStream([], raw_chunks=[{"error": {"message": "The model is overloaded mid-stream"}}]))
     async with MiniAgents():
         _, error = await failure_of(agent_for("openai"))
+    assert isinstance(error, LLMError)
     assert "The model is overloaded mid-stream" in error.message
 
 

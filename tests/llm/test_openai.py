@@ -33,7 +33,7 @@ MODEL = "gpt-4.1-mini"
 
 
 async def only_promise(sequence: Any) -> MessagePromise:
-    promises = [promise async for promise in sequence]
+    promises: list[MessagePromise] = [promise async for promise in sequence]
     assert len(promises) == 1
     return promises[0]
 

@@ -84,7 +84,8 @@ def test_provider_names_are_lower_case() -> None:
 
 def test_our_own_bug_is_not_called_a_malformed_response() -> None:
     def buggy() -> None:
-        {}["missing"]  # a KeyError raised by this test module, i.e. not by an SDK or parser
+        empty: dict[str, int] = {}
+        empty["missing"]  # a KeyError raised by this test module, i.e. not by an SDK or parser
 
     try:
         buggy()

@@ -19,7 +19,7 @@ class ScriptedLLM:
         self.calls: list[list[tuple[str, str]]] = []
         self.answers: list[str] = []
 
-    def __call__(self, message_dicts: list[dict[str, Any]]) -> str:
+    def __call__(self, message_dicts: Sequence[Any]) -> str:
         self.calls.append([(d["role"], str(d["content"])) for d in message_dicts])
         if not self.replies:
             raise AssertionError(f"the LLM was called {len(self.calls)} times, more than scripted")

@@ -86,7 +86,7 @@ class PoetPE(PromptEngineer):
         pass
 
 
-def transition(obs, state):  # type: ignore[no-untyped-def]
+def transition(obs: Any, state: Any) -> None:
     if state.get_agent_name() == "init":
         state.set_agent_name("coinflip_agent")
     elif state.get_agent_name() == "coinflip_agent":
@@ -96,7 +96,9 @@ def transition(obs, state):  # type: ignore[no-untyped-def]
         state.set_agent_name("coinflip_agent")
 
 
-def make_coinflip(script: ScriptedLLM, *, max_errors: int = 3, max_steps: int = 10) -> tuple[Orchestrator, dict]:
+def make_coinflip(
+    script: ScriptedLLM, *, max_errors: int = 3, max_steps: int = 10
+) -> tuple[Orchestrator, dict[str, Any]]:
     """The seed's wiring: one Groq adapter shared by both agents, here backed by the scripted fake LLM."""
     token_usage: dict[str, int] = {}
     llm = GroqAPIAdapter(

@@ -57,7 +57,7 @@ class AppendOnlyPE(PromptEngineer):
     def render_prompt(self, obs: Any, history: Any, state: Any) -> None:
         history.append(UserMessage(content=f"obs: {obs}"))
 
-    def process_response(self, obs: Any, response: str, history: Any, state: Any) -> str:
+    def process_response(self, obs: Any, response: str, history: Any, state: Any) -> str | None:
         return response
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "InMemoryChatHistory",
     "MarkdownChatHistory",
     "MarkdownHistoryAgent",
+    "MarkdownHistoryRecorder",
     "chat_history_agent",
     "in_memory_history_agent",
     "markdown_history_agent",
@@ -210,8 +211,7 @@ def _started_markdown_files() -> set[Path]:
     return set()
 
 
-@miniagent
-class MarkdownHistoryAgent:
+class MarkdownHistoryRecorder:  # the class behind `MarkdownHistoryAgent` (one instance per call)
     """Record the input in a markdown file (`CHAT.md` by default), then pass it on or reply the whole history.
 
     With `append=False` the file is emptied the first time this context writes to it, and written to after that (a
@@ -246,6 +246,11 @@ class MarkdownHistoryAgent:
 
     async def __call__(self) -> None:
         await _arecord(self.ctx, self.history, self.return_full_history)
+
+
+MarkdownHistoryAgent = miniagent(MarkdownHistoryRecorder, alias="MARKDOWN_HISTORY_AGENT")
+"""Record the input in a markdown file (`CHAT.md` by default), then pass it on or reply the whole history (made
+with `miniagent(...)` rather than as a decorated class, so that type checkers see the agent it is)."""
 
 
 markdown_history_agent = MarkdownHistoryAgent

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import Enum
 from numbers import Number
 from pathlib import PurePath
-from typing import Any, ClassVar, Generic, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overload
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -172,6 +172,11 @@ class Frozen(BaseModel):
     """The model's class name, set on every instance by the validator (so serialized data says what it is)."""
 
     _excluded_fields: ClassVar[frozenset[str]] = frozenset()
+
+    if TYPE_CHECKING:
+        # Extra fields are allowed (`Message(content=..., role=...)`, metadata an LLM adds): type checkers see them
+        # as the `Any` they are at run time, so `message.role` checks in strict mode as it works.
+        def __getattr__(self, name: str) -> Any: ...
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
