@@ -15,6 +15,7 @@ from miniagents_nb import InteractionContext, Message, MiniAgents, miniagent
 from miniagents_nb.errors import AgentDefinitionError
 from miniagents_nb.ext.llms import AnthropicLLMAgent, FakeLLM, LLMAgent, OpenAILLMAgent, llm_miniagent
 from miniagents_nb.ext.llms.conversion import amessages_to_llm_dicts
+from miniagents_nb.ext.llms.llm_utils import LEGACY_HOOK_NAMES
 from miniagents_nb.messages import MessageTokenAppender
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +97,28 @@ def test_the_bundled_providers_use_only_the_public_hooks(provider: type[LLMAgent
     own = vars(provider)
     assert "aprepare_message_dicts" in own
     assert "aproduce_tokens" in own
-    assert not {"_aprepare_message_dicts", "_aproduce_tokens", "_after_response"} & set(own)
+    for public, legacy in LEGACY_HOOK_NAMES.items():  # an older name, where the class has it, is only an alias
+        if legacy in own:
+            assert own[legacy] is own[public]
+
+
+class QuietShoutingLLM(ShoutingLLM):
+    """Written against the older names on top of a provider of public hooks: `super()` reaches the public ones."""
+
+    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
+        token_appender.append("(quietly) ")
+        await super()._aproduce_tokens(message_dicts, token_appender)
+
+    def _after_response(self, collected: dict[str, Any]) -> None:
+        super()._after_response(collected)
+        collected["stop_reason"] = f"quiet {collected['stop_reason']}"
+
+
+async def test_older_hook_names_and_public_ones_mix_through_super() -> None:
+    async with MiniAgents():
+        (message,) = await llm_miniagent(QuietShoutingLLM, model="m").trigger("hi you")
+    assert str(message) == "(quietly) HI YOU"
+    assert message.model_dump()["stop_reason"] == "quiet end"
 
 
 def test_llm_agents_are_typed_as_what_they_are(tmp_path: Path) -> None:

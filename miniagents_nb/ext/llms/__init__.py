@@ -36,7 +36,7 @@ from miniagents_nb.ext.llms.messages import (
     UserMessage,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type checkers and IDEs see the real objects; at run time `__getattr__` imports them on first use
     from miniagents_nb.ext.llms.anthropic import AnthropicAgent, AnthropicLLMAgent, aprepare_dicts_for_anthropic
     from miniagents_nb.ext.llms.fake import FakeLLM, FakeLLMAgent
     from miniagents_nb.ext.llms.openai import OpenAIAgent, OpenAILLMAgent, aprepare_dicts_for_openai
@@ -53,9 +53,10 @@ _PROVIDER_NAMES = {
     "aprepare_dicts_for_openai": "openai",
     "openai_embedding_agent": "openai_embeddings",
 }
-__getattr__ = lazy_attributes(
-    __name__, {name: f"{__name__}.{module}.{name}" for name, module in _PROVIDER_NAMES.items()}
-)
+if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt name is an error for them, not an `Any`
+    __getattr__ = lazy_attributes(
+        __name__, {name: f"{__name__}.{module}.{name}" for name, module in _PROVIDER_NAMES.items()}
+    )
 
 __all__ = [
     "AnthropicAgent",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,7 @@ from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = [
+    "LEGACY_HOOK_NAMES",
     "LLMAgent",
     "SECRET_KWARGS",
     "LLMMiniAgent",
@@ -85,7 +87,10 @@ class LLMMiniAgent(MiniAgent):
     """
 
     def _fork_hook_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        hook: Callable[[Mapping[str, Any]], dict[str, Any]] | None = getattr(self._func, "prepare_fork_kwargs", None)
+        # `LLMAgent.prepare_fork_kwargs` (a function-style LLM agent has none).
+        hook: Callable[[Mapping[str, Any]], dict[str, Any]] | None = getattr(
+            self.wrapped_func_or_class, "prepare_fork_kwargs", None
+        )
         return hook(kwargs) if hook is not None else {}
 
     def fork(
@@ -222,13 +227,17 @@ def _loggable(value: Any, key: str) -> Any:
 class LLMAgent(BaseModel, ABC):
     """Base class of an LLM agent for any provider; wrap a subclass with `llm_miniagent` to get the agent.
 
-    A provider overrides two public hooks: `aprepare_message_dicts()` (the conversation in the provider's shape)
+    A provider overrides public hooks only: `aprepare_message_dicts()` (the conversation in the provider's shape)
     and `aproduce_tokens(message_dicts, token_appender)` (call the provider, append `str` tokens, put response
-    metadata into `token_appender.auxiliary_field_collector`); `after_response(collected)` may adjust that metadata,
-    and `translate_error(error)` names the provider's failures. A subclass written for upstream MiniAgents, which
-    overrides `_aprepare_message_dicts` / `_aproduce_tokens` instead, works unchanged. Unknown keyword arguments
-    (`temperature`, `max_tokens`, `top_p`, ...) are kept as extra fields and passed to the SDK call as they are
+    metadata into `token_appender.auxiliary_field_collector`); optionally `after_response(collected)` (adjust that
+    metadata), `translate_error(error)` (name the provider's failures), `request_metadata()` (what the logger
+    writes) and the class method `prepare_fork_kwargs(kwargs)` (live values a fork or call gets). Unknown keyword
+    arguments (`temperature`, `max_tokens`, ...) are kept as extra fields and passed to the SDK call as they are
     (`sdk_kwargs()`).
+
+    Older names of the hooks (`LEGACY_HOOK_NAMES`: upstream MiniAgents' `_aprepare_message_dicts`,
+    `_aproduce_tokens`, `_request_metadata_to_log`, and `_after_response`) are the same hooks: a subclass may
+    override either name, and `super()` reaches the parent's hook by either name.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
@@ -284,16 +293,11 @@ class LLMAgent(BaseModel, ABC):
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         """The conversation (this call's input plus `system`) in the provider's format."""
-        if type(self)._aprepare_message_dicts is not LLMAgent._aprepare_message_dicts:
-            return await self._aprepare_message_dicts()  # a subclass written against upstream's name
         raise _missing_hook(self, "async def aprepare_message_dicts(self) -> list[dict[str, Any]]")
 
     async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
         """Call the provider; append every token (a `str`); collect response metadata in the appender's
         `auxiliary_field_collector`."""
-        if type(self)._aproduce_tokens is not LLMAgent._aproduce_tokens:
-            await self._aproduce_tokens(message_dicts, token_appender)  # a subclass written against upstream's name
-            return
         raise _missing_hook(self, "async def aproduce_tokens(self, message_dicts, token_appender) -> None")
 
     def after_response(self, collected: dict[str, Any]) -> None:
@@ -304,12 +308,26 @@ class LLMAgent(BaseModel, ABC):
         if isinstance(served, str) and served != self.model:
             collected["response_model"] = served
 
-    # Upstream MiniAgents' names of the two hooks: overriding them still works (the public hooks call them).
-    async def _aprepare_message_dicts(self) -> list[dict[str, Any]]:
-        raise _missing_hook(self, "async def aprepare_message_dicts(self) -> list[dict[str, Any]]")
+    @classmethod
+    def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Live (never frozen) values to add to a fork or a call given `kwargs`; by default none. (`FakeLLM` gives
+        a fork that gets `replies=` its own reply cursor.)"""
+        return {}
 
-    async def _aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
-        raise _missing_hook(self, "async def aproduce_tokens(self, message_dicts, token_appender) -> None")
+    # The older names of the hooks are the same functions (subclasses get the aliases in __pydantic_init_subclass__).
+    _aprepare_message_dicts = aprepare_message_dicts
+    _aproduce_tokens = aproduce_tokens
+    _after_response = after_response
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        own = vars(cls)
+        for public, legacy in LEGACY_HOOK_NAMES.items():
+            if legacy in own and public not in own:  # written against an older name: the engine calls the public one
+                setattr(cls, public, own[legacy])
+            elif public in own and legacy not in own:  # an older subclass's `super()._name()` must reach it too
+                setattr(cls, legacy, own[public])
 
     # --- helpers for subclasses -------------------------------------------------------------------------------------
 
@@ -334,6 +352,8 @@ class LLMAgent(BaseModel, ABC):
             metadata[key] = _loggable(value, key)
         return metadata
 
+    _request_metadata_to_log = request_metadata
+
     def _start_logging(self, message_dicts: list[dict[str, Any]], response: Any) -> None:
         logger = self.llm_logger_agent
         if logger is True:
@@ -347,6 +367,18 @@ class LLMAgent(BaseModel, ABC):
             for message_dict in message_dicts
         ]
         self.ctx.make_sure_to_wait(logger.trigger([prompt, response], request_metadata=self.request_metadata()))
+
+
+LEGACY_HOOK_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "aprepare_message_dicts": "_aprepare_message_dicts",  # upstream MiniAgents
+        "aproduce_tokens": "_aproduce_tokens",  # upstream MiniAgents
+        "request_metadata": "_request_metadata_to_log",  # upstream MiniAgents
+        "after_response": "_after_response",  # this package before the public hooks
+    }
+)
+"""`{public hook: its older name}`: overriding (or calling) the older name of an `LLMAgent` hook is the same as
+using the public one."""
 
 
 def _missing_hook(agent: LLMAgent, signature: str) -> AgentDefinitionError:

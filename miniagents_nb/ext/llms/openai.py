@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -26,6 +26,7 @@ from miniagents_nb.ext.llms.errors import (
 )
 from miniagents_nb.ext.llms.llm_utils import (
     LLMAgent,
+    LLMMiniAgent,
     amessages_to_llm_dicts,
     is_pydantic_model_class,
     llm_miniagent,
@@ -35,7 +36,7 @@ from miniagents_nb.ext.llms.llm_utils import (
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, OpenAIMessage
 from miniagents_nb.messages import Message, MessageTokenAppender
 
-__all__ = [  # noqa: F822 - openai_embedding_agent is served by `__getattr__`
+__all__ = [
     "OpenAIAgent",
     "OpenAILLMAgent",
     "aprepare_dicts_for_openai",
@@ -374,6 +375,11 @@ OpenAI-compatible server through `base_url=` / `api_key=`. `response_format=<pyd
 """
 
 
-__getattr__ = lazy_attributes(
-    __name__, {"openai_embedding_agent": "miniagents_nb.ext.llms.openai_embeddings.openai_embedding_agent"}
-)
+if TYPE_CHECKING:
+    # Upstream's path of the embedding agent. Its module imports this one, so it is served by `__getattr__` on
+    # first use; type checkers see it declared (and any other missing name as an error, not an `Any`).
+    openai_embedding_agent: LLMMiniAgent
+else:
+    __getattr__ = lazy_attributes(
+        __name__, {"openai_embedding_agent": "miniagents_nb.ext.llms.openai_embeddings.openai_embedding_agent"}
+    )
