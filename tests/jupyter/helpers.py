@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from comm.base_comm import BaseComm
 
 
 class RecordingComm(BaseComm):
-    """A comm that keeps what it publishes (``comm_open``, ``comm_msg``, ``comm_close``)."""
+    """A comm that keeps what it publishes (``comm_open``, ``comm_msg``, ``comm_close``); tests wait on what it
+    publishes with `wait_until` and send it what a browser would send with `receive`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
         super().__init__(*args, **kwargs)
 
     def publish_msg(
         self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
     ) -> None:
         self.published.append((msg_type, copy.deepcopy(data or {})))
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:  # (a view may publish from another thread: wake each waiter on its own loop)
+            if not waiter.done():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                    waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    async def wait_until(
+        self, predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "the condition"
+    ) -> None:
+        """Wait until `predicate()` holds, checking it again each time this comm publishes something: for conditions
+        on what the front end received, or on state that a view publishes when it changes (e.g. a chat's status)."""
+
+        async def wait() -> None:
+            while not predicate():
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
+
+        try:
+            await asyncio.wait_for(wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+
+    def receive(self, content: dict[str, Any]) -> None:
+        """Deliver a custom message from the front end, as the kernel does when the browser sends one."""
+        self.handle_msg(
+            {"content": {"comm_id": self.comm_id, "data": {"method": "custom", "content": content}}, "buffers": []}
+        )
 
     def custom_messages(self) -> list[dict[str, Any]]:
         return [
@@ -37,6 +70,11 @@ class RecordingComm(BaseComm):
     def front_end_messages(self) -> int:
         """Messages after the comm was opened (what the IOPub rate limit counts for this view)."""
         return sum(1 for msg_type, _ in self.published if msg_type == "comm_msg")
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def comm_of(comms: list[RecordingComm], widget: Any) -> RecordingComm:

@@ -74,7 +74,8 @@ class Kernel:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def _next(self, timeout: float) -> dict[str, Any] | None:
+    def next_message(self, timeout: float) -> dict[str, Any] | None:
+        """The next IOPub message (of any cell), recorded in `all_messages`; None when none came within `timeout`."""
         try:
             message: dict[str, Any] = self.kc.get_iopub_msg(timeout=timeout)
         except queue.Empty:
@@ -95,7 +96,7 @@ class Kernel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"cell {run.msg_id} did not finish in {timeout} s; got {run.messages!r}")
-            message = self._next(remaining)
+            message = self.next_message(remaining)
             if message is None or message["parent_header"].get("msg_id") != run.msg_id:
                 continue
             run.messages.append(message)
@@ -112,15 +113,21 @@ class Kernel:
         assert run.error is None, f"{run.error['ename']}: {run.error['evalue']}\n" + "\n".join(run.error["traceback"])
         return run
 
-    def drain(self, seconds: float) -> list[dict[str, Any]]:
-        """Read everything that arrives during `seconds` (updates from background tasks)."""
+    def drain_until(self, until: Callable[[dict[str, Any]], bool], *, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Read every message, whatever cell it belongs to (updates from background tasks), up to and including the
+        first one for which `until(message)` holds."""
         got: list[dict[str, Any]] = []
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            message = self._next(remaining)
-            if message is not None:
-                got.append(message)
-        return got
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no awaited message in {timeout} s; got {got!r}")
+            message = self.next_message(remaining)
+            if message is None:
+                continue
+            got.append(message)
+            if until(message):
+                return got
 
     def all_text(self) -> str:
         """Every stream text seen on IOPub plus the kernel's own stdout/stderr."""

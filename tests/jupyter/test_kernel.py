@@ -109,7 +109,29 @@ def test_run_all_with_the_seed_sync_facade_then_more_cells() -> None:
 AGENTS = """\
 import asyncio
 from miniagents_nb import InteractionContext, MessageTokenAppender, MiniAgents, TextMessage, miniagent
-from miniagents_nb.jupyter import view
+from miniagents_nb.jupyter import current_session, view
+
+
+async def settled(timeout: float = 10.0) -> list[str]:
+    # Wait until no agent call is active (the tracker tells its listeners of every change) or `timeout` passed;
+    # returns the aliases of the calls still active, for the test to check.
+    tracker = current_session().tracker
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def check(_record: object = None) -> None:
+        if not tracker.active_records():
+            loop.call_soon_threadsafe(done.set)
+
+    remove = tracker.add_listener(check)
+    try:
+        check()
+        await asyncio.wait_for(done.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass  # the test's check shows what still runs
+    finally:
+        remove()
+    return [record.alias for record in tracker.active_records()]
 
 
 @miniagent
@@ -148,6 +170,13 @@ def _model_id(run: CellRun) -> str:
     raise AssertionError(f"no widget displayed: {run.messages!r}")
 
 
+def _display_id(run: CellRun) -> str:
+    for content in run.display_data():
+        if "application/vnd.jupyter.widget-view+json" in content["data"]:
+            return str(content["transient"]["display_id"])
+    raise AssertionError(f"no widget displayed: {run.messages!r}")
+
+
 def _is_delta_of(message: dict[str, Any], model_id: str) -> bool:
     content = message["content"]
     return bool(
@@ -169,10 +198,10 @@ def test_interrupt_cancels_the_calls_of_the_interrupted_cell(kernel: Kernel) -> 
     assert run.error["ename"] in {"CancelledError", "KeyboardInterrupt"}
 
     check = kernel.ok(
-        "await asyncio.sleep(0.3)\n"
+        "await v.wait()  # final once the cancelled calls ended\n"
         "print(v.is_final, v.state['status'], sorted(n['status'] for n in v.state['nodes'].values()),\n"
         "      [m['status'] for m in v.state['messages']])\n"
-        "print(survivor._stream.finished)\n"
+        "print(survivor.producer_ended)\n"
         "%miniagents"
     )
     lines = check.stdout.splitlines()
@@ -182,7 +211,7 @@ def test_interrupt_cancels_the_calls_of_the_interrupted_cell(kernel: Kernel) -> 
     (status,) = [m["content"] for m in check.of_type("execute_result")]
     assert "Active agent calls: 1" in status["data"]["text/plain"]
     assert kernel.ok("print(1 + 1)").stdout == "2\n"  # later cells work
-    kernel.ok("%miniagents cancel\nawait asyncio.sleep(0.1)")
+    assert kernel.ok("%miniagents cancel\nprint(await settled())").stdout == "[]\n"
 
 
 def test_interrupting_chat_and_the_sync_facade(kernel: Kernel) -> None:
@@ -194,11 +223,7 @@ def test_interrupting_chat_and_the_sync_facade(kernel: Kernel) -> None:
     kernel.wait(run)
     assert run.error is not None
     assert run.error["ename"] in {"CancelledError", "KeyboardInterrupt"}
-    check = kernel.ok(
-        "await asyncio.sleep(0.2)\nfrom miniagents_nb.jupyter import current_session\n"
-        "session = current_session()\n"
-        "print(len(session.chat_history), [r.alias for r in session.tracker.active_records()])"
-    )
+    check = kernel.ok("still_active = await settled()\nprint(len(current_session().chat_history), still_active)")
     assert check.stdout == "0 []\n"  # nothing remembered, nothing left running
 
     run = kernel.start(
@@ -218,7 +243,11 @@ def test_interrupting_chat_and_the_sync_facade(kernel: Kernel) -> None:
 def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
     run = kernel.ok("reply = ticker.trigger(count=20, delay=0.05)\nv = view(reply)\ndisplay(v)")
     model_id = _model_id(run)
-    later = kernel.drain(1.6)  # the cell is idle; the agent streams for about a second
+    display_id = _display_id(run)
+    # the cell is idle; the agent streams for about a second, then the view's final form replaces its display
+    later = kernel.drain_until(
+        lambda m: m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] == display_id
+    )
     deltas = [m for m in later if _is_delta_of(m, model_id)]
     finals = [
         m
@@ -251,7 +280,9 @@ def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
 
 
 def test_no_task_was_destroyed_noise(kernel: Kernel) -> None:
-    kernel.ok("import gc\nawait asyncio.sleep(0.2)\ngc.collect()\nawait asyncio.sleep(0.1)")
+    # every call has ended; then what the collection finds, and the callbacks it schedules (given a moment to run:
+    # nothing signals that nothing happened), must not complain
+    kernel.ok("import gc\nassert await settled() == []\ngc.collect()\nawait asyncio.sleep(0.1)")
     text = kernel.all_text()
     assert "Task was destroyed" not in text
     assert not re.search(r"Exception in callback|Traceback \(most recent call last\)", kernel.kernel_log())

@@ -21,6 +21,7 @@ from .helpers import RecordingComm
 
 AGENTS = """
 import asyncio
+import contextlib
 from miniagents_nb import MiniAgents, miniagent, TextMessage
 
 @miniagent
@@ -28,11 +29,20 @@ async def echo(ctx):
     async for message in ctx.message_promises:
         ctx.reply(f"echo: {await message}")
 
+slow_started = asyncio.Event()  # set when a `slow` call runs: cells wait for it instead of sleeping
+
 @miniagent
 async def slow(ctx):
     ctx.reply("slow started")
-    await asyncio.sleep(30)
+    slow_started.set()
+    await asyncio.sleep(30)  # runs until cancelled
+
+def suppress_cancelled():
+    return contextlib.suppress(asyncio.CancelledError)
 """
+
+# A cell that starts a `slow` call and returns once it runs.
+START_SLOW = "slow_started.clear()\n{name} = slow.trigger()\nawait slow_started.wait()"
 
 
 def run(shell: Any, code: str) -> tuple[Any, CapturedIO]:
@@ -63,13 +73,13 @@ def test_load_activates_one_notebook_context_and_unload_tears_it_down(comms: lis
         ok(ip, "%load_ext miniagents_nb")  # loading twice changes nothing
         assert current_session(ip) is session
         ok(ip, AGENTS)
-        ok(ip, "reply = slow.trigger()\nawait asyncio.sleep(0.01)")
+        ok(ip, START_SLOW.format(name="reply"))
         assert [record.alias for record in session.tracker.active_records()] == ["SLOW"]
         ok(ip, "%unload_ext miniagents_nb")  # cancels what runs; no ValueError from context tokens
         assert current_context_or_none() is None
         assert current_session(ip) is None
-        ok(ip, "await asyncio.sleep(0.01)")  # the cancelled agent finishes on the shell's loop
-        assert ip.user_ns["reply"]._stream.finished
+        ok(ip, "with suppress_cancelled():\n    await reply")  # the cancelled agent finishes on the shell's loop
+        assert ip.user_ns["reply"].producer_ended
         assert "miniagent" not in ip.magics_manager.magics["cell"]
         ok(ip, "%load_ext miniagents_nb")  # and it loads again
         assert current_session(ip) is not session
@@ -85,8 +95,8 @@ def test_await_trigger_works_in_any_cell_and_agents_run_in_the_background(shell:
     assert captured.stdout == "['echo: a', 'echo: b']\n"
     # IPython's terminal shell runs its loop only while a cell awaits (a kernel's loop always runs): the agent is
     # triggered in a cell that returns right away, and it goes on while a later cell awaits something else.
-    ok(shell, "background = slow.trigger()\nawait asyncio.sleep(0)")
-    ok(shell, "await asyncio.sleep(0.05)")
+    ok(shell, "slow_started.clear()\nbackground = slow.trigger()\nawait asyncio.sleep(0)")
+    ok(shell, "await slow_started.wait()")
     session = current_session(shell)
     assert session is not None
     (record,) = session.tracker.active_records()
@@ -215,7 +225,7 @@ def test_a_failed_chat_raises_and_is_not_remembered(shell: Any) -> None:
 
 def test_miniagents_status_and_cancel(shell: Any) -> None:
     ok(shell, AGENTS)
-    ok(shell, "first = slow.trigger()\nawait asyncio.sleep(0.01)")
+    ok(shell, START_SLOW.format(name="first"))
     captured = ok(shell, "%miniagents")
     text = captured.stdout
     assert "one notebook-wide MiniAgents" in text
@@ -223,23 +233,23 @@ def test_miniagents_status_and_cancel(shell: Any) -> None:
     assert "#1 SLOW, running" in text
     captured = ok(shell, "%miniagents cancel")
     assert "Cancelled 1 running agent call." in captured.stdout
-    ok(shell, "await asyncio.sleep(0.01)")
+    ok(shell, "with suppress_cancelled():\n    await first")
     assert "Active agent calls: 0" in ok(shell, "%miniagents").stdout
     assert "invalid choice" in usage_error(shell, "%miniagents explode")
 
 
 def test_an_interrupted_cell_cancels_only_its_own_calls(shell: Any) -> None:
     ok(shell, AGENTS)
-    ok(shell, "other = slow.trigger()\nawait asyncio.sleep(0)")
-    result, _ = run(shell, "mine = slow.trigger()\nawait asyncio.sleep(0.01)\nraise KeyboardInterrupt")
+    ok(shell, START_SLOW.format(name="other"))
+    result, _ = run(shell, START_SLOW.format(name="mine") + "\nraise KeyboardInterrupt")
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
-    ok(shell, "await asyncio.sleep(0.01)")
+    ok(shell, "with suppress_cancelled():\n    await mine")
     session = current_session(shell)
     assert session is not None
     assert [(r.alias, r.status) for r in session.tracker.active_records()] == [("SLOW", "running")]
     captured = ok(shell, "import asyncio\ntry:\n    await mine\nexcept asyncio.CancelledError:\n    print('cancelled')")
     assert captured.stdout == "cancelled\n"
-    assert not shell.user_ns["other"]._stream.finished
+    assert not shell.user_ns["other"].producer_ended
     ok(shell, "%miniagents cancel")
 
 
@@ -310,16 +320,19 @@ def test_an_interrupt_also_stops_messages_that_still_stream(shell: Any) -> None:
     ok(
         shell,
         """
+pumping = asyncio.Event()
+
 @miniagent
 async def pumped(ctx):
     async def tokens(_aux):
         for index in range(1000):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # a paced stream: still streaming when the interrupt comes
+            pumping.set()
             yield f"{index} "
     ctx.reply(TextMessage.promise(message_token_streamer=tokens))  # the agent returns; the stream goes on
 """,
     )
-    result, _ = run(shell, "reply = pumped.trigger()\nawait asyncio.sleep(0.05)\nraise KeyboardInterrupt")
+    result, _ = run(shell, "reply = pumped.trigger()\nawait pumping.wait()\nraise KeyboardInterrupt")
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     captured = ok(shell, "try:\n    await reply\nexcept asyncio.CancelledError:\n    print('cancelled')")
     assert captured.stdout == "cancelled\n"

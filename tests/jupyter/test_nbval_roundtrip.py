@@ -15,14 +15,15 @@ CELLS = [
     "%load_ext miniagents_nb",
     "import asyncio\n"
     "from miniagents_nb import miniagent\n\n"
+    "go_on = asyncio.Event()\n\n"
     "@miniagent\n"
     "async def two_step(ctx):\n"
     "    ctx.reply('first')\n"
-    "    await asyncio.sleep(0.5)\n"
+    "    await go_on.wait()\n"
     "    ctx.reply('second')\n"
-    "    await asyncio.sleep(0.01)",
+    "    await asyncio.sleep(0.01)  # (it goes on a moment after its last reply, as an LLM call does)",
     "replies = two_step.trigger()\nreplies",  # displayed while still streaming ...
-    "[str(message) for message in await replies]",  # ... and finished during a later cell
+    "go_on.set()\n[str(message) for message in await replies]",  # ... and finished during a later cell
 ]
 
 

@@ -4,7 +4,9 @@ Three levels: the widget itself, driven the way a front end drives it (its comm 
 would send, and what it publishes is replayed like the front end applies it); IPython's own shell with the
 extension loaded (one chat per dialog, separate conversations, senders, cancelling); and a real ipykernel through
 jupyter_client, where the front end's messages arrive while the cell awaits the dialog (ipykernel 7.4+) and while a
-background dialog runs. Ordering is checked with polling on state, never with sleeps.
+background dialog runs. Ordering is explicit, never a sleep or a polling loop: the tests wait on what the widget
+publishes (each comm message wakes the waiter, see `RecordingComm.wait_until`), on events the agents set, on the
+dialog's completion, or on the kernel's IOPub messages.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from IPython.utils.capture import capture_output
 from ipywidgets.widgets.widget import _instances as widget_instances
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
-from miniagents_nb.ext import dialog_loop
+from miniagents_nb.ext import InMemoryChatHistory, dialog_loop
 from miniagents_nb.ext.llms import AssistantMessage, FakeLLMAgent, SystemMessage
 from miniagents_nb.jupyter import _kernel_input as kernel_input
 from miniagents_nb.jupyter import current_session
@@ -58,15 +60,6 @@ async def context(**kwargs: Any) -> AsyncIterator[None]:
                 if isinstance(widget, NotebookChat):
                     widget.stop()
             raise
-
-
-async def until(predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "the condition") -> None:
-    """Poll `predicate` on the loop (every few milliseconds) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.002)
 
 
 # --- what the front end sees ---------------------------------------------------------------------------------------
@@ -111,12 +104,11 @@ class FrontEnd:
         return state
 
     def message(self, content: dict[str, Any]) -> None:
-        self.recording.handle_msg(
-            {
-                "content": {"comm_id": self.recording.comm_id, "data": {"method": "custom", "content": content}},
-                "buffers": [],
-            }
-        )
+        self.recording.receive(content)
+
+    async def until(self, predicate: Callable[[], bool], *, what: str = "the condition") -> None:
+        """Wait until `predicate()` holds, checked again whenever the widget publishes (e.g. on `self.state()`)."""
+        await self.recording.wait_until(predicate, what=what)
 
     def my_turn(self) -> bool:
         state = self.state()
@@ -124,7 +116,7 @@ class FrontEnd:
 
     async def type_and_send(self, text: str) -> None:
         """Wait until the widget shows a new request for input, then send `text` for it."""
-        await until(self.my_turn, what=f"the chat to ask before {text!r}")
+        await self.until(self.my_turn, what=f"the chat to ask before {text!r}")
         self.sent_turn = self.state()["chat"]["turn"]
         self.message({"type": "send", "text": text, "turn": self.sent_turn})
 
@@ -199,7 +191,9 @@ async def test_a_dialog_streams_the_replies_takes_two_inputs_and_ends_on_exit(co
         [("user", "hi"), ("system", "Be brief.")],
         [("user", "hi"), ("assistant", REPLY_1), ("user", "tell me more"), ("system", "Be brief.")],
     ]
-    assert [(m.role, str(m)) for m in chat.history.messages] == [  # type: ignore[attr-defined]
+    history = chat.history
+    assert isinstance(history, InMemoryChatHistory)
+    assert [(m.role, str(m)) for m in history.messages] == [
         ("user", "hi"),
         ("assistant", REPLY_1),
         ("user", "tell me more"),
@@ -219,11 +213,13 @@ async def _drive(front: FrontEnd, texts: list[str]) -> None:
 
 
 async def test_blank_input_stale_turns_typing_ahead_and_exit_in_capitals(comms: list[RecordingComm]) -> None:
+    working = asyncio.Event()
     release = asyncio.Event()
 
     @miniagent(alias="SLOW_ECHO")
     async def slow_echo(ctx: InteractionContext) -> None:
         said = [str(m) for m in await ctx.message_promises if m.get("role") == "user"]
+        working.set()
         await release.wait()
         ctx.reply(AssistantMessage(content=f"echo {said[-1]}", agent_alias="SLOW_ECHO"))
 
@@ -231,16 +227,17 @@ async def test_blank_input_stale_turns_typing_ahead_and_exit_in_capitals(comms: 
         chat = NotebookChat()
         front = FrontEnd(comm_of(comms, chat))
         dialog = dialog_loop.trigger(user_agent=chat.user_agent, assistant_agent=slow_echo)
-        await until(lambda: front.state()["status"] == "waiting")
+        await front.until(lambda: front.state()["status"] == "waiting")
         front.message({"type": "send", "text": "   \n ", "turn": 1})  # blank: ignored, still asking
         front.message({"type": "send", "text": "from an old turn", "turn": 0})  # stale: dropped
         front.message({"type": "send", "text": "first", "turn": 1})
         front.message({"type": "send", "text": "double enter", "turn": 1})  # the same turn again: dropped
-        await until(lambda: chat.status == "running")
+        await working.wait()  # the assistant has the input: the chat is running, not asking
+        assert chat.status == "running"
         chat.submit("typed ahead")  # while the assistant works: kept for the next turn
         chat.submit("  ")
         release.set()
-        await until(lambda: front.state()["status"] == "waiting" and front.state()["chat"]["turn"] == 2)
+        await front.until(lambda: front.state()["status"] == "waiting" and front.state()["chat"]["turn"] == 2)
         front.message({"type": "send", "text": "EXIT", "turn": 2})
         assert await dialog == ()
         await chat.wait()
@@ -280,7 +277,7 @@ async def test_stop_while_the_reply_streams_ends_the_dialog_and_stops_the_stream
         dialog = dialog_loop.trigger(user_agent=chat.user_agent, assistant_agent=endless)
         await front.type_and_send("go on forever")
         await first_token.wait()
-        await until(lambda: any(m["text"] == "The beginning" for m in front.state()["messages"]))
+        await front.until(lambda: any(m["text"] == "The beginning" for m in front.state()["messages"]))
         front.message({"type": "stop"})
         assert await dialog == ()  # Stop ends the dialog like "exit"
         await chat.wait()
@@ -296,7 +293,7 @@ async def test_stop_while_waiting_and_a_script_that_runs_out(comms: list[Recordi
         chat = NotebookChat()
         front = FrontEnd(comm_of(comms, chat))
         dialog = dialog_loop.trigger(user_agent=chat.user_agent, assistant_agent=FakeLLMAgent)
-        await until(lambda: front.state()["status"] == "waiting")
+        await front.until(lambda: front.state()["status"] == "waiting")
         front.message({"type": "stop"})
         assert await dialog == ()
         assert chat.text() == transcript()
@@ -457,35 +454,42 @@ def test_each_dialog_gets_its_own_chat_and_conversation(shell: Any) -> None:
     assert plain[1] == transcript(("USER", "x"), ("PLAIN", "a plain string reply"), ("USER", "exit"))
 
 
-def test_a_background_chat_is_cancelled_with_the_calls_of_the_notebook(shell: Any) -> None:
+def front_end_in(shell: Any, comms: list[RecordingComm]) -> None:
+    """`front_end(widget)` in the shell's namespace: the `FrontEnd` of a widget made there (cells wait on it)."""
+    shell.user_ns["front_end"] = lambda widget: FrontEnd(comm_of(comms, widget))
+
+
+def test_a_background_chat_is_cancelled_with_the_calls_of_the_notebook(shell: Any, comms: list[RecordingComm]) -> None:
     ok(shell, SHELL_SETUP)
+    front_end_in(shell, comms)
     ok(
         shell,
         "chat = NotebookChat()\nawait asyncio.sleep(0)  # (a terminal IPython runs the loop in async cells only)\n"
         "chat.start(assistant_agent=llm)",
     )
-    ok(shell, "for _ in range(2000):\n    if chat.status == 'waiting': break\n    await asyncio.sleep(0.005)")
+    ok(shell, "await front_end(chat).until(lambda: chat.status == 'waiting')")
     assert shell.user_ns["chat"].status == "waiting"
     ok(shell, "%miniagents cancel")
-    ok(shell, "for _ in range(2000):\n    if chat.task.done(): break\n    await asyncio.sleep(0.005)")
+    ok(shell, "await asyncio.wait([chat.task], timeout=10)")  # the dialog ends (cancelled: wait() would raise)
     chat = shell.user_ns["chat"]
     assert chat.status == "cancelled"
     assert chat.task.cancelled()
     assert chat.text() == transcript(status="cancelled")
 
 
-def test_stop_cancels_the_llm_call_that_still_streams(shell: Any) -> None:
+def test_stop_cancels_the_llm_call_that_still_streams(shell: Any, comms: list[RecordingComm]) -> None:
     ok(shell, SHELL_SETUP)
+    front_end_in(shell, comms)
     ok(
         shell,
         "slow = FakeLLMAgent.fork(replies=['one two three four five six seven eight'], token_delay=0.2)\n"
         "chat = NotebookChat()\n"
         "await asyncio.sleep(0)\n"
         "chat.start(assistant_agent=slow)\n"
-        "for _ in range(2000):\n    if chat.status == 'waiting': break\n    await asyncio.sleep(0.005)\n"
+        "front = front_end(chat)\n"
+        "await front.until(lambda: chat.status == 'waiting')\n"
         "chat.submit('go')\n"
-        "for _ in range(2000):\n    if len(chat._chat.slots) == 2 and chat._chat.slots[1].parts: break\n"
-        "    await asyncio.sleep(0.005)\n"
+        "await front.until(lambda: len(front.state()['messages']) == 2 and front.state()['messages'][1]['text'])\n"
         "chat.stop()\n"
         "await chat.wait()",
     )
@@ -566,7 +570,7 @@ class ChatWatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"timed out waiting for {what}: {self.states}")
-            message = self.kernel._next(min(remaining, 0.5))
+            message = self.kernel.next_message(remaining)
             if message is not None:
                 self._take(message)
 

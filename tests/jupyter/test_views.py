@@ -65,7 +65,8 @@ async def slow(ctx: InteractionContext) -> None:
 def opened_state(recording: RecordingComm) -> dict[str, Any]:
     msg_type, data = recording.published[0]
     assert msg_type == "comm_open"
-    return data["state"]["state"]  # type: ignore[no-any-return]
+    state: dict[str, Any] = data["state"]["state"]
+    return state
 
 
 async def observed_run(make: Any) -> Any:
@@ -245,14 +246,23 @@ async def test_a_view_of_many_tokens_has_one_task_and_caps_its_updates(comms: li
 
 
 async def test_closing_a_view_stops_it(comms: list[RecordingComm]) -> None:
+    started = asyncio.Event()
+
+    @miniagent(alias="SLOW")
+    async def slow_and_watched(ctx: InteractionContext) -> None:
+        ctx.reply("started")
+        started.set()
+        await asyncio.sleep(30)  # runs until cancelled
+
     async def run(tracker: CallTracker) -> Any:
-        reply = slow.trigger()
+        reply = slow_and_watched.trigger()
         view = SequenceView(reply, tracker=tracker)
-        await asyncio.sleep(0.05)
+        await started.wait()
         task = view._task
-        view.close()
-        await asyncio.sleep(0.05)
         assert task is not None
+        assert not task.done()
+        view.close()
+        await asyncio.wait_for(view.wait(), 10)  # returns once the follower stopped (a closed view is not final)
         assert task.done()
         tracker.cancel(tracker.active_records())
         return view
@@ -304,14 +314,36 @@ async def test_tree_only_view(comms: list[RecordingComm]) -> None:
 
 
 async def test_a_front_end_that_missed_deltas_gets_the_whole_state(comms: list[RecordingComm]) -> None:
+    tokens = tokens_of("Roses are red, violets are blue, streams arrive in pieces. " * 5)
+    first_half = "".join(tokens[: len(tokens) // 2])
+    resume = asyncio.Event()
+
+    async def stream(_aux: dict[str, Any]) -> AsyncIterator[str]:
+        for token in tokens[: len(tokens) // 2]:
+            yield token
+        await resume.wait()  # still streaming while the front end asks for the whole state
+        for token in tokens[len(tokens) // 2 :]:
+            yield token
+
+    @miniagent(alias="WRITER")
+    async def halting_writer(ctx: InteractionContext) -> None:
+        ctx.reply(TextMessage.promise(message_token_streamer=stream))
+
     async def run(tracker: CallTracker) -> Any:
-        reply = WRITER.trigger()
+        reply = halting_writer.trigger()
         view = SequenceView(reply, tracker=tracker)
-        await asyncio.sleep(0.1)
-        view._on_front_end_message(view, {"type": "resync"}, [])
-        resynced = comm_of(comms, view).state_updates()[-1]
+        recording = comm_of(comms, view)
+
+        def front_end_shows_the_first_half() -> bool:
+            messages = replay(opened_state(recording), recording.custom_messages())["messages"]
+            return bool(messages) and messages[0]["text"] == first_half
+
+        await recording.wait_until(front_end_shows_the_first_half, what="deltas with the first half of the text")
+        recording.receive({"type": "resync"})  # what a front end that rendered without the deltas sends
+        resynced = recording.state_updates()[-1]
         assert resynced["version"] == view._version
         assert resynced["state"] == view._model.snapshot()
+        resume.set()
         await reply
         await view.wait()
         return view
