@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._streams import Cursor
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter._view_model import Slot, ViewModel
@@ -152,8 +153,8 @@ def render_chat_text(state: dict[str, Any]) -> str:
         lines.extend(text_lines[1:])
         if message["status"] == "failed" and message.get("error"):
             lines.append(f"    ({message['error']})")
-        elif message["status"] == "cancelled":
-            lines.append("    (cancelled)")
+        elif message["status"] in {"cancelled", "incomplete"}:
+            lines.append(f"    ({message['status']})")
     notice = state.get("chat", {}).get("notice")
     if notice:
         lines.extend(["", f"({notice})"])
@@ -161,26 +162,37 @@ def render_chat_text(state: dict[str, Any]) -> str:
 
 
 def render_chat_html(state: dict[str, Any]) -> str:
-    """The `text/html` transcript (inline styles only: nbconvert and GitHub drop stylesheets)."""
+    """The `text/html` transcript: the chat widget's DOM (static/user_agent.js) and stylesheet, frozen, without the
+    input row; names in bold for front ends that drop the stylesheet."""
+    status = state["status"]
     parts = [
-        '<div class="mna-chat-fallback">',
-        f"<div><b>{escape(state['title'])}</b> ({escape(_status_phrase(state))})</div>",
+        f"<style>{widget_css('user_agent')}</style>",
+        f'<div class="mna-chat mna-static" data-status="{escape(status)}">',
+        '<div class="mna-chat-header">',
+        f'<span class="mna-chat-title"><b>{escape(state["title"])}</b></span> ',
+        f'<span class="mna-chat-status mna-badge mna-badge-{escape(status)}">{escape(_status_phrase(state))}</span>',
+        "</div>",
     ]
     if state.get("greeting"):
-        parts.append(f'<div style="opacity:0.7">{escape(state["greeting"])}</div>')
-    for message in state["messages"]:
-        extra = ""
-        if message["status"] == "failed" and message.get("error"):
-            extra = f'<div style="color:#d32f2f">{escape(message["error"])}</div>'
-        elif message["status"] == "cancelled":
-            extra = '<div style="color:#d32f2f">cancelled</div>'
+        parts.append(f'<div class="mna-chat-greeting">{escape(state["greeting"])}</div>')
+    parts.append('<div class="mna-chat-log">')
+    for index, message in enumerate(state["messages"]):
+        end = ""
+        if message["status"] == "failed":
+            end = message.get("error") or "failed"
+        elif message["status"] in {"cancelled", "incomplete"}:
+            end = message["status"]
         parts.append(
-            f'<div class="mna-chat-fb-message" data-role="{escape(message["role"])}" style="margin-top:4px">'
-            f"<b>{escape(message['sender'])}</b>"
-            f'<pre style="white-space:pre-wrap;margin:0">{escape(message["text"])}</pre>{extra}</div>'
+            f'<div class="mna-chat-message" data-index="{index}" data-role="{escape(message["role"])}"'
+            f' data-status="{escape(message["status"])}">'
+            f'<div class="mna-chat-sender"><b>{escape(message["sender"])}</b></div>'
+            f'<div class="mna-chat-text">{escape(message["text"])}</div>'
+            + (f'<div class="mna-chat-error">{escape(end)}</div>' if end else "")
+            + "</div>"
         )
+    parts.append("</div>")
     notice = state.get("chat", {}).get("notice")
     if notice:
-        parts.append(f"<div><i>{escape(notice)}</i></div>")
+        parts.append(f'<div class="mna-chat-notice">{escape(notice)}</div>')
     parts.append("</div>")
     return "".join(parts)

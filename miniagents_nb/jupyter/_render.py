@@ -11,7 +11,17 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["FALLBACK_MESSAGE_CHARS", "MESSAGE_PREVIEW_CHARS", "preview", "render_html", "render_text"]
+from miniagents_nb.jupyter._static import widget_css
+
+__all__ = [
+    "FALLBACK_MESSAGE_CHARS",
+    "MESSAGE_PREVIEW_CHARS",
+    "TERMINAL_STATUSES",
+    "mark_incomplete",
+    "preview",
+    "render_html",
+    "render_text",
+]
 
 MESSAGE_PREVIEW_CHARS = 160
 """How much of each message an agent tree node shows (the sequence view shows every message in full)."""
@@ -27,6 +37,7 @@ _STATUS_WORDS = {
     "done": "done",
     "failed": "failed",
     "cancelled": "cancelled",
+    "incomplete": "incomplete (the kernel stopped before it ended)",
 }
 
 
@@ -70,8 +81,8 @@ def _message_lines(message: dict[str, Any], labelled: bool) -> list[str]:
     out = [prefix + lines[0]] + ["    " + line for line in lines[1:]]
     if message["status"] == "failed" and message.get("error"):
         out.append(f"    ({message['error']})")
-    elif message["status"] == "cancelled":
-        out.append("    (cancelled)")
+    elif message["status"] in {"cancelled", "incomplete"}:
+        out.append(f"    ({message['status']})")
     return out
 
 
@@ -114,19 +125,69 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _html_message(message: dict[str, Any], labelled: bool) -> str:
-    sender = (
-        f'<span class="mna-fb-sender">{_esc(message["sender"])}</span>' if labelled and message.get("sender") else ""
+TERMINAL_STATUSES = frozenset({"done", "failed", "cancelled", "incomplete"})
+"""Statuses after which nothing changes; anything else, in a view forced to end (the kernel shuts down, the loop
+ends), becomes `incomplete`."""
+
+
+def mark_incomplete(state: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `state` in which the view, every message and every call that had not ended reads `incomplete`:
+    what a saved notebook shows of a view whose kernel went away mid-stream."""
+
+    def ended(item: dict[str, Any]) -> dict[str, Any]:
+        return item if item["status"] in TERMINAL_STATUSES else {**item, "status": "incomplete"}
+
+    marked = {**ended(state), "messages": [ended(message) for message in state["messages"]]}
+    if "nodes" in state:
+        marked["nodes"] = {label: ended(node) for label, node in state["nodes"].items()}
+    return marked
+
+
+# The static HTML is the live DOM (static/views.js builds the same elements with the same classes), styled by the
+# widget's own stylesheet, which travels in a <style> element. Front ends that drop stylesheets (GitHub, an untrusted
+# notebook in JupyterLab) still get a readable document: bold names, lists for the tree.
+
+
+def _badge(own: str, status: str, text: str) -> str:
+    return f'<span class="{own} mna-badge mna-badge-{_esc(status)}">{_esc(text)}</span>'
+
+
+def _html_header(state: dict[str, Any]) -> str:
+    title = (
+        state["title"]
+        if state["kind"] == "message"
+        else f"{state['title']} · {_count(len(state['messages']), 'message')}"
     )
-    extra = ""
-    if message["status"] == "failed" and message.get("error"):
-        extra = f'<div class="mna-fb-error">{_esc(message["error"])}</div>'
-    elif message["status"] == "cancelled":
-        extra = '<div class="mna-fb-error">cancelled</div>'
+    parts = [
+        f'<span class="mna-title"><b>{_esc(title)}</b></span> ',
+        _badge("mna-view-status", state["status"], _status_phrase(state["status"], state.get("error"))),
+    ]
+    first = state["messages"][0] if state["messages"] else None
+    if state["kind"] == "message" and first and first.get("sender"):
+        parts.append(f' <span class="mna-sender">{_esc(first["sender"])}</span>')
+    return f'<div class="mna-header">{"".join(parts)}</div>'
+
+
+def _end_text(message: dict[str, Any]) -> str:
+    if message["status"] == "failed":
+        return str(message.get("error") or "failed")
+    if message["status"] in {"cancelled", "incomplete"}:
+        return str(message["status"])
+    return ""
+
+
+def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
+    sender = (
+        f'<span class="mna-sender"><b>{_esc(message["sender"])}</b></span> '
+        if labelled and message.get("sender")
+        else ""
+    )
+    end = _end_text(message)
     return (
-        f'<div class="mna-fb-message mna-{_esc(message["status"])}">{sender}'
-        f'<pre class="mna-fb-text" style="white-space:pre-wrap;margin:0">{_esc(_capped(message["text"]))}</pre>'
-        f"{extra}</div>"
+        f'<div class="mna-message mna-status-{_esc(message["status"])}" data-index="{index}">{sender}'
+        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}</div>'
+        + (f'<div class="mna-message-error">{_esc(end)}</div>' if end else "")
+        + "</div>"
     )
 
 
@@ -135,26 +196,42 @@ def _html_tree(state: dict[str, Any]) -> str:
 
     def item(label: str) -> str:
         node = nodes[label]
-        messages = "".join(f'<li class="mna-fb-node-message">{_esc(text)}</li>' for text in node["messages"])
-        children = "".join(item(child) for child in node["children"])
+        line = (
+            f'<span class="mna-node-alias"><b>{_esc(node["alias"])}</b></span> '
+            + _badge("mna-node-status", node["status"], node["status"])
+            + (
+                f' <span class="mna-node-count">{_count(node["message_count"], "message")}</span>'
+                if node["message_count"]
+                else ""
+            )
+        )
+        error = f'<div class="mna-node-error">{_esc(node["error"])}</div>' if node.get("error") else ""
+        messages = "".join(f'<li class="mna-node-message">{_esc(text)}</li>' for text in node["messages"])
+        children = "".join(item(child) for child in node["children"] if child in nodes)
         return (
-            f'<li class="mna-fb-node mna-{_esc(node["status"])}"><b>{_esc(node["alias"])}</b> '
-            f'<span class="mna-fb-node-status">{_esc(_status_phrase(node["status"], node.get("error")))}</span>'
-            + (f"<ul>{messages}</ul>" if messages else "")
-            + (f"<ul>{children}</ul>" if children else "")
+            f'<li class="mna-node mna-status-{_esc(node["status"])}" data-status="{_esc(node["status"])}"'
+            f' data-alias="{_esc(node["alias"])}"><div class="mna-node-line">{line}</div>{error}'
+            + (f'<ul class="mna-node-messages">{messages}</ul>' if messages else "")
+            + (f'<ul class="mna-tree-list">{children}</ul>' if children else "")
             + "</li>"
         )
 
-    body = "".join(item(root) for root in state["roots"]) or "<li>(none yet)</li>"
-    return f'<details open class="mna-fb-tree"><summary>Agent calls</summary><ul>{body}</ul></details>'
+    body = "".join(item(root) for root in state["roots"] if root in nodes)
+    body = body or '<li class="mna-node-none">(no agent calls yet)</li>'
+    return f'<div class="mna-tree"><div class="mna-tree-title">Agent calls</div><ul class="mna-tree-list">{body}</ul></div>'
 
 
 def render_html(state: dict[str, Any]) -> str:
-    """The `text/html` form (inline styles only: nbconvert and GitHub drop stylesheets)."""
-    parts = [f'<div class="mna-fallback"><div class="mna-fb-header"><b>{_esc(_header(state))}</b></div>']
+    """The `text/html` form: the live view's DOM and stylesheet, frozen."""
+    parts = [
+        f"<style>{widget_css('views')}</style>",
+        f'<div class="mna-view mna-static" data-kind="{_esc(state["kind"])}">',
+    ]
+    parts.append(_html_header(state))
     if state["show_messages"]:
         labelled = state["kind"] == "sequence"
-        parts.extend(_html_message(message, labelled) for message in state["messages"])
+        body = "".join(_html_message(message, labelled, index) for index, message in enumerate(state["messages"]))
+        parts.append(f'<div class="mna-messages">{body}</div>')
     if state["show_tree"]:
         parts.append(_html_tree(state))
     parts.append("</div>")

@@ -11,9 +11,11 @@ How a view stays cheap however fast the tokens come:
 * When everything the view shows has ended, one last update sets the synced traits to the exact final state
   (so a re-render, nbclient's stored widget state and the static fallbacks are exact), and the follower stops.
 
-The static `text/plain` / `text/html` forms (see `_render.py`) show the state at display time. When the view
-reaches its final state, every output that displays it is replaced (`update_display_data`) by the final forms, so
-a notebook saved from JupyterLab stores the final transcript. Headless runs (nbclient, nbval) record that
+The static `text/plain` / `text/html` forms (see `_render.py`) show the state at display time; the HTML form is the
+live DOM with the widget's stylesheet. When the view reaches its final state, every output that displays it is
+replaced (`update_display_data`) by the final static forms alone, without the widget: the page shows the same
+thing, and a notebook saved from JupyterLab renders it with no kernel (and no "model not found"), as nbconvert and
+GitHub do. A view forced to end (its kernel shuts down mid-stream) marks what had not ended `incomplete`. Headless runs (nbclient, nbval) record that
 replacement only when it happens while the displaying cell still runs, i.e. when the cell awaits the stream (as
 `%%chat` does, or `await reply` later in the same cell); the notebook layer checks for finished views at the end
 of every cell so that this never depends on task scheduling. A stream that ends after its cell finished keeps the
@@ -36,7 +38,7 @@ import traitlets
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter._follower import FOLLOWERS, Waker, await_follower, is_current_task, start_follower
 from miniagents_nb.jupyter._ipython import display, update_display
-from miniagents_nb.jupyter._render import render_html, render_text
+from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
 from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._view_model import ViewModel
@@ -93,6 +95,8 @@ class LiveView(anywidget.AnyWidget):
         self._version = 0
         self._final = False
         self._closed = False
+        self._forced_snapshot: dict[str, Any] | None = None
+        """The final state of a view forced to end (see `mark_incomplete`): displayed as it was sent."""
         self.updates_sent = 0
         """Front-end messages sent after the widget was created (deltas and the final state)."""
         model.collect()
@@ -222,6 +226,9 @@ class LiveView(anywidget.AnyWidget):
             return
         self._final = True
         snapshot = self._model.snapshot()
+        if force:  # what had not ended never will: say so rather than show it running in a saved notebook
+            snapshot = mark_incomplete(snapshot)
+            self._forced_snapshot = snapshot
         self._version += 1
         with self.hold_sync():
             self.state = snapshot
@@ -259,7 +266,10 @@ class LiveView(anywidget.AnyWidget):
             "text/plain": self._render_text(snapshot),
             "text/html": self._render_html(snapshot),
         }
-        if self._model_id is not None and not self._closed:
+        if self._model_id is not None and not self._closed and not self._final:
+            # Only while it can still change: a final view's output is the static form alone, so that a saved
+            # notebook shows it without a kernel (JupyterLab renders the widget type first, and a saved notebook
+            # has no widget model: "model not found").
             bundle["application/vnd.jupyter.widget-view+json"] = {
                 "version_major": 2,
                 "version_minor": 1,
@@ -270,7 +280,7 @@ class LiveView(anywidget.AnyWidget):
     def _current_bundle(self) -> dict[str, Any]:
         if not self._final and not self._closed:
             self._poll()
-        return self._bundle(self._model.snapshot())
+        return self._bundle(self._forced_snapshot or self._model.snapshot())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         return self._current_bundle(), {}

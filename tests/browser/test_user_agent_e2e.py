@@ -93,7 +93,9 @@ def test_type_send_watch_the_reply_stream_then_exit(lab: LabPage) -> None:
         ("FAKE_LLM_AGENT", final),
         ("USER", "exit"),
     ]
-    assert lab.page.locator(f"{VISIBLE_PANEL} {INPUT}").is_disabled()
+    # ended: the output is the static transcript (what a saved notebook shows without a kernel), with no input row
+    assert lab.page.locator(f"{VISIBLE_PANEL} {CHAT}.mna-static").count() == 1
+    assert lab.page.locator(f"{VISIBLE_PANEL} {INPUT}").count() == 0
     assert "the dialog is over" in lab.cell_output_text(2)
     assert "after the dialog" in lab.cell_output_text(3)
     lab.screenshot("user-agent-e2e-ended", cell=2)

@@ -269,6 +269,10 @@ def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
     assert updates[-1]["content"]["data"]["text/plain"] == (
         f"MessageSequencePromise: 1 message (done)\n[TICKER] {expected}\nAgent calls:\n  TICKER: done, 1 message"
     )
+    # the final output is the static form alone: saved, it renders with no kernel (no widget model to miss)
+    final_data = updates[-1]["content"]["data"]
+    assert "application/vnd.jupyter.widget-view+json" not in final_data
+    assert f'<div class="mna-message-text">{expected}</div>' in final_data["text/html"]
     assert (
         kernel.ok(
             "await v.wait()\nprint(v.state['messages'][0]['text'] == reply_text)".replace(

@@ -109,11 +109,12 @@ def test_displaying_sequences_promises_and_messages_shows_views(shell: Any, comm
     ok(shell, "reply = echo.trigger('hi')\nawait reply")
     captured = ok(shell, "reply")
     (output,) = captured.outputs
-    assert "application/vnd.jupyter.widget-view+json" in output.data
+    # finished already: the static form alone (a saved notebook renders it without a kernel), the live view's DOM
+    assert "application/vnd.jupyter.widget-view+json" not in output.data
     assert output.data["text/plain"] == (
         "MessageSequencePromise: 1 message (done)\n[ECHO] echo: hi\nAgent calls:\n  ECHO: done, 1 message"
     )
-    assert '<pre class="mna-fb-text"' in output.data["text/html"]
+    assert '<div class="mna-message-text">echo: hi</div>' in output.data["text/html"]
     captured = ok(shell, "message_promise = await reply.__aiter__().__anext__()\ndisplay(message_promise)")
     assert captured.outputs[0].data["text/plain"] == "MessagePromise from ECHO (done)\necho: hi"
     captured = ok(shell, "TextMessage('plain')")

@@ -390,4 +390,4 @@ async def test_the_tree_shows_the_same_whether_or_not_garbage_was_collected(comm
 
     before, after = await observed_run(run)
     assert before == after
-    assert after.count("mna-fb-node-message") == 2  # ASKER's reply and the nested CRITIC's reply
+    assert after.count('class="mna-node-message"') == 2  # ASKER's reply and the nested CRITIC's reply

@@ -41,10 +41,11 @@ function messageView(message, labelled, index) {
   const el = h("div", `mna-message mna-status-${message.status}`);
   el.dataset.index = String(index);
   if (labelled && message.sender) el.appendChild(h("span", "mna-sender", message.sender));
-  const pre = h("pre", "mna-message-text");
+  // a div, not a <pre>: JupyterLab's output rules for <pre> would break words anywhere
+  const body = h("div", "mna-message-text");
   const text = document.createTextNode(message.text ?? "");
-  pre.appendChild(text);
-  el.appendChild(pre);
+  body.appendChild(text);
+  el.appendChild(body);
   const error = h("div", "mna-message-error");
   el.appendChild(error);
   const parts = { el, text, error };
