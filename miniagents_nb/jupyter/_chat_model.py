@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from miniagents_nb.jupyter._render import message_end_text
 from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._streams import Cursor
 from miniagents_nb.jupyter._tracker import CallTracker
@@ -177,11 +178,7 @@ def render_chat_html(state: dict[str, Any]) -> str:
         parts.append(f'<div class="mna-chat-greeting">{escape(state["greeting"])}</div>')
     parts.append('<div class="mna-chat-log">')
     for index, message in enumerate(state["messages"]):
-        end = ""
-        if message["status"] == "failed":
-            end = message.get("error") or "failed"
-        elif message["status"] in {"cancelled", "incomplete"}:
-            end = message["status"]
+        end = message_end_text(message)
         parts.append(
             f'<div class="mna-chat-message" data-index="{index}" data-role="{escape(message["role"])}"'
             f' data-status="{escape(message["status"])}">'

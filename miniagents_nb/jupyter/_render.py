@@ -18,6 +18,7 @@ __all__ = [
     "MESSAGE_PREVIEW_CHARS",
     "TERMINAL_STATUSES",
     "mark_incomplete",
+    "message_end_text",
     "preview",
     "render_html",
     "render_text",
@@ -168,7 +169,9 @@ def _html_header(state: dict[str, Any]) -> str:
     return f'<div class="mna-header">{"".join(parts)}</div>'
 
 
-def _end_text(message: dict[str, Any]) -> str:
+def message_end_text(message: dict[str, Any]) -> str:
+    """What a message shows under its text when it did not end well ("" when it did): `messageEndText` in
+    static/shared.js, for the static forms."""
     if message["status"] == "failed":
         return str(message.get("error") or "failed")
     if message["status"] in {"cancelled", "incomplete"}:
@@ -182,7 +185,7 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
         if labelled and message.get("sender")
         else ""
     )
-    end = _end_text(message)
+    end = message_end_text(message)
     return (
         f'<div class="mna-message mna-status-{_esc(message["status"])}" data-index="{index}">{sender}'
         f'<div class="mna-message-text">{_esc(_capped(message["text"]))}</div>'

@@ -6,6 +6,7 @@ the DOM helpers) and `static/shared.css` (the status badges) are prepended to ea
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 __all__ = ["widget_css", "widget_esm"]
@@ -22,6 +23,7 @@ def widget_esm(name: str) -> str:
     return _read("shared.js") + _read(f"{name}.js")
 
 
+@cache  # the static forms put it into every final output: read the files once
 def widget_css(name: str) -> str:
     """The stylesheet of widget `name` (`static/<name>.css` after the shared rules)."""
     return _read("shared.css") + _read(f"{name}.css")

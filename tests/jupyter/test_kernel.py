@@ -286,7 +286,7 @@ def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
 def test_no_task_was_destroyed_noise(kernel: Kernel) -> None:
     # every call has ended; then what the collection finds, and the callbacks it schedules (given a moment to run:
     # nothing signals that nothing happened), must not complain
-    kernel.ok("import gc\nassert await settled() == []\ngc.collect()\nawait asyncio.sleep(0.1)")
+    kernel.ok("import gc\nstill = await settled()\nassert still == [], still\ngc.collect()\nawait asyncio.sleep(0.1)")
     text = kernel.all_text()
     assert "Task was destroyed" not in text
     assert not re.search(r"Exception in callback|Traceback \(most recent call last\)", kernel.kernel_log())
