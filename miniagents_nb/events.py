@@ -10,8 +10,10 @@ from miniagents_nb.agents.events import (
     AgentCallFinished,
     AgentCallQueued,
     AgentCallStarted,
+    AgentCallStatus,
     MessageReplied,
     MiniAgentsEvent,
+    ObservedCall,
     Observer,
     wall_clock,
 )
@@ -23,8 +25,10 @@ __all__ = [
     "AgentCallFinished",
     "AgentCallQueued",
     "AgentCallStarted",
+    "AgentCallStatus",
     "MessageReplied",
     "MiniAgentsEvent",
+    "ObservedCall",
     "Observer",
     "wall_clock",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from miniagents_nb.agents import MiniAgent, MiniAgents, display_trace, get_current_agent_trace
+from miniagents_nb.agents import AgentDefinition, MiniAgents, display_trace, get_current_agent_trace
 from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.messages import as_single_promise, as_single_text_promise, join_messages, split_messages
 from miniagents_nb.promising.context import current_context_or_none
@@ -39,7 +39,7 @@ __getattr__ = lazy_attributes(
 )
 
 
-def display_agent_trace(agent_trace: Iterable[MiniAgent] | None = None) -> str:
+def display_agent_trace(agent_trace: Iterable[AgentDefinition] | None = None) -> str:
     """`INNER <- OUTER` for the given (or the current) agent trace."""
     return display_trace(list(get_current_agent_trace() if agent_trace is None else agent_trace))
 

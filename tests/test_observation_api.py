@@ -17,6 +17,7 @@ import pytest
 
 from miniagents_nb import (
     AgentCallStatus,
+    AgentDefinition,
     InteractionContext,
     MiniAgents,
     StreamCursor,
@@ -30,6 +31,7 @@ from miniagents_nb.events import (
     AgentCallStarted,
     MessageReplied,
     MiniAgentsEvent,
+    ObservedCall,
     wall_clock,
 )
 from miniagents_nb.messages import MessageTokenAppender
@@ -314,3 +316,21 @@ async def test_deactivate_and_make_current_here() -> None:
     assert await lost_context()
     await context.afinalize()
     assert not context.is_active
+
+
+async def test_observers_read_calls_through_the_observed_call_protocol() -> None:
+    """What observers are written against (`ObservedCall`) is what every `AgentCall` offers, and the agent every
+    observer sees is the `MiniAgent` that was called, named by its base, `AgentDefinition`."""
+    seen: list[ObservedCall] = []
+    async with MiniAgents() as context:
+        context.subscribe(lambda event: seen.append(event.call) if isinstance(event, AgentCallQueued) else None)
+        call = child.initiate_call(word="open")
+        observed: ObservedCall = call  # mypy (run over tests) proves the protocol statically
+        assert observed.status is AgentCallStatus.QUEUED
+        assert [str(message) for message in await call.reply_sequence()] == ["open"]
+    assert seen == [call]
+    assert isinstance(seen[0].agent, AgentDefinition)
+    assert seen[0].agent is child
+    assert seen[0].miniagents is context
+    assert seen[0].status is AgentCallStatus.FINISHED
+    assert seen[0].queued_at <= (seen[0].started_at or 0) <= (seen[0].ended_at or 0)

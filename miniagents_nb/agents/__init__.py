@@ -7,9 +7,10 @@ next task switch (or when the replies are first consumed, with `start_soon=False
 
 from __future__ import annotations
 
-from miniagents_nb.agents.agent import AgentFunction, MiniAgent, miniagent, normalize_alias
+from miniagents_nb.agents.agent import MiniAgent, miniagent
 from miniagents_nb.agents.call import AgentCall, AgentCallStatus
 from miniagents_nb.agents.context import MiniAgents, PersistMessageEventHandler, PersistMessagesEventHandler
+from miniagents_nb.agents.definition import AgentDefinition, AgentFunction, normalize_alias
 from miniagents_nb.agents.interaction import (
     InteractionContext,
     current_interaction,
@@ -22,6 +23,7 @@ __all__ = [
     "AgentCall",
     "AgentCallNode",
     "AgentCallStatus",
+    "AgentDefinition",
     "AgentFunction",
     "AgentInteractionNode",
     "AgentReplyNode",

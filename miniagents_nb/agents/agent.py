@@ -1,72 +1,28 @@
 """`MiniAgent` and `@miniagent`: an agent is a configured async function (or class) with an alias.
 
-Calling an agent (`trigger`, `initiate_call`) makes an `AgentCall` (see `miniagents_nb.agents.call`); this module
-only knows how to configure and fork agents and how to invoke the wrapped function.
+`MiniAgent` is an `AgentDefinition` (configuration and forks, see `miniagents_nb.agents.definition`) that can be
+called: `trigger` and `initiate_call` make an `AgentCall` (see `miniagents_nb.agents.call`).
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-from collections.abc import Awaitable, Callable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from collections.abc import Callable
+from typing import Any, overload
 
-from pydantic import Field
-
+from miniagents_nb.agents.call import AgentCall
+from miniagents_nb.agents.definition import AgentDefinition
 from miniagents_nb.compat import SeedEraAgentMethods, take_start_asap
-from miniagents_nb.errors import AgentDefinitionError
 from miniagents_nb.messages import MessageSequencePromise, MessageType, freeze_message_item
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_kwargs
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
-if TYPE_CHECKING:
-    from miniagents_nb.agents.call import AgentCall
-    from miniagents_nb.agents.interaction import InteractionContext
-
-__all__ = ["AgentFunction", "MiniAgent", "miniagent", "normalize_alias"]
-
-AgentFunction = Callable[..., Awaitable[None]]
-"""`async def agent(ctx: InteractionContext, **kwargs) -> None`."""
-
-_ALIAS_WORDS = re.compile(r"[A-Z][a-z]+?(?=[A-Z]+$)|.+?(?=[A-Z][a-z]|$)")
+__all__ = ["MiniAgent", "miniagent"]
 
 
-def normalize_alias(name: str) -> str:
-    """`CamelCaseAgent` -> `CAMEL_CASE_AGENT`, `my_agent` -> `MY_AGENT` (upstream's rule, acronyms kept whole)."""
-    return "_".join(_ALIAS_WORDS.findall(name)).upper()
-
-
-def _check_agent_callable(func_or_class: Any) -> None:
-    if not callable(func_or_class):
-        raise AgentDefinitionError(
-            f"A `@miniagent` decorated type must be a callable, got {type(func_or_class).__name__}: "
-            "decorate an `async def` function or a class with an `async def __call__`."
-        )
-    target = func_or_class.__call__ if inspect.isclass(func_or_class) else func_or_class
-    if not inspect.iscoroutinefunction(target) and not inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 - callable objects with an async __call__
-    ):
-        raise AgentDefinitionError(
-            f"A `@miniagent` decorated class or function must be async: "
-            f"`{getattr(func_or_class, '__name__', func_or_class)}` is not; define it with `async def`."
-        )
-
-
-class MiniAgent(Frozen, SeedEraAgentMethods):
+class MiniAgent(AgentDefinition, SeedEraAgentMethods):
     """An agent: a configured async function with an alias. Agents are immutable; `fork()` makes variants."""
 
-    alias: str
-    description: str | None = Field(default=None, exclude=True)
-    interaction_metadata: Frozen = Field(default_factory=lambda: Frozen(), exclude=True)
-
-    _call_class: ClassVar[type[AgentCall]]
-    """`AgentCall`, set by `miniagents_nb.agents.call` when it is imported (the package imports it first): calls
-    know agents, and agents make calls, but the modules import each other in one direction only."""
-
-    # The runtime configuration below is kept in plain instance attributes (set in `__init__`), not pydantic private
-    # attributes: those are read through `BaseModel.__getattr__`, which is slow on the per-call path.
-
+    # Spelled out (not inherited) so that type checkers see this constructor rather than one made of the fields.
     def __init__(
         self,
         func_or_class: Any,
@@ -80,54 +36,17 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
         non_freezable_kwargs: dict[str, Any] | None = None,
         **kwargs_to_freeze: Any,
     ) -> None:
-        _check_agent_callable(func_or_class)
-        if alias is None:
-            alias = getattr(func_or_class, "__name__", type(func_or_class).__name__)
-            if normalize_func_or_class_name:
-                alias = normalize_alias(alias)
-        template = description if description is not None else inspect.getdoc(func_or_class)
-        if template and normalize_spaces_in_docstring:
-            template = " ".join(template.split())
-        if interaction_metadata is None:
-            metadata = Frozen()
-        elif isinstance(interaction_metadata, Frozen):
-            metadata = interaction_metadata
-        else:
-            metadata = Frozen(**interaction_metadata)
         super().__init__(
+            func_or_class,
             alias=alias,
-            description=template.replace("{AGENT_ALIAS}", alias) if template else None,
-            interaction_metadata=metadata,
+            description=description,
+            normalize_func_or_class_name=normalize_func_or_class_name,
+            normalize_spaces_in_docstring=normalize_spaces_in_docstring,
+            await_reply_persistence=await_reply_persistence,
+            interaction_metadata=interaction_metadata,
+            non_freezable_kwargs=non_freezable_kwargs,
+            **kwargs_to_freeze,
         )
-        self._func: Any = func_or_class
-        self._frozen_kwargs: dict[str, Any] = freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {alias}")
-        self._non_freezable_kwargs: dict[str, Any] = dict(non_freezable_kwargs or {})
-        self._description_template: str | None = template
-        self._normalize_name: bool = normalize_func_or_class_name
-        self._await_reply_persistence: bool | Sentinel = await_reply_persistence
-        object.__setattr__(self, "__name__", alias)
-        object.__setattr__(self, "__doc__", self.description)
-
-    @property
-    def wrapped_func_or_class(self) -> Any:
-        """The function or class this agent runs."""
-        return self._func
-
-    @property
-    def frozen_kwargs(self) -> Mapping[str, Any]:
-        """The (frozen) keyword arguments every call of this agent gets, as given to `@miniagent` or `fork()`."""
-        return MappingProxyType(self._frozen_kwargs)
-
-    @property
-    def non_freezable_kwargs(self) -> Mapping[str, Any]:
-        """The keyword arguments passed by reference (clients, streams, callbacks), never frozen or persisted."""
-        return MappingProxyType(self._non_freezable_kwargs)
-
-    @property
-    def await_reply_persistence(self) -> bool | None:
-        """This agent's own `await_reply_persistence` (None: the context's setting applies)."""
-        value = self._await_reply_persistence
-        return None if value is NO_VALUE else bool(value)
 
     # --- calling -------------------------------------------------------------------------------------------------
 
@@ -147,7 +66,7 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
         if kwargs_to_freeze:
             start_soon = take_start_asap(kwargs_to_freeze, start_soon, NO_VALUE)
         frozen_messages = None if messages is None else freeze_message_item(messages)
-        call = self._call_class(
+        call = AgentCall(
             self,
             freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
             start_soon,
@@ -167,61 +86,13 @@ class MiniAgent(Frozen, SeedEraAgentMethods):
         """Open a call whose input you send over time (`send_message`), then read `reply_sequence()`."""
         if kwargs_to_freeze:
             start_soon = take_start_asap(kwargs_to_freeze, start_soon, NO_VALUE)
-        return self._call_class(
+        return AgentCall(
             self,
             freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
             start_soon,
             errors_as_messages,
             register=True,
         )
-
-    def fork(
-        self,
-        alias: str | None = None,
-        description: str | None = None,
-        *,
-        interaction_metadata: dict[str, Any] | Frozen | None = None,
-        non_freezable_kwargs: dict[str, Any] | None = None,
-        **kwargs_to_freeze: Any,
-    ) -> MiniAgent:
-        """A variant of this agent: same function, merged configuration (the new values win)."""
-        metadata = self.interaction_metadata.as_kwargs()
-        if interaction_metadata is not None:
-            metadata.update(
-                dict(interaction_metadata) if isinstance(interaction_metadata, Frozen) else interaction_metadata
-            )
-            metadata.pop("class_", None)
-        forked = type(self)(  # subclasses (e.g. LLM agents) fork into their own kind
-            self._func,
-            alias=alias if alias is not None else self.alias,
-            description=description if description is not None else self._description_template,
-            normalize_func_or_class_name=self._normalize_name,
-            normalize_spaces_in_docstring=False,
-            await_reply_persistence=self._await_reply_persistence,
-            interaction_metadata=metadata,
-            non_freezable_kwargs={**self._non_freezable_kwargs, **(non_freezable_kwargs or {})},
-        )
-        forked._frozen_kwargs = {
-            **self._frozen_kwargs,
-            **freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {forked.alias}"),
-        }
-        return forked
-
-    def without_non_freezable_kwargs(self, *names: str) -> MiniAgent:
-        """A fork of this agent that no longer passes these non-freezable keyword arguments."""
-        forked = MiniAgent.fork(self)  # the plain fork: a subclass's own `fork` may add arguments back
-        for name in names:
-            forked._non_freezable_kwargs.pop(name, None)
-        return forked
-
-    async def ainvoke(self, ctx: InteractionContext, kwargs: dict[str, Any]) -> None:
-        """Run the wrapped function (or class) once with `ctx` and the call's keyword arguments (`AgentCall` does)."""
-        func: Any = self._func
-        if isinstance(func, type):
-            factory: Callable[..., Any] = func
-            await factory(ctx=ctx, **kwargs)()  # keyword-only, so pydantic-model agents work too
-        else:
-            await func(ctx, **kwargs)
 
 
 @overload

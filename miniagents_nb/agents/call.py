@@ -9,14 +9,13 @@ monotonic timestamps), and one action, `cancel()`, safe from any thread.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from miniagents_nb.agents.agent import MiniAgent
 from miniagents_nb.agents.context import MiniAgents
+from miniagents_nb.agents.definition import AgentDefinition
 from miniagents_nb.agents.events import (
     AgentCallCancelled,
     AgentCallEvent,
@@ -24,7 +23,9 @@ from miniagents_nb.agents.events import (
     AgentCallFinished,
     AgentCallQueued,
     AgentCallStarted,
+    AgentCallStatus,
     MessageReplied,
+    ObservedCall,
 )
 from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
 from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
@@ -35,26 +36,6 @@ from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 __all__ = ["AgentCall", "AgentCallStatus"]
 
 _monotonic = time.monotonic
-
-
-class AgentCallStatus(str, enum.Enum):
-    """Where a call is in its life; the last three are final."""
-
-    QUEUED = "queued"
-    """The call exists; its agent starts at the next task switch (or when its replies are first consumed)."""
-    RUNNING = "running"
-    FINISHED = "finished"
-    """The agent function returned (its reply sequence may still wait for nested replies)."""
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        """Whether the agent function has ended."""
-        return self in _FINAL
-
-
-_FINAL = frozenset({AgentCallStatus.FINISHED, AgentCallStatus.FAILED, AgentCallStatus.CANCELLED})
 
 
 class AgentCall:
@@ -81,7 +62,7 @@ class AgentCall:
 
     def __init__(
         self,
-        agent: MiniAgent,
+        agent: AgentDefinition,
         kwargs: dict[str, Any],
         start_soon: bool | Sentinel,
         errors_as_messages: bool | Sentinel,
@@ -136,7 +117,7 @@ class AgentCall:
                     self._parent._child_calls = []
                 self._parent._child_calls.append(self)
             else:
-                self._miniagents._open_calls.append(self)
+                self._miniagents._open_calls.append(self.finish)
 
     def _announce(self) -> None:
         miniagents = self._miniagents
@@ -155,7 +136,7 @@ class AgentCall:
         return self._call_id
 
     @property
-    def parent(self) -> AgentCall | None:
+    def parent(self) -> ObservedCall | None:
         """The call whose agent made this call (None at the top level)."""
         parent = self._parent
         return parent._call if parent is not None else None
@@ -266,7 +247,11 @@ class AgentCall:
         if self._call_id is not None:
             self._miniagents._emit(AgentCallStarted(self, self.started_at))
         try:
-            await agent.ainvoke(ctx, kwargs)
+            func: Any = agent.wrapped_func_or_class
+            if isinstance(func, type):
+                await func(ctx=ctx, **kwargs)()  # keyword-only, so pydantic-model agents work too
+            else:
+                await func(ctx, **kwargs)
         except BaseException as raised:  # delivered to consumers at its position, interrupts included
             error = raised
         try:
@@ -326,6 +311,3 @@ class AgentCall:
         except BaseException:
             return
         Promise(prefill_result=AgentReplyNode(replies=replies, agent=self.agent, agent_call=call_node, **metadata))
-
-
-MiniAgent._call_class = AgentCall

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from miniagents_nb.agents.events import MiniAgentsEvent, Observer
 from miniagents_nb.compat import SeedEraContextNames
 from miniagents_nb.errors import HandlerDefinitionError
-from miniagents_nb.messages import Message, MessageSequence, MessageType, MessagingContext
+from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageType, MessagingContext
 from miniagents_nb.promising.context import PromiseResolvedEventHandler, PromisingContext, is_async_callable
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
-if TYPE_CHECKING:
-    from miniagents_nb.agents.agent import MiniAgent
-    from miniagents_nb.agents.call import AgentCall
-    from miniagents_nb.agents.events import MiniAgentsEvent, Observer
-
 __all__ = ["MiniAgents", "PersistMessageEventHandler", "PersistMessagesEventHandler"]
+
+
+class _Agent(Protocol):
+    """A `MiniAgent` as this module uses it (the context sits below agents and calls: see `agents/definition`)."""
+
+    def trigger(self, messages: MessageType | None = None, **kwargs: Any) -> MessageSequencePromise: ...
+
 
 PersistMessagesEventHandler = Callable[[list[Message]], Awaitable[None]]
 """`async def handler(messages)`: a batch of messages, each persisted once per context."""
@@ -47,7 +50,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self,
         *,
         stream_llm_tokens_by_default: bool = True,
-        llm_logger_agent: MiniAgent | bool = False,
+        llm_logger_agent: _Agent | bool = False,
         on_persist_messages: PersistMessagesEventHandler | Iterable[PersistMessagesEventHandler] = (),
         on_persist_message: PersistMessageEventHandler | Iterable[PersistMessageEventHandler] = (),
         on_promise_resolved: PromiseResolvedEventHandler | Iterable[PromiseResolvedEventHandler] = (),
@@ -74,7 +77,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self.on_persist_message_handlers: list[PersistMessageEventHandler] = []
         # hash_key -> None once persisted, or a future while its handlers are still running
         self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
-        self._open_calls: list[AgentCall] = []
+        self._open_calls: list[Callable[[], object]] = []  # `finish` of each call left open at the top level
         self._observers: list[Observer] = []
         self._empty_input: MessageSequence | None = None
         self._call_count = 0
@@ -227,7 +230,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
 
     # --- running -------------------------------------------------------------------------------------------------
 
-    def run_agent(self, agent: MiniAgent, messages: MessageType | None = None, **kwargs: Any) -> tuple[Message, ...]:
+    def run_agent(self, agent: _Agent, messages: MessageType | None = None, **kwargs: Any) -> tuple[Message, ...]:
         """Blocking shortcut: run `agent` with `messages` in this context and return its replies."""
 
         async def arun_agent() -> tuple[Message, ...]:
@@ -238,6 +241,6 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
     async def afinalize(self) -> None:
         """Finish the input of calls left open at the top level, wait for every agent, deactivate."""
         open_calls, self._open_calls = self._open_calls, []
-        for call in open_calls:
-            call.finish()
+        for finish in open_calls:
+            finish()
         await super().afinalize()

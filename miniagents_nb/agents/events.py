@@ -4,7 +4,7 @@ Subscribe with `MiniAgents.subscribe(observer)`; an observer is a plain function
 event, in the task where the event happens, so it must be quick (record, schedule, never block). Nothing is built
 or dispatched while nobody subscribes.
 
-Every event names its `call` (an `AgentCall`, whose public surface is the rest of the API: agent, parent, kwargs,
+Every event names its `call` (an `AgentCall`, read through `ObservedCall`, the rest of the API: agent, parent, kwargs,
 input and reply sequence promises, status, timestamps, `cancel()`) and carries `at`, the `time.monotonic()` moment it
 happened (`wall_clock(at)` turns it into epoch seconds). Tokens and resolved messages are not events of their own:
 `MessageReplied.message_promise` is a replayable promise, so an observer follows its tokens with a
@@ -14,15 +14,14 @@ the per-token path free of any dispatch.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from miniagents_nb.agents.agent import MiniAgent
-    from miniagents_nb.agents.call import AgentCall
-    from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+from miniagents_nb.agents.definition import AgentDefinition
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext
 
 __all__ = [
     "AgentCallCancelled",
@@ -31,8 +30,10 @@ __all__ = [
     "AgentCallFinished",
     "AgentCallQueued",
     "AgentCallStarted",
+    "AgentCallStatus",
     "MessageReplied",
     "MiniAgentsEvent",
+    "ObservedCall",
     "Observer",
     "wall_clock",
 ]
@@ -45,11 +46,74 @@ def wall_clock(at: float) -> float:
     return at + _WALL_MINUS_MONOTONIC
 
 
+class AgentCallStatus(str, enum.Enum):
+    """Where a call is in its life; the last three are final."""
+
+    QUEUED = "queued"
+    """The call exists; its agent starts at the next task switch (or when its replies are first consumed)."""
+    RUNNING = "running"
+    FINISHED = "finished"
+    """The agent function returned (its reply sequence may still wait for nested replies)."""
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the agent function has ended."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({AgentCallStatus.FINISHED, AgentCallStatus.FAILED, AgentCallStatus.CANCELLED})
+
+
+class ObservedCall(Protocol):
+    """What an observer may read of a call, and the one thing it may do (`cancel()`).
+
+    `AgentCall` is the call every event of this package carries; the protocol is what observers (views,
+    recorders, exporters) are written against, so a call recorded earlier or run elsewhere can stand in for it.
+    """
+
+    @property
+    def agent(self) -> AgentDefinition: ...
+    @property
+    def call_id(self) -> int | None:
+        """The call's number in its context (None while nobody observes the context)."""
+
+    @property
+    def parent(self) -> ObservedCall | None:
+        """The call whose agent made this one (None at the top level)."""
+
+    @property
+    def miniagents(self) -> MessagingContext:
+        """The context the call was made in (its `MiniAgents`: call ids are numbered per context)."""
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]: ...
+    @property
+    def input_sequence_promise(self) -> MessageSequencePromise: ...
+    @property
+    def reply_sequence_promise(self) -> MessageSequencePromise: ...
+    @property
+    def status(self) -> AgentCallStatus: ...
+    @property
+    def error(self) -> BaseException | None: ...
+    @property
+    def queued_at(self) -> float:
+        """`time.monotonic()` when the call was made (the other two: when its agent started and ended)."""
+
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def ended_at(self) -> float | None: ...
+    def cancel(self) -> bool:
+        """Cancel the call's agent (running or not started yet); False if it had already ended."""
+
+
 @dataclass(frozen=True)
 class MiniAgentsEvent:
     """Base of every event: which call it is about, and when it happened."""
 
-    call: AgentCall = field(repr=False)
+    call: ObservedCall = field(repr=False)
     at: float = field(repr=False)
     """`time.monotonic()` when it happened."""
 
@@ -61,7 +125,7 @@ class MiniAgentsEvent:
         return call_id
 
     @property
-    def agent(self) -> MiniAgent:
+    def agent(self) -> AgentDefinition:
         """The agent of the call."""
         return self.call.agent
 

@@ -11,15 +11,13 @@ import inspect
 import warnings
 from collections.abc import AsyncIterator, Awaitable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from miniagents_nb.agents.context import MiniAgents
+from miniagents_nb.agents.definition import AgentDefinition
+from miniagents_nb.agents.events import ObservedCall
 from miniagents_nb.errors import NoActiveContextError
 from miniagents_nb.messages import Message, MessageSequenceAppender, MessageSequencePromise, MessageType
-
-if TYPE_CHECKING:
-    from miniagents_nb.agents.agent import MiniAgent
-    from miniagents_nb.agents.call import AgentCall
 
 __all__ = ["InteractionContext", "current_interaction", "display_trace", "get_current_agent_trace"]
 
@@ -33,15 +31,23 @@ def current_interaction() -> InteractionContext | None:
     return _current_interaction.get()
 
 
-def display_trace(trace: list[MiniAgent]) -> str:
+def display_trace(trace: list[AgentDefinition]) -> str:
     """`INNER <- OUTER` for a list of agents, innermost first."""
     return " <- ".join(agent.alias for agent in trace)
 
 
-def get_current_agent_trace() -> list[MiniAgent]:
+def get_current_agent_trace() -> list[AgentDefinition]:
     """The agents of the call chain running now, innermost first (empty outside agents)."""
     ctx = _current_interaction.get()
     return [] if ctx is None else ctx.get_agent_trace()
+
+
+class _ChildCall(Protocol):
+    """An `AgentCall` its agent's context finishes (the call module sits above this one)."""
+
+    @property
+    def is_finished(self) -> bool: ...
+    def finish(self) -> object: ...
 
 
 class InteractionContext:
@@ -60,11 +66,11 @@ class InteractionContext:
 
     def __init__(
         self,
-        this_agent: MiniAgent,
+        this_agent: AgentDefinition,
         message_promises: MessageSequencePromise,
         reply_streamer: MessageSequenceAppender,
         parent: InteractionContext | None = None,
-        call: AgentCall | None = None,
+        call: ObservedCall | None = None,
     ) -> None:
         self.this_agent = this_agent
         self._call = call
@@ -73,10 +79,10 @@ class InteractionContext:
         self.parent = parent
         self._reply_appender = reply_streamer
         self._awaitables: list[Awaitable[Any]] | None = None  # both created on demand
-        self._child_calls: list[AgentCall] | None = None
+        self._child_calls: list[_ChildCall] | None = None
 
     @property
-    def call(self) -> AgentCall | None:
+    def call(self) -> ObservedCall | None:
         """The agent call this context runs (None only for contexts made by hand, e.g. in tests)."""
         return self._call
 
@@ -90,9 +96,9 @@ class InteractionContext:
             )
         return ctx
 
-    def get_agent_trace(self) -> list[MiniAgent]:
+    def get_agent_trace(self) -> list[AgentDefinition]:
         """This agent, its caller, its caller's caller, ..."""
-        trace: list[MiniAgent] = []
+        trace: list[AgentDefinition] = []
         ctx: InteractionContext | None = self
         while ctx is not None:
             trace.append(ctx.this_agent)

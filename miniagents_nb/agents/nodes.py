@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from miniagents_nb.agents.agent import MiniAgent
+from miniagents_nb.agents.definition import AgentDefinition
 from miniagents_nb.messages import Message
 
 __all__ = ["AgentCallNode", "AgentInteractionNode", "AgentReplyNode"]
@@ -11,7 +11,7 @@ __all__ = ["AgentCallNode", "AgentInteractionNode", "AgentReplyNode"]
 class AgentInteractionNode(Message):
     """A persisted record of an interaction with `agent`."""
 
-    agent: MiniAgent
+    agent: AgentDefinition
 
 
 class AgentCallNode(AgentInteractionNode):

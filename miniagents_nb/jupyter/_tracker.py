@@ -17,7 +17,6 @@ import time
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.events import (
@@ -29,12 +28,10 @@ from miniagents_nb.events import (
     AgentCallStarted,
     MessageReplied,
     MiniAgentsEvent,
+    ObservedCall,
 )
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise, stream_finished
-from miniagents_nb.messages import MessagePromise, MessageSequencePromise, error_to_text
-
-if TYPE_CHECKING:
-    from miniagents_nb.agents import AgentCall
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext, error_to_text
 
 __all__ = ["ENDED", "CallRecord", "CallTracker", "current_cell"]
 
@@ -88,7 +85,7 @@ class CallRecord:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.messages: list[MessagePromise] = []
-        self.call: AgentCall | None = None
+        self.call: ObservedCall | None = None
         self.cancel_requested = False
         """Whether the notebook cancelled it (set before its task sees the `CancelledError`)."""
 
@@ -138,7 +135,7 @@ class CallTracker:
     def __init__(self, miniagents: MiniAgents) -> None:
         self.miniagents = miniagents
         self._lock = threading.RLock()
-        self._context_serials: weakref.WeakKeyDictionary[MiniAgents, int] = weakref.WeakKeyDictionary()
+        self._context_serials: weakref.WeakKeyDictionary[MessagingContext, int] = weakref.WeakKeyDictionary()
         self._context_serials[miniagents] = 0
         self._next_context_serial = 1
         self._by_key: weakref.WeakValueDictionary[tuple[int, int], CallRecord] = weakref.WeakValueDictionary()
@@ -214,11 +211,11 @@ class CallTracker:
                 return
         self._changed(record)
 
-    def _context_of(self, event: MiniAgentsEvent) -> MiniAgents:
+    def _context_of(self, event: MiniAgentsEvent) -> MessagingContext:
         """The context that numbered the event's call (call ids are per context)."""
         return event.call.miniagents
 
-    def _serial_of(self, ctx: MiniAgents) -> int:
+    def _serial_of(self, ctx: MessagingContext) -> int:
         serial = self._context_serials.get(ctx)
         if serial is None:
             serial = self._next_context_serial
