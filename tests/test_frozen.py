@@ -16,24 +16,13 @@ from uuid import UUID
 
 import pydantic
 import pytest
+from support import expected_hash, expected_serialized
 
 import miniagents_nb
 import miniagents_nb.promising.ext.frozen as frozen_module
 from miniagents_nb import Frozen, Message, TextMessage, cached_privately
 from miniagents_nb.errors import MiniAgentsError, NotFreezableError
 from miniagents_nb.promising import PromisingContext
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def expected_serialized(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
-
-
-def expected_hash(data: dict[str, Any], length: int = 40) -> str:
-    return sha(expected_serialized(data))[:length]
 
 
 class Color(Enum):

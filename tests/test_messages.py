@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pydantic
 import pytest
+from support import Recorded, expected_hash, fresh, switches
 
 import miniagents_nb
 import miniagents_nb.utils as utils_module
@@ -35,30 +35,8 @@ from miniagents_nb.utils import as_single_text_promise
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def expected_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()[:40]
-
-
 def text_message_dict(content: str | None, **extra: Any) -> dict[str, Any]:
     return {"class_": "TextMessage", "content": content, "content_template": None, **extra}
-
-
-def fresh(text: str) -> str:
-    """A new (non-interned) str object, so that identity checks are meaningful."""
-    return "".join(list(text))
-
-
-async def switch_until(predicate: Callable[[], bool], limit: int = 500) -> None:
-    for _ in range(limit):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    assert predicate(), f"the condition did not become true within {limit} task switches"
-
-
-async def task_switches(n: int) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 class SpecialNode(Frozen):
@@ -577,7 +555,7 @@ async def test_as_single_text_promise_is_lazy_by_default() -> None:
 
     async with MiniAgents():
         promise = as_single_text_promise(source())
-        await task_switches(20)
+        await switches(20)
         assert events == []
         message = await promise
         assert events == ["source pulled"]
@@ -585,7 +563,7 @@ async def test_as_single_text_promise_is_lazy_by_default() -> None:
 
 
 async def test_as_single_text_promise_start_soon_true_is_eager() -> None:
-    events: list[str] = []
+    events: Recorded[str] = Recorded()
 
     async def source() -> AsyncIterator[str]:
         events.append("source pulled")
@@ -593,7 +571,7 @@ async def test_as_single_text_promise_start_soon_true_is_eager() -> None:
 
     async with MiniAgents():
         promise = as_single_text_promise(source(), start_soon=True)
-        await switch_until(lambda: events == ["source pulled"])
+        await events.until(lambda events: events == ["source pulled"])  # nobody awaits the promise yet
         message = await promise
     assert message.content == "eager"
 
@@ -611,7 +589,7 @@ async def test_sequence_promise_as_single_text_promise_is_always_lazy() -> None:
         assert isinstance(sequence, MessageSequencePromise)
         assert MessageSequence.turn_into_sequence_promise(sequence) is sequence
         promise = sequence.as_single_text_promise()
-        await task_switches(20)
+        await switches(20)
         assert events == []
         message = await promise
         custom = await sequence.as_single_text_promise(delimiter=" + ")

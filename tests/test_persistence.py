@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from support import END, next_or_end, switches
+from support import END, batch_recorder, next_or_end, switches
 
 from miniagents_nb import (
     AgentCallNode,
@@ -22,16 +22,6 @@ from miniagents_nb import (
     TextMessage,
     miniagent,
 )
-
-
-def batch_recorder(mini_agents: MiniAgents) -> list[list[Message]]:
-    batches: list[list[Message]] = []
-
-    @mini_agents.on_persist_messages
-    async def record(messages: Any) -> None:
-        batches.append(list(messages))
-
-    return batches
 
 
 def flat(batches: list[list[Message]]) -> list[Message]:

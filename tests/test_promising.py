@@ -1,7 +1,8 @@
 """The promise engine: sentinels, Promise, StreamedPromise, StreamAppender, PromisingContext.
 
-Ordering is always checked with explicit events and task switches (`await asyncio.sleep(0)`), never with
-timed sleeps.
+Ordering is checked with explicit events (`asyncio.Event`, `support.Recorded`), never with timed sleeps; counting
+task switches (`support.switches`) only shows that something has not happened, or that a start is deferred to the
+next task switch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from support import Recorded, fresh, switches
 
 import miniagents_nb
 import miniagents_nb.errors as errors_module
@@ -59,25 +61,6 @@ async def collect(async_iterable: Any) -> list[Any]:
         except BaseException as exc:  # a piece may be any exception, KeyboardInterrupt included
             out.append(exc)
     raise AssertionError(f"the stream never ended: {out[:20]!r}...")
-
-
-async def switch_until(predicate: Callable[[], bool], limit: int = 500) -> None:
-    """Give other tasks turns (task switches, not timed sleeps) until `predicate()` holds."""
-    for _ in range(limit):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    assert predicate(), f"the condition did not become true within {limit} task switches"
-
-
-async def task_switches(n: int) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-def fresh(text: str) -> str:
-    """A new (non-interned) str object, so that identity checks are meaningful."""
-    return "".join(list(text))
 
 
 class ScriptedAsyncIterator:
@@ -195,7 +178,7 @@ async def test_resolves_once_and_every_await_gets_the_same_object() -> None:
     async with PromisingContext():
         promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
         tasks = [asyncio.create_task(consumer(promise)) for _ in range(5)]
-        await task_switches(5)
+        await switches(5)
         assert calls == 1
         assert not any(t.done() for t in tasks)
         release.set()
@@ -228,22 +211,21 @@ async def test_failure_is_cached_and_the_same_exception_instance_is_reraised() -
 
 
 async def test_failure_in_a_start_soon_promise_is_cached_too() -> None:
-    calls = 0
+    calls: Recorded[str] = Recorded()
 
     async def resolver(_promise: Promise[Any]) -> Any:
-        nonlocal calls
-        calls += 1
+        calls.append("resolver")
         raise KeyError("background failure")
 
     async with PromisingContext():
         promise: Promise[Any] = Promise(resolver=resolver, start_soon=True)
-        await switch_until(lambda: calls == 1)
+        await calls.until(lambda calls: calls == ["resolver"])
         with pytest.raises(KeyError) as first:
             await promise
         with pytest.raises(KeyError) as second:
             await promise
     assert first.value is second.value
-    assert calls == 1
+    assert calls == ["resolver"]
 
 
 async def test_prefill_result_is_returned_as_is() -> None:
@@ -341,7 +323,7 @@ async def test_start_soon_false_starts_only_when_awaited() -> None:
 
     async with PromisingContext():
         promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
-        await task_switches(10)
+        await switches(10)
         assert events == []
         events.append("awaiting")
         assert await promise == "done"
@@ -363,7 +345,7 @@ async def test_context_default_false_and_per_promise_override() -> None:
         eager: Promise[Any] = Promise(resolver=make_resolver("eager"), start_soon=True)
         await asyncio.sleep(0)
         assert events == ["eager"]
-        await task_switches(10)
+        await switches(10)
         assert events == ["eager"]
         assert await lazy == "lazy"
         assert await eager == "eager"
@@ -383,7 +365,7 @@ async def test_lazy_promise_that_nobody_awaits_never_runs() -> None:
 
 
 async def test_streamed_promise_start_soon_true_starts_the_streamer_at_the_next_switch() -> None:
-    events: list[str] = []
+    events: Recorded[str] = Recorded()
 
     async def streamer(_promise: StreamedPromise[Any, Any]) -> AsyncIterator[str]:
         events.append("streamer started")
@@ -392,7 +374,7 @@ async def test_streamed_promise_start_soon_true_starts_the_streamer_at_the_next_
     async with PromisingContext(start_everything_soon_by_default=False):
         eager: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=True)
         events.append("created")
-        await switch_until(lambda: "streamer started" in events)
+        await events.until(lambda events: "streamer started" in events)
         assert events == ["created", "streamer started"]
         assert await collect(eager) == ["piece"]
 
@@ -406,7 +388,7 @@ async def test_streamed_promise_start_soon_false_starts_on_first_iteration() -> 
 
     async with PromisingContext():
         lazy: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
-        await task_switches(10)
+        await switches(10)
         assert events == []
         events.append("iterating")
         assert await collect(lazy) == ["piece"]
@@ -474,8 +456,8 @@ async def test_concurrent_consumers_interleave_with_the_producer() -> None:
             produced.append(i)
             yield piece
 
-    got_a: list[str] = []
-    got_b: list[str] = []
+    got_a: Recorded[str] = Recorded()
+    got_b: Recorded[str] = Recorded()
 
     async def consume(streamed: StreamedPromise[Any, Any], sink: list[str]) -> None:
         async for piece in streamed:
@@ -485,15 +467,16 @@ async def test_concurrent_consumers_interleave_with_the_producer() -> None:
         streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         task_a = asyncio.create_task(consume(streamed, got_a))
         task_b = asyncio.create_task(consume(streamed, got_b))
-        await task_switches(10)
+        await switches(10)
         assert got_a == []
         assert got_b == []
         for i in range(3):
             gates[i].set()
-            await switch_until(lambda: len(got_a) == i + 1 and len(got_b) == i + 1)  # noqa: B023 - awaited at once
+            await got_a.until(lambda got: len(got) == i + 1)  # noqa: B023 - awaited at once
+            await got_b.until(lambda got: len(got) == i + 1)  # noqa: B023
             assert produced == list(range(i + 1))
             # the next piece is not there yet: both consumers are parked
-            await task_switches(5)
+            await switches(5)
             assert len(got_a) == i + 1
             assert len(got_b) == i + 1
         await asyncio.gather(task_a, task_b)
@@ -512,8 +495,8 @@ async def test_a_late_consumer_replays_from_the_start_and_then_follows_live() ->
         await gate.wait()
         yield "late"
 
-    early_consumer: list[str] = []
-    late_consumer: list[str] = []
+    early_consumer: Recorded[str] = Recorded()
+    late_consumer: Recorded[str] = Recorded()
 
     async def consume(streamed: StreamedPromise[Any, Any], sink: list[str]) -> None:
         async for piece in streamed:
@@ -522,9 +505,9 @@ async def test_a_late_consumer_replays_from_the_start_and_then_follows_live() ->
     async with PromisingContext():
         streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         first = asyncio.create_task(consume(streamed, early_consumer))
-        await switch_until(lambda: early_consumer == ["early"])
+        await early_consumer.until(lambda got: got == ["early"])
         second = asyncio.create_task(consume(streamed, late_consumer))
-        await switch_until(lambda: late_consumer == ["early"])
+        await late_consumer.until(lambda got: got == ["early"])
         gate.set()
         await asyncio.gather(first, second)
     assert early_consumer == ["early", "late"]
@@ -832,7 +815,7 @@ async def test_async_with_on_a_stream_appender_is_an_error() -> None:
 
 async def test_streamed_promise_fed_by_an_appender_replays_and_follows_live() -> None:
     first, second = fresh("first"), fresh("second")
-    live: list[str] = []
+    live: Recorded[str] = Recorded()
 
     async def consume(streamed: StreamedPromise[Any, Any]) -> None:
         async for piece in streamed:
@@ -843,10 +826,10 @@ async def test_streamed_promise_fed_by_an_appender_replays_and_follows_live() ->
         appender.open()
         streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=appender, start_soon=False)
         consumer = asyncio.create_task(consume(streamed))
-        await task_switches(5)
+        await switches(5)
         assert live == []
         appender.append(first)
-        await switch_until(lambda: len(live) == 1)
+        await live.until(lambda live: len(live) == 1)
         assert live[0] is first
         appender.append(second)
         appender.close()
@@ -888,7 +871,7 @@ async def test_cancelled_awaiting_consumer_does_not_poison_a_promise() -> None:
         with pytest.raises(asyncio.CancelledError):
             await first
         second = asyncio.create_task(consumer(promise))
-        await task_switches(5)
+        await switches(5)
         assert not second.done()
         release.set()
         assert await second is result
@@ -923,12 +906,13 @@ async def test_cancelled_aresolve_task_then_a_later_await_gets_the_real_result()
 
 
 async def test_cancelled_iterating_consumer_does_not_poison_a_streamed_promise() -> None:
-    starts: list[str] = []
+    starts: Recorded[str] = Recorded()
     gate = asyncio.Event()
 
     async def streamer(_promise: StreamedPromise[Any, Any]) -> AsyncIterator[str]:
         starts.append("start")
         yield "first"
+        starts.append("parked at the gate")
         await gate.wait()
         yield "second"
 
@@ -941,20 +925,19 @@ async def test_cancelled_iterating_consumer_does_not_poison_a_streamed_promise()
     async with PromisingContext():
         streamed: StreamedPromise[Any, Any] = StreamedPromise(streamer=streamer, start_soon=False)
         first = asyncio.create_task(consume(streamed))
-        await switch_until(lambda: got == ["first"])
-        await task_switches(3)  # the consumer is now parked inside the streamer, waiting on the gate
+        await starts.until(lambda starts: "parked at the gate" in starts)  # the consumer drives the streamer there
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
         second = asyncio.create_task(collect(streamed))
-        await task_switches(5)
+        await switches(5)
         assert not second.done()
         gate.set()
         pieces = await second
         whole = await streamed
     assert pieces == ["first", "second"]
     assert whole == ("first", "second")
-    assert starts == ["start"]
+    assert starts == ["start", "parked at the gate"]  # started once, not again for the second consumer
 
 
 async def test_cancelled_awaiting_consumer_does_not_poison_a_streamed_promise() -> None:
@@ -1084,11 +1067,11 @@ async def test_afinalize_waits_for_background_tasks_including_those_spawned_whil
     async with PromisingContext() as ctx:
 
         async def grandchild() -> None:
-            await task_switches(3)
+            await switches(3)
             done.append("grandchild")
 
         async def child() -> None:
-            await task_switches(3)
+            await switches(3)
             ctx.start_soon(grandchild())
             done.append("child")
 
@@ -1102,7 +1085,7 @@ async def test_afinalize_waits_for_start_soon_promises() -> None:
     done: list[str] = []
 
     async def resolver(_promise: Promise[Any]) -> None:
-        await task_switches(5)
+        await switches(5)
         done.append("resolved")
 
     async with PromisingContext():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import expected_hash
 
 from miniagents_nb import Frozen, Message, MessageSequence, MiniAgents, TextMessage, miniagent
 from miniagents_nb.errors import NotFreezableError
@@ -204,10 +204,6 @@ def expected_serialized_form(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [expected_serialized_form(v) for v in value]
     return value
-
-
-def expected_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()[:40]
 
 
 def lists_to_tuples(value: Any) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import switches
+from support import Recorded, batch_recorder, switches
 
 from miniagents_nb import (
     InteractionContext,
@@ -32,16 +32,6 @@ from miniagents_nb.errors import MessageTypeError, NotFreezableError, RunningEve
 from miniagents_nb.utils import as_single_text_promise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def batch_recorder(mini_agents: MiniAgents) -> list[list[Message]]:
-    batches: list[list[Message]] = []
-
-    @mini_agents.on_persist_messages
-    async def record(messages: Any) -> None:
-        batches.append(list(messages))
-
-    return batches
 
 
 @miniagent
@@ -215,7 +205,7 @@ async def _cancel_while_waiting(awaitable_factory: Any) -> None:
 
 async def test_fix6_cancelled_consumer_does_not_poison_a_lazy_promise() -> None:
     gate = asyncio.Event()
-    calls: list[str] = []
+    calls: Recorded[str] = Recorded()
 
     async def resolver(promise: Any) -> str:
         calls.append("resolver")
@@ -225,13 +215,14 @@ async def test_fix6_cancelled_consumer_does_not_poison_a_lazy_promise() -> None:
     async with MiniAgents():
         promise: Promise[Any] = Promise(resolver=resolver, start_soon=False)
 
-        async def consume() -> Any:
+        async def consume(name: str) -> Any:
+            calls.append(name)  # nothing yields between this append and the wait inside the promise
             return await promise
 
-        cancelled_consumer = asyncio.create_task(consume())  # first: it is the one that drives the resolver
-        await switches()
-        other_consumer = asyncio.create_task(consume())
-        await switches()
+        cancelled_consumer = asyncio.create_task(consume("first consumer"))
+        await calls.until(lambda calls: "resolver" in calls)  # the first consumer is the one that drives it
+        other_consumer = asyncio.create_task(consume("other consumer"))
+        await calls.until(lambda calls: "other consumer" in calls)
         cancelled_consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled_consumer
@@ -240,7 +231,7 @@ async def test_fix6_cancelled_consumer_does_not_poison_a_lazy_promise() -> None:
         gate.set()
         assert await other_consumer == "real result"
         assert await promise == "real result"
-    assert calls == ["resolver"]
+    assert calls == ["first consumer", "resolver", "other consumer"]  # resolved once
 
 
 async def test_fix6_cancelled_consumer_does_not_poison_a_lazy_reply_sequence() -> None:

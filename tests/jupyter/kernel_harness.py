@@ -87,23 +87,42 @@ class Kernel:
         """Send a cell without waiting for it."""
         return CellRun(self.kc.execute(code))
 
-    def wait(
-        self, run: CellRun, *, timeout: float = 30.0, until: Callable[[dict[str, Any]], bool] | None = None
-    ) -> CellRun:
-        """Read IOPub until the cell is idle (or until `until(message)` holds for one of its messages)."""
+    def _read_until(
+        self, keep: Callable[[dict[str, Any]], bool], stop: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> list[dict[str, Any]]:
+        """Read IOPub messages, keeping those `keep` accepts, up to and including the first kept one `stop` accepts."""
+        got: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"cell {run.msg_id} did not finish in {timeout} s; got {run.messages!r}")
+                raise TimeoutError(f"{what} in {timeout} s; got {got!r}")
             message = self.next_message(remaining)
-            if message is None or message["parent_header"].get("msg_id") != run.msg_id:
+            if message is None or not keep(message):
                 continue
-            run.messages.append(message)
+            got.append(message)
+            if stop(message):
+                return got
+
+    def wait(
+        self, run: CellRun, *, timeout: float = 30.0, until: Callable[[dict[str, Any]], bool] | None = None
+    ) -> CellRun:
+        """Read IOPub until the cell is idle (or until `until(message)` holds for one of its messages)."""
+
+        def ends(message: dict[str, Any]) -> bool:
             if until is not None and until(message):
-                return run
-            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
-                return run
+                return True
+            return bool(message["msg_type"] == "status" and message["content"]["execution_state"] == "idle")
+
+        run.messages.extend(
+            self._read_until(
+                lambda message: message["parent_header"].get("msg_id") == run.msg_id,
+                ends,
+                timeout,
+                f"cell {run.msg_id} did not finish (earlier messages: {run.messages!r})",
+            )
+        )
+        return run
 
     def execute(self, code: str, *, timeout: float = 30.0) -> CellRun:
         return self.wait(self.start(code), timeout=timeout)
@@ -116,18 +135,7 @@ class Kernel:
     def drain_until(self, until: Callable[[dict[str, Any]], bool], *, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Read every message, whatever cell it belongs to (updates from background tasks), up to and including the
         first one for which `until(message)` holds."""
-        got: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no awaited message in {timeout} s; got {got!r}")
-            message = self.next_message(remaining)
-            if message is None:
-                continue
-            got.append(message)
-            if until(message):
-                return got
+        return self._read_until(lambda message: True, until, timeout, "no awaited message")
 
     def all_text(self) -> str:
         """Every stream text seen on IOPub plus the kernel's own stdout/stderr."""
