@@ -240,13 +240,19 @@ def build_plan(quick: bool) -> Plan:
             baselines=(ref,),
         )
     )
-    for view, paced in ((False, False), (True, False), (True, True)):
-        name = ("view" if view else "no view") + (", paced" if paced else "")
+    for view, paced, trace in (
+        (False, False, False),
+        (True, False, False),
+        (True, True, False),
+        (True, False, True),
+        (True, True, True),
+    ):
+        name = ("trace + timeline" if trace else "view" if view else "no view") + (", paced" if paced else "")
         cases.append(
             Case(
                 f"notebook_view {name}",
                 "notebook_view",
-                {"N": n, "view": view, "paced": paced},
+                {"N": n, "view": view, "paced": paced, "trace": trace},
                 f"N={n:,}, {name}",
                 impls=("nb",),
             )
@@ -718,16 +724,28 @@ class Report:
         else:
             view = ratio(self.wall("nb", "notebook_view view"), self.wall("nb", "notebook_view no view"))
             add("live sequence view: time with view ÷ without", "≤ 1.3x", view, lambda v: v <= 1.3, fmt_ratio(view))
-            paced = self.r.good("nb", "notebook_view view, paced")
-            rates = [r["extra"].get("comm_messages", 0) / r["wall_s"] for r in paced]
-            rate = statistics.median(rates) if rates else None
-            add(
-                "live sequence view: comm messages per second (paced stream)",
-                "≤ 25 /s",
-                rate,
-                lambda v: v <= 25,
-                f"{rate or 0:.1f} /s",
-            )
+            for label, key in (("live sequence view", "view"), ("trace + timeline view", "trace + timeline")):
+                if key != "view":
+                    with_trace = ratio(
+                        self.wall("nb", f"notebook_view {key}"), self.wall("nb", "notebook_view no view")
+                    )
+                    add(
+                        f"{label}: time with view ÷ without",
+                        "≤ 1.3x",
+                        with_trace,
+                        lambda v: v <= 1.3,
+                        fmt_ratio(with_trace),
+                    )
+                paced = self.r.good("nb", f"notebook_view {key}, paced")
+                rates = [r["extra"].get("comm_messages", 0) / r["wall_s"] for r in paced]
+                rate = statistics.median(rates) if rates else None
+                add(
+                    f"{label}: comm messages per second (paced stream)",
+                    "≤ 25 /s",
+                    rate,
+                    lambda v: v <= 25,
+                    f"{rate or 0:.1f} /s",
+                )
         return out
 
     def targets_table(self) -> list[str]:

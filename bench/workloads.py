@@ -531,6 +531,27 @@ def attach_sequence_view(jupyter: Any, sequence: Any) -> Any:
     raise LookupError("no sequence-view entry point found (adapt bench/workloads.py:attach_sequence_view)")
 
 
+def make_call_tracker(jupyter: Any, context: Any) -> Any:
+    """The notebook layer's call tracker, observing `context` (what `%load_ext` sets up in a kernel).
+
+    A PLUG-IN POINT like `attach_sequence_view`: raises `LookupError` (the workload reports n/a) without one."""
+    try:
+        tracker_module = importlib.import_module(f"{jupyter.__name__}._tracker")
+    except ImportError as error:
+        raise LookupError(f"no call tracker in this notebook layer ({error})") from error
+    tracker = tracker_module.CallTracker(context)
+    context.subscribe(tracker)
+    return tracker
+
+
+def attach_trace_view(jupyter: Any, sequence: Any, tracker: Any) -> Any:
+    """A live view of `sequence` with its call tree and timeline (a PLUG-IN POINT, see `attach_sequence_view`)."""
+    view_class = getattr(jupyter, "SequenceView", None)
+    if view_class is None:
+        raise LookupError("no SequenceView in this notebook layer")
+    return view_class(sequence, tree=True, timeline=True, tracker=tracker)
+
+
 async def notebook_view(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
     """N tokens streamed to a consumer with a live sequence view attached (`view=true`) or not.
 
@@ -541,6 +562,7 @@ async def notebook_view(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
     """
     n, with_view = int(p["N"]), bool(p["view"])
     paced, warmup = bool(p.get("paced", False)), bool(p.get("warmup", True))
+    trace = bool(p.get("trace", False))  # the call tree and the timeline too (a call tracker observes the context)
     try:
         jupyter = importlib.import_module(f"{ma.__name__}.jupyter")
     except ImportError as error:
@@ -564,7 +586,7 @@ async def notebook_view(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
         view: Any = None
         sequence = producer.trigger(count=count)
         if with_view:
-            view = attach_sequence_view(jupyter, sequence)
+            view = attach_trace_view(jupyter, sequence, tracker) if trace else attach_sequence_view(jupyter, sequence)
         async for message_promise in sequence:
             async for _token in message_promise:
                 tokens += 1
@@ -576,8 +598,11 @@ async def notebook_view(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
             await asyncio.sleep(0)
         return tokens, content, view
 
+    tracker: Any = None
     try:
-        async with ma.MiniAgents():
+        async with ma.MiniAgents() as context:
+            if trace:
+                tracker = make_call_tracker(jupyter, context)
             if warmup:
                 await stream(10)
                 counter.by_type.clear()

@@ -334,3 +334,40 @@ async def test_observers_read_calls_through_the_observed_call_protocol() -> None
     assert seen[0].miniagents is context
     assert seen[0].status is AgentCallStatus.FINISHED
     assert seen[0].queued_at <= (seen[0].started_at or 0) <= (seen[0].ended_at or 0)
+
+
+async def test_a_call_cancelled_once_started_by_its_consumer_but_before_its_task_ran_still_ends() -> None:
+    """A lazy call is started by whoever consumes its replies (here the parent's background flattening), which makes
+    its task; cancelling it before that task's first step used to skip the function and its ending alike, leaving
+    the call queued and its replies open forever."""
+    ran: list[str] = []
+    parent_ready = asyncio.Event()
+    calls: dict[str, Any] = {}
+
+    @miniagent
+    async def lazy_child(ctx: InteractionContext) -> None:
+        ran.append("child ran")
+
+    @miniagent
+    async def holder(ctx: InteractionContext) -> None:
+        ctx.reply(lazy_child.trigger(start_soon=False))
+        parent_ready.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as context:
+        context.subscribe(events.append)
+        replies = holder.trigger()
+        await parent_ready.wait()
+        for event in events:
+            if isinstance(event, AgentCallQueued):
+                calls[event.agent.alias] = event.call
+        child_call = calls["LAZY_CHILD"]
+        assert child_call.cancel() is True
+        assert child_call.status is AgentCallStatus.CANCELLED
+        assert child_call.cancel() is False  # once
+        calls["HOLDER"].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await replies
+    assert ran == []
+    assert child_call.ended_at is not None

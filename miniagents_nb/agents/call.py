@@ -179,13 +179,16 @@ class AgentCall:
                 return False
             loop.call_soon_threadsafe(self.cancel)
             return True
-        if self._task is not None:
-            if self._task.done():
-                return False
-            return self._task.cancel()
         if self._cancelled:
             return False
-        self._cancelled = True  # never started: it never will
+        task = self._task
+        if task is not None and self.status is not AgentCallStatus.QUEUED:
+            if task.done():
+                return False
+            return task.cancel()
+        # Not started: no task yet, or a task that has not run its first step (cancelling that task would skip the
+        # function and its ending alike). It never will start; `_arun` sees `_cancelled` and returns at once.
+        self._cancelled = True
         appender = self._reply.message_appender
         if appender.is_open:
             appender.close(asyncio.CancelledError())
@@ -231,7 +234,8 @@ class AgentCall:
 
     async def _arun(self) -> None:
         try:
-            await self._arun_agent()
+            if not self._cancelled:  # cancelled after its task was made, before it ran: it has ended already
+                await self._arun_agent()
         finally:
             self._miniagents.forget_current_task()
 

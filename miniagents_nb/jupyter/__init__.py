@@ -66,12 +66,15 @@ def view(
     *,
     tree: bool | None = None,
     messages: bool = True,
+    timeline: bool = False,
     max_updates_per_second: float | None = None,
 ) -> LiveView:
     """The live view of `obj` (a `MessageSequencePromise`, `MessagePromise` or `Message`), not displayed yet.
 
     `tree=None` shows the agent call tree under a sequence when the notebook layer recorded the call that produced
     it; `tree=True` asks for it (the extension must be loaded); `messages=False` shows the tree alone.
+    `timeline=True` adds the timeline of those calls: one lane per call, queued → started → ended, with ticks
+    where tokens and messages arrived (the tree has a button that shows it too).
     """
     session = current_session()
     if max_updates_per_second is None:
@@ -80,6 +83,7 @@ def view(
         obj,
         tree=tree,
         messages=messages,
+        timeline=timeline,
         tracker=session.tracker if session is not None else None,
         max_updates_per_second=max_updates_per_second,
     )
@@ -90,6 +94,7 @@ def show(
     *,
     tree: bool | None = None,
     messages: bool = True,
+    timeline: bool = False,
     max_updates_per_second: float | None = None,
 ) -> None:
     """Display the live view of `obj` in the current cell (see `view()` for the options).
@@ -97,4 +102,6 @@ def show(
     It returns None, like `display()`, so that a `show(...)` on a cell's last line is not displayed twice; use
     `view(...)` to keep a handle on the widget.
     """
-    view(obj, tree=tree, messages=messages, max_updates_per_second=max_updates_per_second)._ipython_display_()
+    view(
+        obj, tree=tree, messages=messages, timeline=timeline, max_updates_per_second=max_updates_per_second
+    )._ipython_display_()

@@ -1,9 +1,10 @@
 """The static `text/plain` and `text/html` forms of a view's state.
 
 They are what nbval compares, what GitHub and nbconvert show, and what JupyterLab shows when a saved notebook is
-reopened without a kernel, so they are pure functions of the state: no ids of objects, no random ids, no timings.
-Call numbers are left out too (they depend on how many calls ran before in the session); the tree's shape says
-who called whom.
+reopened without a kernel, so they are pure functions of the state: no ids of objects, no random ids, and no
+timings except in the timeline's HTML (`_timeline.py`), where they are the point (the tutorials' nbval rules set
+that one element aside; text/plain names the lanes without times). Call numbers are left out too (they depend on
+how many calls ran before in the session); the tree's shape says who called whom.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import html
 from typing import Any
 
 from miniagents_nb.jupyter._static import widget_css
+from miniagents_nb.jupyter._timeline import timeline_html, timeline_text_lines
 
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
     "MESSAGE_PREVIEW_CHARS",
     "TERMINAL_STATUSES",
+    "header_title",
     "mark_incomplete",
     "message_end_text",
     "preview",
@@ -65,14 +68,17 @@ def _status_phrase(status: str, error: str | None) -> str:
     return f"{word}: {error}" if error and status == "failed" else word
 
 
-def _header(state: dict[str, Any]) -> str:
-    title = state["title"]
+def header_title(state: dict[str, Any]) -> str:
+    """`BOSS · 8 messages` for a sequence, `Message from BOSS` for one message (`headerText` in static/views.js)."""
     if state["kind"] == "message":
         message = state["messages"][0] if state["messages"] else None
         sender = f" from {message['sender']}" if message and message.get("sender") else ""
-        return f"{title}{sender} ({_status_phrase(state['status'], state.get('error'))})"
-    count = _count(len(state["messages"]), "message")
-    return f"{title}: {count} ({_status_phrase(state['status'], state.get('error'))})"
+        return f"{state['title']}{sender}"
+    return f"{state['title']} · {_count(len(state['messages']), 'message')}"
+
+
+def _header(state: dict[str, Any]) -> str:
+    return f"{header_title(state)} · {_status_phrase(state['status'], state.get('error'))}"
 
 
 def _message_lines(message: dict[str, Any], labelled: bool) -> list[str]:
@@ -119,6 +125,8 @@ def render_text(state: dict[str, Any]) -> str:
             lines.extend(_message_lines(message, labelled=state["kind"] == "sequence"))
     if state["show_tree"]:
         lines.extend(_tree_lines(state))
+    if state.get("show_timeline"):
+        lines.extend(timeline_text_lines(state))
     return "\n".join(lines)
 
 
@@ -154,18 +162,10 @@ def _badge(own: str, status: str, text: str) -> str:
 
 
 def _html_header(state: dict[str, Any]) -> str:
-    title = (
-        state["title"]
-        if state["kind"] == "message"
-        else f"{state['title']} · {_count(len(state['messages']), 'message')}"
-    )
     parts = [
-        f'<span class="mna-title"><b>{_esc(title)}</b></span> ',
+        f'<span class="mna-title"><b>{_esc(header_title(state))}</b></span> ',
         _badge("mna-view-status", state["status"], _status_phrase(state["status"], state.get("error"))),
     ]
-    first = state["messages"][0] if state["messages"] else None
-    if state["kind"] == "message" and first and first.get("sender"):
-        parts.append(f' <span class="mna-sender">{_esc(first["sender"])}</span>')
     return f'<div class="mna-header">{"".join(parts)}</div>'
 
 
@@ -237,5 +237,7 @@ def render_html(state: dict[str, Any]) -> str:
         parts.append(f'<div class="mna-messages">{body}</div>')
     if state["show_tree"]:
         parts.append(_html_tree(state))
+    if state["show_tree"] or state.get("show_timeline"):
+        parts.append(timeline_html(state))
     parts.append("</div>")
     return "".join(parts)

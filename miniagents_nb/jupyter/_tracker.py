@@ -66,12 +66,22 @@ class CallRecord:
         "error",
         "key",
         "label",
+        "message_times",
         "messages",
+        "queued_at",
         "started_at",
         "status",
     )
 
-    def __init__(self, key: tuple[int, int], label: str, alias: str, caller: CallRecord | None, cell: int | None):
+    def __init__(
+        self,
+        key: tuple[int, int],
+        label: str,
+        alias: str,
+        caller: CallRecord | None,
+        cell: int | None,
+        queued_at: float = 0.0,
+    ) -> None:
         self.key = key
         self.call_id = key[1]
         self.label = label
@@ -82,9 +92,13 @@ class CallRecord:
         self.children: list[CallRecord] = []
         self.status = QUEUED
         self.error: str | None = None
+        self.queued_at = queued_at
+        """`time.monotonic()` of the call's `AgentCallQueued` event (as are the other two)."""
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.messages: list[MessagePromise] = []
+        self.message_times: list[float] = []
+        """When each of `messages` was replied (the `MessageReplied` events' `at`)."""
         self.call: ObservedCall | None = None
         self.cancel_requested = False
         """Whether the notebook cancelled it (set before its task sees the `CancelledError`)."""
@@ -99,6 +113,15 @@ class CallRecord:
             return None
         end = self.ended_at if self.ended_at is not None else (time.monotonic() if now is None else now)
         return max(0.0, end - self.started_at)
+
+    def subtree_end(self) -> float | None:
+        """When the last call of this record's subtree ended (None while any of them has not)."""
+        latest = self.ended_at
+        for record in self.walk():
+            if record.ended_at is None:
+                return None
+            latest = max(latest or record.ended_at, record.ended_at)
+        return latest
 
     def root(self) -> CallRecord:
         record = self
@@ -203,6 +226,7 @@ class CallTracker:
                 if promise not in self._senders:  # the first call that replied a promise is its sender
                     self._senders[promise] = weakref.ref(record)
                 record.messages.append(promise)
+                record.message_times.append(event.at)
             elif isinstance(event, AgentCallEvent):
                 record = self._on_call_event(event)
                 if record is None:
@@ -255,7 +279,7 @@ class CallTracker:
         caller = self._by_key.get((serial, event.caller_call_id)) if event.caller_call_id is not None else None
         label = str(event.call_id) if serial == 0 else f"{serial}:{event.call_id}"
         cell = caller.cell if caller is not None else current_cell.get()
-        record = CallRecord(key, label, event.agent.alias, caller, cell)
+        record = CallRecord(key, label, event.agent.alias, caller, cell, event.at)
         record.call = event.call
         if caller is not None:
             caller.children.append(record)

@@ -9,6 +9,7 @@ the synced traits and the static forms are made of.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from miniagents_nb.jupyter._render import preview
@@ -57,12 +58,16 @@ class ViewModel:
         tracker: CallTracker | None,
         show_messages: bool,
         show_tree: bool,
+        show_timeline: bool = False,
     ) -> None:
         self.kind = kind
         self.title = title
         self.tracker = tracker
         self.show_messages = show_messages
         self.show_tree = show_tree
+        self.show_timeline = show_timeline
+        self.follows_calls = show_tree or show_timeline
+        """Whether the view follows the calls behind its sequence (for the tree, the timeline or both)."""
         self.status = "streaming"
         self.error: str | None = None
         self.slots: list[Slot] = []
@@ -75,7 +80,11 @@ class ViewModel:
         self.tree_dirty = False
         self._sent_nodes: dict[str, dict[str, Any]] = {}
         self._sent_roots: list[str] = []
-        if show_tree and tracker is not None and sequence is not None:
+        # token activity seen at each look (the timeline's ticks): no cost per token, one check per update
+        self._ticks: dict[str, list[float]] = {}
+        self._piece_counts: dict[int, int] = {}
+        self._previews_were_live = False
+        if self.follows_calls and tracker is not None and sequence is not None:
             record = tracker.record_of_sequence(sequence)
             if record is not None:
                 self._add_root(record)
@@ -105,7 +114,12 @@ class ViewModel:
         record = self._sender_record(item)
         slot = Slot(Cursor(item), record.alias if record is not None else None)
         self.slots.append(slot)
-        if record is not None and self.show_tree and self._sequence_cursor is not None and not self._in_tree(record):
+        if (
+            record is not None
+            and self.follows_calls
+            and self._sequence_cursor is not None
+            and not self._in_tree(record)
+        ):
             self._add_root(record.root())
         return slot
 
@@ -119,7 +133,7 @@ class ViewModel:
 
     def concerns(self, record: CallRecord) -> bool:
         """Whether a change to this call record shows in this view."""
-        return self.show_tree and self._in_tree(record)
+        return self.follows_calls and self._in_tree(record)
 
     # --- following ---------------------------------------------------------------------------------------------
 
@@ -148,13 +162,17 @@ class ViewModel:
             self.status = "done"
         elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
             self.status, self.error = self.slots[0].status, self.slots[0].error
-        if self.show_tree and (self.tree_dirty or self._tree_has_live_previews()):
+        live_previews = self.follows_calls and self._tree_has_live_previews()
+        if self.follows_calls and (self.tree_dirty or live_previews or self._previews_were_live):
+            # once more after the last stream ended: its last ticks and the calls' totals are known only then
+            self._previews_were_live = live_previews
             self.tree_dirty = False
             nodes, roots = self._tree_changes()
             if nodes:
                 delta["nodes"] = nodes
             if roots is not None:
                 delta["roots"] = roots
+            delta["clock"] = self.clock()
         if delta or self._sent_status != (self.status, self.error):
             delta["status"] = self.status
             delta["error"] = self.error
@@ -234,7 +252,7 @@ class ViewModel:
             return False
         if any(not slot.final_sent for slot in self.slots):
             return False
-        if self.show_tree:
+        if self.follows_calls:
             if self.tree_dirty:
                 return False
             if any(not record.ended for root in self.roots for record in root.walk()):
@@ -247,11 +265,11 @@ class ViewModel:
             return False
         if any(slot.cursor is not None and not slot.cursor.producer_ended for slot in self.slots):
             return False
-        return not self.show_tree or all(record.ended for root in self.roots for record in root.walk())
+        return not self.follows_calls or all(record.ended for root in self.roots for record in root.walk())
 
     def needs_polling(self) -> bool:
         """Tree previews of messages that are not in the sequence stream without waking anyone: poll them."""
-        return self.show_tree and self._tree_has_live_previews()
+        return self.follows_calls and self._tree_has_live_previews()
 
     # --- the tree ----------------------------------------------------------------------------------------------
 
@@ -274,6 +292,9 @@ class ViewModel:
                 text = _joined_text(pieces, limit=200)
             previews.append(preview(text))
         elapsed = record.elapsed()
+        t0 = self._t0()
+        ticks = [_since(at, t0) for at in self._ticks.get(record.label, ())]
+        started = None if record.started_at is None else _since(record.started_at, t0)
         return {
             "id": record.label,
             "alias": record.alias,
@@ -283,9 +304,54 @@ class ViewModel:
             "messages": previews,
             "message_count": len(record.messages),
             "elapsed": None if elapsed is None else round(elapsed, 3),
+            "total": self._total(record),
+            "queued": _since(record.queued_at, t0),
+            "started": started,
+            "ended": None if record.ended_at is None else _since(record.ended_at, t0),
+            "marks": [_since(at, t0) for at in record.message_times],
+            "ticks": ticks,
+            "ttft": None if started is None or not ticks else round(max(0.0, ticks[0] - started), 3),
         }
 
+    def _total(self, record: CallRecord) -> float | None:
+        """Seconds from the call's start until everything under it ended: its callees and the tokens of every
+        message they replied (None until then; the front end counts it up meanwhile)."""
+        end = record.subtree_end()
+        if end is None or record.started_at is None:
+            return None
+        subtree = record.walk()
+        if any(member.streaming() for member in subtree):
+            return None
+        last = max([end, *(self._ticks[member.label][-1] for member in subtree if self._ticks.get(member.label))])
+        return round(max(0.0, last - record.started_at), 3)
+
+    def _t0(self) -> float:
+        """The moment the view's timeline starts: when the first of its calls was queued."""
+        return min((root.queued_at for root in self.roots), default=0.0)
+
+    def _sample_ticks(self) -> None:
+        """Note, at this moment, every call whose messages gained pieces since the last look (the timeline's
+        token ticks, as fine as the update rate)."""
+        now = time.monotonic()
+        for root in self.roots:
+            for record in root.walk():
+                grew = False
+                for promise in record.live_messages():
+                    count = len(stream_pieces(promise))
+                    seen = self._piece_counts.get(id(promise))
+                    if seen is None and stream_finished(promise):
+                        self._piece_counts[id(promise)] = count  # a whole message: a mark, not tokens
+                    elif count > (seen or 0):
+                        self._piece_counts[id(promise)] = count
+                        grew = True
+                if grew:
+                    ticks = self._ticks.setdefault(record.label, [])
+                    if len(ticks) >= _MAX_TICKS:  # a long run: keep every other tick, evenly thinned
+                        del ticks[1::2]
+                    ticks.append(now)
+
     def _tree_changes(self) -> tuple[list[dict[str, Any]], list[str] | None]:
+        self._sample_ticks()
         changed: list[dict[str, Any]] = []
         for root in self.roots:
             for record in root.walk():
@@ -300,12 +366,24 @@ class ViewModel:
             return changed, roots
         return changed, None
 
+    def clock(self) -> float | None:
+        """Seconds since the timeline's start: now while a call runs; once all ended, the end of the last call or
+        of the last tokens seen, whichever came later (None without calls)."""
+        if not self.roots:
+            return None
+        t0 = self._t0()
+        ends = [root.subtree_end() for root in self.roots]
+        if all(end is not None for end in ends):
+            last_tick = max((ticks[-1] for ticks in self._ticks.values() if ticks), default=t0)
+            return _since(max(last_tick, *(end for end in ends if end is not None)), t0)
+        return _since(time.monotonic(), t0)
+
     # --- the whole state -------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """The full state: the synced traits, and what the static forms are made of."""
         nodes: dict[str, dict[str, Any]] = {}
-        if self.show_tree:
+        if self.follows_calls:
             for root in self.roots:
                 for record in root.walk():
                     node = self._sent_nodes.get(record.label) or self._node_state(record)
@@ -317,10 +395,20 @@ class ViewModel:
             "error": self.error,
             "show_messages": self.show_messages,
             "show_tree": self.show_tree,
+            "show_timeline": self.show_timeline,
+            "clock": self.clock(),
             "messages": [slot.as_state() for slot in self.slots],
             "nodes": nodes,
             "roots": [root.label for root in self.roots],
         }
+
+
+_MAX_TICKS = 400
+"""Token ticks kept per call: past this many, every other one is dropped (a bar cannot show more anyway)."""
+
+
+def _since(at: float, t0: float) -> float:
+    return round(max(0.0, at - t0), 3)
 
 
 def _joined_text(pieces: list[Any], limit: int | None = None) -> str:
@@ -337,10 +425,13 @@ def _joined_text(pieces: list[Any], limit: int | None = None) -> str:
     return "".join(texts)
 
 
+_COUNTED_UP = frozenset({"elapsed", "total"})
+
+
 def _node_differs(sent: dict[str, Any], node: dict[str, Any]) -> bool:
     """Elapsed time alone is not a change worth a message: the front end counts it up by itself."""
     for key, value in node.items():
-        if key == "elapsed":
+        if key in _COUNTED_UP:
             if (sent[key] is None) != (value is None):
                 return True
         elif sent[key] != value:

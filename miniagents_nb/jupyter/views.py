@@ -109,7 +109,7 @@ class LiveView(anywidget.AnyWidget):
         self._thread = threading.get_ident()
         self._waker = Waker(loop)
         self._unsubscribe: Callable[[], None] | None = None
-        if model.tracker is not None and model.show_tree:
+        if model.tracker is not None and model.follows_calls:
             self._unsubscribe = model.tracker.add_listener(self._on_record_changed)
         self._task: asyncio.Task[None] | None = None
         self.on_msg(self._on_front_end_message)
@@ -298,7 +298,7 @@ class LiveView(anywidget.AnyWidget):
 
 class SequenceView(LiveView):
     """The flattened message sequence as it arrives, each message streaming, labelled by its sender; with
-    `tree=True` also the live tree of the agent calls behind it."""
+    `tree=True` also the live tree of the agent calls behind it, with `timeline=True` their timeline."""
 
     def __init__(
         self,
@@ -306,19 +306,27 @@ class SequenceView(LiveView):
         *,
         tree: bool = False,
         messages: bool = True,
+        timeline: bool = False,
         tracker: CallTracker | None = None,
         max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND,
     ) -> None:
         model = ViewModel(
             kind="sequence",
-            title="MessageSequencePromise",
+            title=_sequence_title(sequence, tracker),
             sequence=sequence,
             message=None,
             tracker=tracker,
             show_messages=messages,
             show_tree=tree,
+            show_timeline=timeline,
         )
         super().__init__(model, max_updates_per_second=max_updates_per_second)
+
+
+def _sequence_title(sequence: MessageSequencePromise, tracker: CallTracker | None) -> str:
+    """The header's name for a sequence, in users' words: the agent whose replies it is, or just "Replies"."""
+    record = tracker.record_of_sequence(sequence) if tracker is not None else None
+    return record.alias if record is not None else "Replies"
 
 
 class AgentTreeView(SequenceView):
@@ -346,10 +354,7 @@ class TokenStreamView(LiveView):
         tracker: CallTracker | None = None,
         max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND,
     ) -> None:
-        if isinstance(message, Message):
-            title = type(message).__name__
-        else:
-            title = "MessagePromise"
+        title = type(message).__name__ if isinstance(message, Message) else "Message"
         model = ViewModel(
             kind="message",
             title=title,
@@ -367,6 +372,7 @@ def make_view(
     *,
     tree: bool | None = None,
     messages: bool = True,
+    timeline: bool = False,
     tracker: CallTracker | None = None,
     max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND,
 ) -> LiveView:
@@ -374,22 +380,31 @@ def make_view(
     if isinstance(obj, MessageSequencePromise):
         if tree is None:
             tree = tracker is not None and tracker.record_of_sequence(obj) is not None
-        if not messages and not tree:
+        if not messages and not tree and not timeline:
             raise InvalidArgumentsError(
-                "A view with `messages=False` and `tree=False` would show nothing: keep one of them."
+                "A view with `messages=False`, `tree=False` and no timeline would show nothing: keep one of them."
             )
-        if tree and tracker is None:
+        if (tree or timeline) and tracker is None:
             raise InvalidArgumentsError(
-                "Agent trees need the notebook layer, which records the agent calls: run `%load_ext miniagents_nb` "
-                "before triggering the agents, or pass `tree=False`."
+                f"{'Agent trees' if tree else 'Timelines'} need the notebook layer, which records the agent calls: "
+                "run `%load_ext miniagents_nb` before triggering the agents"
+                + (", or pass `tree=False`." if tree else ".")
             )
-        if messages:
-            return SequenceView(obj, tree=tree, tracker=tracker, max_updates_per_second=max_updates_per_second)
+        if messages or timeline:
+            return SequenceView(
+                obj,
+                tree=tree,
+                messages=messages,
+                timeline=timeline,
+                tracker=tracker,
+                max_updates_per_second=max_updates_per_second,
+            )
         return AgentTreeView(obj, tracker=tracker, max_updates_per_second=max_updates_per_second)
     if isinstance(obj, (MessagePromise, Message)):
-        if tree:
+        if tree or timeline:
             raise InvalidArgumentsError(
-                "`tree=True` applies to message sequences; a single message is shown as its token stream."
+                f"`{'tree' if tree else 'timeline'}=True` applies to message sequences (e.g. `agent.trigger(...)`); "
+                "a single message is shown as its token stream."
             )
         if not messages:
             raise InvalidArgumentsError("A message view always shows the message: drop `messages=False`.")

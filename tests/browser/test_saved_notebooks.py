@@ -5,6 +5,7 @@ found"), in the light and the dark theme; and `nbconvert --to html` of the saved
 from __future__ import annotations
 
 import json
+import re
 
 from nbconvert import HTMLExporter
 
@@ -96,4 +97,5 @@ def test_a_saved_notebook_shows_its_views_without_the_kernel_that_made_them(lab:
     body, _ = HTMLExporter().from_filename(str(path))
     assert "model not found" not in body
     assert body.count('<div class="mna-message-text">Roses lean on the fence, and the kettle hums. </div>') == 2
-    assert body.count('data-alias="POET"') == 2
+    assert len(re.findall(r'<li class="mna-node [^"]*"[^>]*data-alias="POET"', body)) == 2  # the tree's node
+    assert len(re.findall(r'<div class="mna-lane [^"]*"[^>]*data-alias="POET"', body)) == 2  # its timeline lane

@@ -99,6 +99,8 @@ def replay(initial: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, A
             state["nodes"][node["id"]] = node
         if "roots" in delta:
             state["roots"] = delta["roots"]
+        if "clock" in delta:
+            state["clock"] = delta["clock"]
         state["status"] = delta.get("status", state["status"])
         state["error"] = delta.get("error", state["error"])
         version = delta["to"]
@@ -106,8 +108,12 @@ def replay(initial: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, A
 
 
 def comparable(state: dict[str, Any]) -> dict[str, Any]:
-    """A state without the running times (the only part that legitimately differs between sends)."""
+    """A state without the running times (the only part that legitimately differs between sends: the front end
+    counts them up by itself, and the final state has them exact)."""
     result = copy.deepcopy(state)
+    if result.get("clock") is not None:
+        result["clock"] = "set"
     for node in result["nodes"].values():
-        node["elapsed"] = None if node["elapsed"] is None else "set"
+        for key in ("elapsed", "total"):
+            node[key] = None if node[key] is None else "set"
     return result

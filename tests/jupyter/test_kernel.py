@@ -81,7 +81,7 @@ def test_run_all_with_the_seed_sync_facade_then_more_cells() -> None:
     assert outputs[1] == "Hello from aggregator\nSub-agent received: Hi there!\n"
     assert outputs[2] == "the next cell ran\n"
     assert outputs[3] == (
-        "MessageSequencePromise: 2 messages (done)\n"
+        "AGGREGATOR_AGENT · 2 messages · done\n"
         "[AGGREGATOR_AGENT] Hello from aggregator\n"
         "[SUB_AGENT] Sub-agent received: again\n"
         "Agent calls:\n"
@@ -90,8 +90,8 @@ def test_run_all_with_the_seed_sync_facade_then_more_cells() -> None:
     )
     assert outputs[4] == ""
     # the display-time form was replaced by the final one while the cell still ran: nbclient stored the final one
-    assert outputs[5] == "MessageSequencePromise: 1 message (done)\n[TAIL] hello"
-    assert outputs[6] == "MessageSequencePromise: 1 message (done)\n[TAIL] hello + hello + world"
+    assert outputs[5] == "TAIL · 1 message · done\n[TAIL] hello"
+    assert outputs[6] == "TAIL · 1 message · done\n[TAIL] hello + hello + world"
     assert outputs[7] == "4\n"
     # the stored widget state of the %%chat views is their exact final state
     widget_states = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
@@ -267,7 +267,7 @@ def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
     updates = [m for m in later if m["msg_type"] == "update_display_data"]
     assert updates
     assert updates[-1]["content"]["data"]["text/plain"] == (
-        f"MessageSequencePromise: 1 message (done)\n[TICKER] {expected}\nAgent calls:\n  TICKER: done, 1 message"
+        f"TICKER · 1 message · done\n[TICKER] {expected}\nAgent calls:\n  TICKER: done, 1 message"
     )
     # the final output is the static form alone: saved, it renders with no kernel (no widget model to miss)
     final_data = updates[-1]["content"]["data"]

@@ -112,15 +112,15 @@ def test_displaying_sequences_promises_and_messages_shows_views(shell: Any, comm
     # finished already: the static form alone (a saved notebook renders it without a kernel), the live view's DOM
     assert "application/vnd.jupyter.widget-view+json" not in output.data
     assert output.data["text/plain"] == (
-        "MessageSequencePromise: 1 message (done)\n[ECHO] echo: hi\nAgent calls:\n  ECHO: done, 1 message"
+        "ECHO · 1 message · done\n[ECHO] echo: hi\nAgent calls:\n  ECHO: done, 1 message"
     )
     assert '<div class="mna-message-text">echo: hi</div>' in output.data["text/html"]
     captured = ok(shell, "message_promise = await reply.__aiter__().__anext__()\ndisplay(message_promise)")
-    assert captured.outputs[0].data["text/plain"] == "MessagePromise from ECHO (done)\necho: hi"
+    assert captured.outputs[0].data["text/plain"] == "Message from ECHO · done\necho: hi"
     captured = ok(shell, "TextMessage('plain')")
-    assert captured.outputs[0].data["text/plain"] == "TextMessage (done)\nplain"
+    assert captured.outputs[0].data["text/plain"] == "TextMessage · done\nplain"
     captured = ok(shell, "import miniagents_nb\nminiagents_nb.show(reply, tree=False)")
-    assert captured.outputs[0].data["text/plain"] == "MessageSequencePromise: 1 message (done)\n[ECHO] echo: hi"
+    assert captured.outputs[0].data["text/plain"] == "ECHO · 1 message · done\n[ECHO] echo: hi"
 
 
 def test_display_time_form_is_replaced_by_the_final_form_before_the_cell_ends(shell: Any) -> None:
@@ -128,11 +128,11 @@ def test_display_time_form_is_replaced_by_the_final_form_before_the_cell_ends(sh
     captured = ok(shell, "reply = echo.trigger('late')\ndisplay(reply)\nawait reply")
     first, last = captured.outputs
     assert not first.update
-    assert first.data["text/plain"] == "MessageSequencePromise: 0 messages (streaming)\nAgent calls:\n  ECHO: queued"
+    assert first.data["text/plain"] == "ECHO · 0 messages · streaming\nAgent calls:\n  ECHO: queued"
     assert last.update
     assert last.transient["display_id"] == first.transient["display_id"]
     assert last.data["text/plain"] == (
-        "MessageSequencePromise: 1 message (done)\n[ECHO] echo: late\nAgent calls:\n  ECHO: done, 1 message"
+        "ECHO · 1 message · done\n[ECHO] echo: late\nAgent calls:\n  ECHO: done, 1 message"
     )
 
 
@@ -189,7 +189,7 @@ ctx.reply(kwargs.get("sep", " | ").join(texts))
 def test_chat_keeps_one_conversation(shell: Any) -> None:
     ok(shell, RECORDER)
     captured = ok(shell, "%%chat recorder\nhello")
-    assert captured.outputs[-1].data["text/plain"] == "MessageSequencePromise: 1 message (done)\n[RECORDER] hello"
+    assert captured.outputs[-1].data["text/plain"] == "RECORDER · 1 message · done\n[RECORDER] hello"
     captured = ok(shell, "%%chat recorder\nagain")
     assert captured.outputs[-1].data["text/plain"].endswith("[RECORDER] hello | hello | again")
     captured = ok(shell, '%%chat recorder sep=" / " --tree\nthird')

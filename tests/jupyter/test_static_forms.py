@@ -164,7 +164,7 @@ def test_what_had_not_ended_reads_incomplete() -> None:
     assert [m["status"] for m in marked["messages"]] == ["done", "incomplete"]
     assert [n["status"] for n in marked["nodes"].values()] == ["done", "incomplete"]
     assert render_text(marked).splitlines()[0] == (
-        "EDITOR: 2 messages (incomplete (the kernel stopped before it ended))"
+        "EDITOR · 2 messages · incomplete (the kernel stopped before it ended)"
     )
     assert "    (incomplete)" in render_text(marked)
     html = render_html(marked)

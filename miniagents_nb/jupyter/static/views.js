@@ -1,6 +1,7 @@
 // miniagents_nb live views: a message sequence, an agent call tree, a token stream (an anywidget ES module).
 //
-// The state and the deltas follow the protocol of shared.js, which is put in front of this module.
+// The state and the deltas follow the protocol of shared.js, which is put in front of this module (and timeline.js,
+// which draws the timeline of the calls).
 
 const { modelState, forget } = deltaProtocol({
   registry: (globalThis.__miniagentsNbViewStates ??= new Map()),
@@ -13,12 +14,17 @@ const { modelState, forget } = deltaProtocol({
       data.nodes[node.id] = node;
     }
     if (delta.roots) data.roots = delta.roots;
+    if ("clock" in delta) {
+      data.clock = delta.clock;
+      data._clockRecv = now;
+    }
   },
 });
 
 function stamp(data) {
   const now = performance.now();
   for (const node of Object.values(data.nodes ?? {})) node._recv = now;
+  data._clockRecv = now;
   return data;
 }
 
@@ -28,8 +34,12 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
+// `BOSS · 8 messages` (the status badge follows), `Message from BOSS`: header_title in _render.py.
 function headerText(data) {
-  if (data.kind === "message") return data.title;
+  if (data.kind === "message") {
+    const sender = data.messages[0]?.sender;
+    return sender ? `${data.title} from ${sender}` : data.title;
+  }
   return `${data.title} · ${plural(data.messages.length, "message")}`;
 }
 
@@ -106,15 +116,12 @@ function treeView(data, elapsedEls) {
   return box;
 }
 
-function build(root, data) {
-  const parts = { messages: [], elapsedEls: [], tree: null };
+function build(root, data, view) {
+  const parts = { messages: [], elapsedEls: [], tree: null, timeline: null };
   const header = h("div", "mna-header");
   parts.title = h("span", "mna-title", headerText(data));
   parts.status = h("span", badgeClass("mna-view-status", data.status), statusText(data.status, data.error));
   header.append(parts.title, parts.status);
-  if (data.kind === "message" && data.messages[0]?.sender) {
-    header.appendChild(h("span", "mna-sender", data.messages[0].sender));
-  }
   root.appendChild(header);
   if (data.show_messages) {
     parts.list = h("div", "mna-messages");
@@ -129,10 +136,21 @@ function build(root, data) {
     parts.tree = treeView(data, parts.elapsedEls);
     root.appendChild(parts.tree);
   }
+  if (data.show_tree || data.show_timeline) {
+    parts.timeline = timelineView(data, view);
+    root.appendChild(parts.timeline);
+  }
   return parts;
 }
 
-function patch(root, parts, data, delta) {
+function redrawTimeline(root, parts, data, view) {
+  if (!parts.timeline) return;
+  const timeline = timelineView(data, view);
+  root.replaceChild(timeline, parts.timeline);
+  parts.timeline = timeline;
+}
+
+function patch(root, parts, data, delta, view) {
   parts.title.textContent = headerText(data);
   parts.status.textContent = statusText(data.status, data.error);
   parts.status.className = badgeClass("mna-view-status", data.status);
@@ -161,6 +179,7 @@ function patch(root, parts, data, delta) {
     root.replaceChild(tree, parts.tree);
     parts.tree = tree;
   }
+  if (delta.nodes || delta.roots || "clock" in delta) redrawTimeline(root, parts, data, view);
 }
 
 function render({ model, el }) {
@@ -169,21 +188,26 @@ function render({ model, el }) {
   root.dataset.kind = st.data?.kind ?? "";
   el.appendChild(root);
   let parts = null;
+  const view = { zoom: 1, timeline: Boolean(st.data?.show_timeline) };
   const full = () => {
     root.replaceChildren();
-    if (st.data) parts = build(root, st.data);
+    if (st.data) parts = build(root, st.data, view);
   };
   const update = (delta) => {
     if (delta === null || parts === null) full();
-    else patch(root, parts, st.data, delta);
+    else patch(root, parts, st.data, delta, view);
   };
   full();
   st.listeners.add(update);
+  let ticks = 0;
   const timer = setInterval(() => {
     if (!parts) return;
     for (const [span, node] of parts.elapsedEls) {
       if (node.status === "running") span.textContent = formatElapsed(nodeElapsed(node));
     }
+    ticks += 1;
+    const running = Object.values(st.data?.nodes ?? {}).some((node) => node.ended === null);
+    if (running && view.timeline && ticks % 3 === 0) redrawTimeline(root, parts, st.data, view); // bars grow
   }, 100);
   return () => {
     st.listeners.delete(update);
