@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from miniagents_nb.jupyter._details import details_html
 from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._timeline import timeline_html, timeline_text_lines
 
@@ -194,7 +195,7 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     )
 
 
-def _html_tree(state: dict[str, Any]) -> str:
+def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> str:
     nodes = state["nodes"]
 
     def item(label: str) -> str:
@@ -209,6 +210,9 @@ def _html_tree(state: dict[str, Any]) -> str:
             )
         )
         error = f'<div class="mna-node-error">{_esc(node["error"])}</div>' if node.get("error") else ""
+        if details is not None and label in details:  # no times: those are the timeline's (and not deterministic)
+            body = details_html(details[label], with_times=False)
+            error += f'<details class="mna-node-details"><summary>details</summary>{body}</details>'
         messages = "".join(f'<li class="mna-node-message">{_esc(text)}</li>' for text in node["messages"])
         children = "".join(item(child) for child in node["children"] if child in nodes)
         return (
@@ -224,8 +228,9 @@ def _html_tree(state: dict[str, Any]) -> str:
     return f'<div class="mna-tree"><div class="mna-tree-title">Agent calls</div><ul class="mna-tree-list">{body}</ul></div>'
 
 
-def render_html(state: dict[str, Any]) -> str:
-    """The `text/html` form: the live view's DOM and stylesheet, frozen."""
+def render_html(state: dict[str, Any], details: dict[str, dict[str, Any]] | None = None) -> str:
+    """The `text/html` form: the live view's DOM and stylesheet, frozen; with `details` (a final view's), each
+    call of the tree can be opened to its details."""
     parts = [
         f"<style>{widget_css('views')}</style>",
         f'<div class="mna-view mna-static" data-kind="{_esc(state["kind"])}">',
@@ -236,7 +241,7 @@ def render_html(state: dict[str, Any]) -> str:
         body = "".join(_html_message(message, labelled, index) for index, message in enumerate(state["messages"]))
         parts.append(f'<div class="mna-messages">{body}</div>')
     if state["show_tree"]:
-        parts.append(_html_tree(state))
+        parts.append(_html_tree(state, details))
     if state["show_tree"] or state.get("show_timeline"):
         parts.append(timeline_html(state))
     parts.append("</div>")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from typing import Any
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.events import (
@@ -55,6 +56,7 @@ class CallRecord:
 
     __slots__ = (
         "__weakref__",
+        "agent_kwargs",
         "alias",
         "call",
         "call_id",
@@ -64,13 +66,16 @@ class CallRecord:
         "children",
         "ended_at",
         "error",
+        "input_sequence",
         "key",
+        "kwargs",
         "label",
         "message_times",
         "messages",
         "queued_at",
         "started_at",
         "status",
+        "traceback",
     )
 
     def __init__(
@@ -92,6 +97,12 @@ class CallRecord:
         self.children: list[CallRecord] = []
         self.status = QUEUED
         self.error: str | None = None
+        self.traceback: str | None = None
+        """The failure's traceback (formatted once, when the call failed)."""
+        self.agent_kwargs: Mapping[str, Any] = {}
+        self.kwargs: Mapping[str, Any] = {}
+        """The agent's frozen arguments and the call's own (shown in the trace view's details)."""
+        self.input_sequence: MessageSequencePromise | None = None
         self.queued_at = queued_at
         """`time.monotonic()` of the call's `AgentCallQueued` event (as are the other two)."""
         self.started_at: float | None = None
@@ -268,6 +279,7 @@ class CallTracker:
         elif isinstance(event, AgentCallFinished):
             self._end(record, DONE, at=event.at)
         elif isinstance(event, AgentCallFailed):
+            record.traceback = error_to_text(event.error, with_traceback=True)
             self._end(record, FAILED, error_to_text(event.error), at=event.at)
         elif isinstance(event, AgentCallCancelled):
             self._end(record, CANCELLED, at=event.at)
@@ -281,6 +293,9 @@ class CallTracker:
         cell = caller.cell if caller is not None else current_cell.get()
         record = CallRecord(key, label, event.agent.alias, caller, cell, event.at)
         record.call = event.call
+        record.agent_kwargs = event.agent.frozen_kwargs
+        record.kwargs = event.kwargs
+        record.input_sequence = event.input_sequence
         if caller is not None:
             caller.children.append(record)
         self._by_key[key] = record

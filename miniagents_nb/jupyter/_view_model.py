@@ -9,9 +9,10 @@ the synced traits and the static forms are made of.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
+from miniagents_nb.jupyter._call_times import CallTimes
+from miniagents_nb.jupyter._details import call_details
 from miniagents_nb.jupyter._render import preview
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
@@ -80,9 +81,7 @@ class ViewModel:
         self.tree_dirty = False
         self._sent_nodes: dict[str, dict[str, Any]] = {}
         self._sent_roots: list[str] = []
-        # token activity seen at each look (the timeline's ticks): no cost per token, one check per update
-        self._ticks: dict[str, list[float]] = {}
-        self._piece_counts: dict[int, int] = {}
+        self._times = CallTimes()
         self._previews_were_live = False
         if self.follows_calls and tracker is not None and sequence is not None:
             record = tracker.record_of_sequence(sequence)
@@ -292,9 +291,6 @@ class ViewModel:
                 text = _joined_text(pieces, limit=200)
             previews.append(preview(text))
         elapsed = record.elapsed()
-        t0 = self._t0()
-        ticks = [_since(at, t0) for at in self._ticks.get(record.label, ())]
-        started = None if record.started_at is None else _since(record.started_at, t0)
         return {
             "id": record.label,
             "alias": record.alias,
@@ -304,54 +300,11 @@ class ViewModel:
             "messages": previews,
             "message_count": len(record.messages),
             "elapsed": None if elapsed is None else round(elapsed, 3),
-            "total": self._total(record),
-            "queued": _since(record.queued_at, t0),
-            "started": started,
-            "ended": None if record.ended_at is None else _since(record.ended_at, t0),
-            "marks": [_since(at, t0) for at in record.message_times],
-            "ticks": ticks,
-            "ttft": None if started is None or not ticks else round(max(0.0, ticks[0] - started), 3),
+            **self._times.node_times(record, self.roots),
         }
 
-    def _total(self, record: CallRecord) -> float | None:
-        """Seconds from the call's start until everything under it ended: its callees and the tokens of every
-        message they replied (None until then; the front end counts it up meanwhile)."""
-        end = record.subtree_end()
-        if end is None or record.started_at is None:
-            return None
-        subtree = record.walk()
-        if any(member.streaming() for member in subtree):
-            return None
-        last = max([end, *(self._ticks[member.label][-1] for member in subtree if self._ticks.get(member.label))])
-        return round(max(0.0, last - record.started_at), 3)
-
-    def _t0(self) -> float:
-        """The moment the view's timeline starts: when the first of its calls was queued."""
-        return min((root.queued_at for root in self.roots), default=0.0)
-
-    def _sample_ticks(self) -> None:
-        """Note, at this moment, every call whose messages gained pieces since the last look (the timeline's
-        token ticks, as fine as the update rate)."""
-        now = time.monotonic()
-        for root in self.roots:
-            for record in root.walk():
-                grew = False
-                for promise in record.live_messages():
-                    count = len(stream_pieces(promise))
-                    seen = self._piece_counts.get(id(promise))
-                    if seen is None and stream_finished(promise):
-                        self._piece_counts[id(promise)] = count  # a whole message: a mark, not tokens
-                    elif count > (seen or 0):
-                        self._piece_counts[id(promise)] = count
-                        grew = True
-                if grew:
-                    ticks = self._ticks.setdefault(record.label, [])
-                    if len(ticks) >= _MAX_TICKS:  # a long run: keep every other tick, evenly thinned
-                        del ticks[1::2]
-                    ticks.append(now)
-
     def _tree_changes(self) -> tuple[list[dict[str, Any]], list[str] | None]:
-        self._sample_ticks()
+        self._times.sample(self.roots)
         changed: list[dict[str, Any]] = []
         for root in self.roots:
             for record in root.walk():
@@ -366,17 +319,25 @@ class ViewModel:
             return changed, roots
         return changed, None
 
+    def details(self, label: str) -> dict[str, Any] | None:
+        """The details of one call of the view, built now (None for a call the view does not show)."""
+        for root in self.roots:
+            for record in root.walk():
+                if record.label == label:
+                    return call_details(record, self._sent_nodes.get(label) or self._node_state(record))
+        return None
+
+    def all_details(self) -> dict[str, dict[str, Any]]:
+        """The details of every call of the view (for the final static form)."""
+        return {
+            record.label: call_details(record, self._sent_nodes.get(record.label) or self._node_state(record))
+            for root in self.roots
+            for record in root.walk()
+        }
+
     def clock(self) -> float | None:
-        """Seconds since the timeline's start: now while a call runs; once all ended, the end of the last call or
-        of the last tokens seen, whichever came later (None without calls)."""
-        if not self.roots:
-            return None
-        t0 = self._t0()
-        ends = [root.subtree_end() for root in self.roots]
-        if all(end is not None for end in ends):
-            last_tick = max((ticks[-1] for ticks in self._ticks.values() if ticks), default=t0)
-            return _since(max(last_tick, *(end for end in ends if end is not None)), t0)
-        return _since(time.monotonic(), t0)
+        """Seconds on the timeline's clock now (see `CallTimes.clock`)."""
+        return self._times.clock(self.roots)
 
     # --- the whole state -------------------------------------------------------------------------------------
 
@@ -401,14 +362,6 @@ class ViewModel:
             "nodes": nodes,
             "roots": [root.label for root in self.roots],
         }
-
-
-_MAX_TICKS = 400
-"""Token ticks kept per call: past this many, every other one is dropped (a bar cannot show more anyway)."""
-
-
-def _since(at: float, t0: float) -> float:
-    return round(max(0.0, at - t0), 3)
 
 
 def _joined_text(pieces: list[Any], limit: int | None = None) -> str:

@@ -169,7 +169,11 @@ class LiveView(anywidget.AnyWidget):
             self._waker.wake()
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """A front end that missed deltas (it rendered without `initialize`) asks for the whole state once."""
+        """A front end that missed deltas (it rendered without `initialize`) asks for the whole state once; a user
+        who opens a call of the tree asks for its details."""
+        if isinstance(content, dict) and content.get("type") == "details" and isinstance(content.get("id"), str):
+            self.send({"type": "details", "id": content["id"], "details": self._model.details(content["id"])})
+            return
         if isinstance(content, dict) and content.get("type") == "resync" and not self._final and not self._closed:
             with self.hold_sync():
                 self.state = self._model.snapshot()
@@ -258,8 +262,8 @@ class LiveView(anywidget.AnyWidget):
         return render_text(snapshot)
 
     def _render_html(self, snapshot: dict[str, Any]) -> str:
-        """The static text/html form of a snapshot."""
-        return render_html(snapshot)
+        """The static text/html form of a snapshot (a final one holds the calls' details)."""
+        return render_html(snapshot, self._model.all_details() if self._final and self._model.show_tree else None)
 
     def _bundle(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         bundle: dict[str, Any] = {

@@ -189,6 +189,7 @@ async def test_the_static_forms_are_deterministic(comms: list[RecordingComm]) ->
     # the timeline (closed under the tree) holds the run's times, the one thing that differs between runs: the
     # tutorials' nbval rules set it aside the same way (notebooks/nbval_sanitize.cfg, [regex2])
     timeless = [re.sub(TIMELINE_HTML, "(TIMELINE)", render_html(state)) for state in (first, second)]
+    # (the calls' details are only in a final view's own form, with their paths and ids: see test_details.py)
     assert timeless[0] == timeless[1]
     assert timeless[0].count("(TIMELINE)") == 1
     text = render_text(first)

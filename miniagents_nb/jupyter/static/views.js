@@ -79,7 +79,61 @@ function nodeElapsed(node) {
   return node.elapsed + (running ? (performance.now() - (node._recv ?? performance.now())) / 1000 : 0);
 }
 
-function treeView(data, elapsedEls) {
+// --- a call's details: asked for when the user opens them, drawn as _details.py draws them ----------------------
+
+function pairsView(className, pairs) {
+  const dl = h("dl", className);
+  for (const [name, value] of pairs) dl.append(h("dt", null, name), h("dd", null, value));
+  return dl;
+}
+
+function messagesView(entries) {
+  const ol = h("ol", "mna-details-messages");
+  for (const entry of entries) {
+    const li = h("li");
+    li.appendChild(h("div", "mna-details-text", entry.text));
+    if (entry.fields.length) li.appendChild(pairsView("mna-details-fields", entry.fields));
+    ol.appendChild(li);
+  }
+  return ol;
+}
+
+function detailsView(details) {
+  const body = h("div", "mna-details-body");
+  if (!details) {
+    body.textContent = "(this call is no longer known to the kernel)";
+    return body;
+  }
+  const section = (title, content) => {
+    const el = h("div", "mna-details-section");
+    el.append(h("div", "mna-details-heading", title), content);
+    body.appendChild(el);
+  };
+  if (details.times.length) section("Times", pairsView("mna-details-pairs", details.times));
+  if (details.arguments.length) section("Arguments", pairsView("mna-details-pairs", details.arguments));
+  section("Input", details.input.length ? messagesView(details.input) : h("i", null, "(no input)"));
+  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(no replies)"));
+  if (details.error) section("Error", h("div", "mna-details-text mna-details-error", details.traceback ?? details.error));
+  return body;
+}
+
+// view.details: id -> the details last received; view.opened: ids the user opened (kept across tree redraws)
+function nodeDetails(id, view) {
+  const el = h("details", "mna-node-details");
+  el.dataset.id = id;
+  el.appendChild(h("summary", null, "details"));
+  el.appendChild(view.details.has(id) ? detailsView(view.details.get(id)) : h("div", "mna-details-body", "loading…"));
+  el.open = view.opened.has(id);
+  el.addEventListener("toggle", () => {
+    if (el.open) {
+      view.opened.add(id);
+      view.request(id); // always fresh: a running call's replies grow
+    } else view.opened.delete(id);
+  });
+  return el;
+}
+
+function treeView(data, elapsedEls, view) {
   const box = h("div", "mna-tree");
   box.appendChild(h("div", "mna-tree-title", "Agent calls"));
   const list = h("ul", "mna-tree-list");
@@ -97,6 +151,7 @@ function treeView(data, elapsedEls) {
     if (node.message_count) line.appendChild(h("span", "mna-node-count", plural(node.message_count, "message")));
     li.appendChild(line);
     if (node.error) li.appendChild(h("div", "mna-node-error", node.error));
+    li.appendChild(nodeDetails(id, view));
     if (node.messages.length) {
       const messages = h("ul", "mna-node-messages");
       for (const text of node.messages) messages.appendChild(h("li", "mna-node-message", text));
@@ -133,7 +188,7 @@ function build(root, data, view) {
     root.appendChild(parts.list);
   }
   if (data.show_tree) {
-    parts.tree = treeView(data, parts.elapsedEls);
+    parts.tree = treeView(data, parts.elapsedEls, view);
     root.appendChild(parts.tree);
   }
   if (data.show_tree || data.show_timeline) {
@@ -175,7 +230,7 @@ function patch(root, parts, data, delta, view) {
   }
   if (data.show_tree && (delta.nodes || delta.roots)) {
     parts.elapsedEls = [];
-    const tree = treeView(data, parts.elapsedEls);
+    const tree = treeView(data, parts.elapsedEls, view);
     root.replaceChild(tree, parts.tree);
     parts.tree = tree;
   }
@@ -188,7 +243,21 @@ function render({ model, el }) {
   root.dataset.kind = st.data?.kind ?? "";
   el.appendChild(root);
   let parts = null;
-  const view = { zoom: 1, timeline: Boolean(st.data?.show_timeline) };
+  const view = {
+    zoom: 1,
+    timeline: Boolean(st.data?.show_timeline),
+    details: new Map(),
+    opened: new Set(),
+    request: (id) => model.send({ type: "details", id }),
+  };
+  const onDetails = (msg) => {
+    if (!msg || msg.type !== "details") return;
+    view.details.set(msg.id, msg.details);
+    for (const el of root.querySelectorAll(".mna-node-details")) {
+      if (el.dataset.id === msg.id) el.replaceChild(detailsView(msg.details), el.lastChild);
+    }
+  };
+  model.on("msg:custom", onDetails);
   const full = () => {
     root.replaceChildren();
     if (st.data) parts = build(root, st.data, view);
@@ -211,6 +280,7 @@ function render({ model, el }) {
   }, 100);
   return () => {
     st.listeners.delete(update);
+    model.off("msg:custom", onDetails);
     clearInterval(timer);
   };
 }
