@@ -202,6 +202,29 @@ async def test_stream_cursor_takes_what_arrived_and_waits_for_more() -> None:
         assert cursor.peek() == ["Hel", "lo"] == promise.pieces_so_far
 
 
+async def test_stream_cursor_end_waiter_completes_at_the_end_and_not_at_pieces() -> None:
+    async with MiniAgents():
+        with MessageTokenAppender(capture_errors=True) as appender:
+            promise = TextMessage.promise(message_token_streamer=appender, start_soon=False)
+            cursor = StreamCursor(promise)
+            end = cursor.end_waiter()
+            assert end is not None
+            assert cursor.end_waiter() is end  # one future per cursor, however often it is asked for
+            piece = cursor.waiter()
+            assert piece is not None
+            appender.append("Hel")
+            await piece
+            assert not end.done()
+            appender.append("lo")
+            await asyncio.sleep(0)
+            assert not end.done()
+        assert end is not None
+        await end
+        assert cursor.producer_ended
+        assert cursor.end_waiter() is None
+        assert cursor.take() == ["Hel", "lo"]
+
+
 async def test_stream_cursor_sees_exceptions_as_pieces() -> None:
     async def tokens(_: Any) -> AsyncIterator[str]:
         yield "a"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["FOLLOWERS", "Waker", "await_follower", "is_current_task", "start_follower"]
+__all__ = ["FOLLOWERS", "Waker", "await_follower", "coalescing_pause", "is_current_task", "start_follower"]
 
 FOLLOWERS: set[asyncio.Task[None]] = set()
 """Followers are referenced here until they end: the loop keeps tasks only weakly, and a follower whose streams
@@ -45,13 +45,14 @@ def is_current_task(task: asyncio.Task[None]) -> bool:
 class Waker:
     """Wakes a follower from any thread (call events may come from the sync facade's worker thread)."""
 
-    __slots__ = ("_future", "_loop", "_thread", "pending")
+    __slots__ = ("_future", "_loop", "_thread", "pausing", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._loop = loop
         self._thread = threading.get_ident()
         self._future: asyncio.Future[None] | None = None
         self.pending = False
+        self.pausing = False  # in `coalescing_pause`: its owner wakes it at changes it would otherwise ignore
 
     def wake(self) -> None:
         if threading.get_ident() == self._thread or self._loop is None:
@@ -73,3 +74,28 @@ class Waker:
         if self._future is None or self._future.done():
             self._future = self._loop.create_future()
         return self._future
+
+
+async def coalescing_pause(
+    waker: Waker,
+    until: float,
+    ended: Callable[[], bool],
+    end_waiters: Callable[[], list[asyncio.Future[None]]],
+) -> None:
+    """Hold a follower's next update until `until` (loop time), so that everything arriving meanwhile goes in one
+    update; but once everything has `ended()` the final state goes out at once, not up to an interval late. So the
+    pause wakes at the end of a stream (`end_waiters()`) or at the waker (a change of a call), never at a piece."""
+    loop = asyncio.get_running_loop()
+    waker.pausing = True
+    try:
+        while (delay := until - loop.time()) > 0 and not ended():
+            waker.pending = False  # what it announced is in `ended()` above
+            waiters = end_waiters()
+            if (future := waker.waiter()) is not None:
+                waiters.append(future)
+            if waiters:
+                await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await asyncio.sleep(delay)
+    finally:
+        waker.pausing = False

@@ -74,6 +74,8 @@ class ViewModel:
         self.slots: list[Slot] = []
         self._sent_status: tuple[str, str | None] = (self.status, None)
         self._sequence_cursor = Cursor(sequence) if sequence is not None else None
+        # cursors made for messages that arrived but were not taken yet (a pause waits for their end), by id
+        self._early_cursors: dict[int, Cursor] = {}
         self._keep: list[Any] = [sequence, message]  # what the view shows stays alive while the view does
         # the tree
         self.roots: list[CallRecord] = []
@@ -111,7 +113,8 @@ class ViewModel:
             self.slots.append(slot)
             return slot
         record = self._sender_record(item)
-        slot = Slot(Cursor(item), record.alias if record is not None else None)
+        cursor = self._early_cursors.pop(id(item), None) or Cursor(item)
+        slot = Slot(cursor, record.alias if record is not None else None)
         self.slots.append(slot)
         if (
             record is not None
@@ -245,6 +248,24 @@ class ViewModel:
                 futures.append(future)
         return futures
 
+    def end_waiters(self) -> list[asyncio.Future[None]]:
+        """Futures done when a stream of this view ends (not at its pieces): what cuts a coalescing pause short."""
+        futures: list[asyncio.Future[None]] = []
+        if self._sequence_cursor is not None and (future := self._sequence_cursor.end_waiter()) is not None:
+            futures.append(future)
+        for slot in self.slots:
+            if not slot.final_sent and slot.cursor is not None and (future := slot.cursor.end_waiter()) is not None:
+                futures.append(future)
+        if cursor := self._sequence_cursor:
+            for piece in cursor.peek()[cursor.position :]:
+                if isinstance(piece, MessagePromise):
+                    early = self._early_cursors.get(id(piece))
+                    if early is None:
+                        early = self._early_cursors[id(piece)] = Cursor(piece)
+                    if (future := early.end_waiter()) is not None:
+                        futures.append(future)
+        return futures
+
     def finished(self) -> bool:
         """Whether nothing the view shows can change any more."""
         if self._sequence_cursor is not None and not self._sequence_cursor.finished:
@@ -260,11 +281,22 @@ class ViewModel:
 
     def producers_ended(self) -> bool:
         """Whether every stream has ended (what is left to take goes out with the final state, without delay)."""
-        if self._sequence_cursor is not None and not self._sequence_cursor.producer_ended:
-            return False
+        cursor = self._sequence_cursor
+        if cursor is not None:
+            if not cursor.producer_ended:
+                return False
+            for piece in cursor.peek()[cursor.position :]:  # arrived, not taken yet: not in the slots or the tree
+                if isinstance(piece, MessagePromise) and not self._message_ended(piece):
+                    return False
         if any(slot.cursor is not None and not slot.cursor.producer_ended for slot in self.slots):
             return False
         return not self.follows_calls or all(record.ended for root in self.roots for record in root.walk())
+
+    def _message_ended(self, promise: MessagePromise) -> bool:
+        if not stream_finished(promise):
+            return False
+        record = self._sender_record(promise) if self.follows_calls else None
+        return record is None or all(call.ended for call in record.root().walk())
 
     def needs_polling(self) -> bool:
         """Tree previews of messages that are not in the sequence stream without waking anyone: poll them."""

@@ -36,7 +36,7 @@ import anywidget
 import traitlets
 
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
-from miniagents_nb.jupyter._follower import FOLLOWERS, Waker, await_follower, is_current_task, start_follower
+from miniagents_nb.jupyter import _follower as follower
 from miniagents_nb.jupyter._ipython import display, update_display
 from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
 from miniagents_nb.jupyter._static import widget_css, widget_esm
@@ -107,7 +107,7 @@ class LiveView(anywidget.AnyWidget):
             loop = None
         self._loop = loop
         self._thread = threading.get_ident()
-        self._waker = Waker(loop)
+        self._waker = follower.Waker(loop)
         self._unsubscribe: Callable[[], None] | None = None
         if model.tracker is not None and model.follows_calls:
             self._unsubscribe = model.tracker.add_listener(self._on_record_changed)
@@ -118,7 +118,7 @@ class LiveView(anywidget.AnyWidget):
             self._final = True
             self._stop_following()
         elif loop is not None:
-            self._task = start_follower(loop, self._follow())
+            self._task = follower.start_follower(loop, self._follow())
 
     # --- public ----------------------------------------------------------------------------------------------
 
@@ -136,7 +136,9 @@ class LiveView(anywidget.AnyWidget):
             if task.get_loop() is asyncio.get_running_loop():
                 await asyncio.shield(task)
             else:
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(await_follower(task), task.get_loop()))
+                await asyncio.wrap_future(
+                    asyncio.run_coroutine_threadsafe(follower.await_follower(task), task.get_loop())
+                )
         except asyncio.CancelledError:
             if not (task.cancelled() and (self._final or self._closed)):
                 raise
@@ -166,6 +168,8 @@ class LiveView(anywidget.AnyWidget):
     def _on_record_changed(self, record: CallRecord) -> None:
         if self._model.concerns(record):
             self._model.tree_dirty = True
+            self._waker.wake()
+        elif self._waker.pausing:  # maybe the sender of a message that arrived but is not in the tree yet
             self._waker.wake()
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -200,7 +204,6 @@ class LiveView(anywidget.AnyWidget):
 
     async def _follow(self) -> None:
         assert self._loop is not None
-        loop = self._loop
         try:
             while not self._final and not self._closed:
                 self._poll()
@@ -214,10 +217,10 @@ class LiveView(anywidget.AnyWidget):
                     if waiters:
                         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 self._waker.pending = False
-                interval = max(self._interval, len(FOLLOWERS) / ALL_VIEWS_MAX_UPDATES_PER_SECOND)
-                delay = self._last_sent + interval - loop.time()
-                if delay > 0 and not self._model.producers_ended():
-                    await asyncio.sleep(delay)  # coalesce: everything that arrives meanwhile goes in one update
+                interval = max(self._interval, len(follower.FOLLOWERS) / ALL_VIEWS_MAX_UPDATES_PER_SECOND)
+                await follower.coalescing_pause(
+                    self._waker, self._last_sent + interval, self._model.producers_ended, self._model.end_waiters
+                )
         finally:
             if not self._final and not self._closed:
                 # Cancelled (the kernel shuts down, or the sync facade's loop ends): show exactly what is known.
@@ -248,7 +251,7 @@ class LiveView(anywidget.AnyWidget):
             self._unsubscribe()
             self._unsubscribe = None
         task = self._task
-        if task is not None and not task.done() and not is_current_task(task):
+        if task is not None and not task.done() and not follower.is_current_task(task):
             if threading.get_ident() == self._thread:
                 task.cancel()
             else:

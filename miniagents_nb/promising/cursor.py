@@ -30,12 +30,13 @@ class StreamCursor(Generic[PIECE, WHOLE]):
     per look. A cursor belongs to the event loop of the stream it reads.
     """
 
-    __slots__ = ("_index", "_waiter", "promise")
+    __slots__ = ("_end_waiter", "_index", "_waiter", "promise")
 
     def __init__(self, promise: StreamedPromise[PIECE, WHOLE]) -> None:
         self.promise = promise
         self._index = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._end_waiter: asyncio.Future[None] | None = None
 
     @property
     def position(self) -> int:
@@ -79,6 +80,21 @@ class StreamCursor(Generic[PIECE, WHOLE]):
             self.promise._ensure_producing()
             self._waiter = stream.wait()
         return self._waiter
+
+    def end_waiter(self) -> asyncio.Future[None] | None:
+        """A future done when the producer ends, not at each piece (None when it has ended already).
+
+        For an observer that holds its next update back for a while (to coalesce pieces) but must not hold back
+        the final one: it waits on this instead of `waiter()`, which would wake it at every piece. One future per
+        cursor, whoever asks how often.
+        """
+        stream = self.promise._stream
+        if stream.finished:
+            return None
+        if self._end_waiter is None:
+            self.promise._ensure_producing()
+            self._end_waiter = stream.wait_end()
+        return self._end_waiter
 
     def result(self) -> tuple[WHOLE | None, BaseException | None]:
         """`(whole, None)` or `(None, error)` for a stream whose producer ended (computed now if nobody asked yet).

@@ -37,12 +37,13 @@ PromiseStreamer = Callable[[Any], AsyncIterator[Any]]
 class PieceStream:
     """The shared buffer behind a stream: pieces so far, whether it ended, who waits for more."""
 
-    __slots__ = ("finished", "on_finish", "pieces", "waiters")
+    __slots__ = ("end_waiters", "finished", "on_finish", "pieces", "waiters")
 
     def __init__(self, pieces: list[Any] | None = None, finished: bool = False) -> None:
         self.pieces: list[Any] = [] if pieces is None else pieces
         self.finished = finished
         self.waiters: list[asyncio.Future[None]] | None = None
+        self.end_waiters: list[asyncio.Future[None]] | None = None
         self.on_finish: Callable[[], None] | None = None
 
     def push(self, piece: Any) -> None:
@@ -61,6 +62,11 @@ class PieceStream:
         self.finished = True
         if self.waiters:
             self._wake()
+        if self.end_waiters:
+            end_waiters, self.end_waiters = self.end_waiters, None
+            for future in end_waiters:
+                if not future.done():
+                    future.set_result(None)
         if self.on_finish is not None:
             callback, self.on_finish = self.on_finish, None
             callback()
@@ -72,6 +78,15 @@ class PieceStream:
             self.waiters = [future]
         else:
             self.waiters.append(future)
+        return future
+
+    def wait_end(self) -> asyncio.Future[None]:
+        """A future that completes when the stream ends, and not before (pushes do not touch it)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.end_waiters is None:
+            self.end_waiters = [future]
+        else:
+            self.end_waiters.append(future)
         return future
 
     def _wake(self) -> None:
@@ -92,6 +107,7 @@ class FinishedPieceStream(tuple[Any, ...]):
 
     finished = True
     waiters = None
+    end_waiters = None
     on_finish = None
 
     @property

@@ -79,6 +79,24 @@ async def observed_run(make: Any) -> Any:
         return await make(tracker)
 
 
+async def test_the_final_state_is_not_held_back_by_the_update_interval(comms: list[RecordingComm]) -> None:
+    """An interval of an hour: the view's pause after its first update must end when the last stream ends (the test
+    would hit its timeout otherwise), and the final state is exact."""
+
+    async def run(tracker: CallTracker) -> tuple[Any, ...]:
+        reply = editor.trigger()
+        view = SequenceView(reply, tree=True, tracker=tracker, max_updates_per_second=1 / 3600)
+        messages = await reply
+        await view.wait()
+        return view, messages
+
+    view, messages = await observed_run(run)
+    assert view.is_final
+    assert view.state["status"] == "done"
+    assert [m["text"] for m in view.state["messages"]] == [str(m) for m in messages]
+    assert comm_of(comms, view).front_end_messages() <= 3  # the first update, what was left, the final state
+
+
 async def test_sequence_view_sends_coalesced_deltas_then_the_exact_final_state(comms: list[RecordingComm]) -> None:
     async def run(tracker: CallTracker) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
