@@ -187,6 +187,14 @@ class ViewModel:
         pieces = cursor.take()
         if not pieces:
             return ""
+        try:  # the common case, all tokens `str`, in one C-level join
+            chunk = "".join(pieces)
+        except TypeError:  # an exception among them, or tokens of another type
+            pass
+        else:
+            if chunk:
+                slot.parts.append(chunk)
+            return chunk
         texts: list[str] = []
         for piece in pieces:
             if isinstance(piece, BaseException):

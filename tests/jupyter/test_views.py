@@ -175,6 +175,30 @@ async def test_failure_shows_in_the_sequence_and_the_tree(comms: list[RecordingC
     )
 
 
+async def test_a_stream_that_fails_midway_keeps_its_text_and_shows_the_error(comms: list[RecordingComm]) -> None:
+    async def tokens(_aux: dict[str, Any]) -> AsyncIterator[str]:
+        yield "half "
+        yield "a sentence"
+        raise ValueError("the pen broke")
+
+    @miniagent(alias="TORN")
+    async def torn(ctx: InteractionContext) -> None:
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens))
+
+    async def run(tracker: CallTracker) -> Any:
+        reply = torn.trigger()
+        view = SequenceView(reply, tracker=tracker)
+        with pytest.raises(ValueError, match="the pen broke"):
+            await reply
+        await view.wait()
+        return view
+
+    view = await observed_run(run)
+    [message] = view.state["messages"]
+    assert (message["text"], message["status"]) == ("half a sentence", "failed")
+    assert message["error"] == "ValueError: the pen broke"
+
+
 async def test_cancelled_call_shows_cancelled(comms: list[RecordingComm]) -> None:
     async def run(tracker: CallTracker) -> Any:
         reply = slow.trigger()
