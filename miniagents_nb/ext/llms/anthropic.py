@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -32,6 +32,8 @@ from miniagents_nb.ext.llms.llm_utils import (
     route_unknown_kwargs_to_extra_body,
 )
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, AnthropicMessage
+from miniagents_nb.ext.llms.tool_formats import ToolCallResult, anthropic_exchange_dicts, anthropic_tool_request
+from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import Message, MessageTokenAppender
 
 __all__ = [
@@ -165,6 +167,20 @@ class AnthropicLLMAgent(LLMAgent):
             fake_first_user_message=self.fake_first_user_message,
         )
 
+    def tool_request_kwargs(self, tools: ToolSet, tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
+        return anthropic_tool_request(tools, tool_choice, parallel_tool_calls)
+
+    def tool_exchange_dicts(self, text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
+        return anthropic_exchange_dicts(text, calls)
+
+    def extend_conversation(
+        self, message_dicts: list[dict[str, Any]], new_dicts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The exchange goes before the trailing system dict (which `aproduce_tokens` pops into `system`)."""
+        if message_dicts and message_dicts[-1]["role"] == "system":
+            return [*message_dicts[:-1], *new_dicts, message_dicts[-1]]
+        return [*message_dicts, *new_dicts]
+
     def translate_error(self, error: Exception) -> Exception:
         return llm_error_from(
             error,
@@ -183,6 +199,9 @@ class AnthropicLLMAgent(LLMAgent):
         kwargs["messages"] = conversation
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
+        turn = self.tool_turn
+        if turn is not None:
+            kwargs.update(turn.request)
         structured = self.response_format if is_pydantic_model_class(self.response_format) else None
         tool_name = None
         if structured is not None:
@@ -214,6 +233,8 @@ class AnthropicLLMAgent(LLMAgent):
                             append(event.text)
                         elif event_type == "input_json" and tool_name is not None:
                             append(event.partial_json)
+                        elif turn is not None:
+                            _report_tool_event(turn, event)
                     final = await stream.get_final_message()
             else:
                 method = client.messages.create
@@ -224,6 +245,11 @@ class AnthropicLLMAgent(LLMAgent):
                     text = "".join(json.dumps(block.input) for block in final.content if block.type == "tool_use")
                 if text:
                     append(text)
+                if turn is not None:
+                    for index, block in enumerate(final.content):
+                        if block.type == "tool_use":
+                            turn.start_tool_call(index, block.id, block.name)
+                            turn.add_arguments(index, json.dumps(block.input))
         self._collect(final, token_appender.auxiliary_field_collector, structured, tool_name)
 
     def _collect(self, final: Any, aux: dict[str, Any], structured: Any, tool_name: str | None) -> None:
@@ -258,6 +284,14 @@ class AnthropicLLMAgent(LLMAgent):
             ) from error
         aux["parsed"] = parsed.model_dump(mode="json")
         aux[PARSED_OBJECT_KEY] = parsed
+
+
+def _report_tool_event(turn: Any, event: Any) -> None:
+    """A `tool_use` block starting, or a piece of its `input_json_delta`, reported to the tool loop's turn."""
+    if event.type == "content_block_start" and event.content_block.type == "tool_use":
+        turn.start_tool_call(event.index, event.content_block.id, event.content_block.name)
+    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+        turn.add_arguments(event.index, event.delta.partial_json)
 
 
 AnthropicAgent = llm_miniagent(AnthropicLLMAgent, alias="ANTHROPIC_AGENT")

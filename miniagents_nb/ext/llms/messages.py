@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, UserMessage
+from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, TextMessage, UserMessage
 
 __all__ = [
     "PARSED_OBJECT_KEY",
@@ -19,6 +20,8 @@ __all__ = [
     "OpenAIMessage",
     "PromptLogMessage",
     "SystemMessage",
+    "ToolCallMessage",
+    "ToolResultMessage",
     "UserMessage",
 ]
 
@@ -73,3 +76,24 @@ class EmbeddingMessage(Message):
 
     content: str | None = None
     embedding: tuple[float, ...]
+
+
+class ToolCallMessage(TextMessage):
+    """A tool call the model made, as the input of the tool's agent call: `tool_name` and `tool_call_id` are known
+    beforehand, the tokens are the arguments' JSON as the model streams it (a view shows them filling in through a
+    `StreamCursor`), and the final message has `arguments` (the parsed JSON, None when it is not valid JSON)."""
+
+    @classmethod
+    def tokens_to_message(cls, tokens: Iterable[Any], **extra_fields: Any) -> Message:
+        text = "".join(str(token) for token in tokens)
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except ValueError:
+            arguments = None
+        extra_fields.setdefault("arguments", arguments)
+        return super().tokens_to_message([text], **extra_fields)
+
+
+class ToolResultMessage(TextMessage):
+    """What a function tool returned, as text for the model (a `str` as is, anything else as JSON); `tool_name` says
+    which tool."""
