@@ -384,3 +384,22 @@ async def test_sync_tools_run_in_a_worker_thread() -> None:
     async with MiniAgents():
         message = (await FakeLLMAgent.trigger("x", replies=[ToolCall("where", {}), "ok"], tools=[where]))[0]
     assert message.tool_calls[0].result == "false"
+
+
+async def test_bad_loop_settings_are_clear_errors_at_the_message() -> None:
+    from pydantic import BaseModel
+
+    from miniagents_nb.errors import InvalidArgumentsError
+
+    class Answer(BaseModel):
+        text: str
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"tool_errors": "ignore"}, "tool_errors is 'return' or 'raise'"),
+        ({"max_turns": 0}, "max_turns is at least 1"),
+        ({"response_format": Answer}, "cannot also take response_format="),
+    ]
+    async with MiniAgents():
+        for settings, expected in cases:
+            with pytest.raises(InvalidArgumentsError, match=expected):
+                await FakeLLMAgent.trigger("x", tools=[add], **settings)

@@ -103,6 +103,7 @@ class ToolLoopLLM(Protocol):
     """What the loop needs of an LLM agent (`LLMAgent` is one)."""
 
     tools: Any
+    response_format: Any
     tool_choice: Any
     parallel_tool_calls: bool | None
     max_turns: int
@@ -147,6 +148,11 @@ async def arun_tool_loop(
     tools: ToolSet = llm.tools
     if llm.tool_errors not in _TOOL_ERRORS:
         raise InvalidArgumentsError(f"tool_errors is 'return' or 'raise', got {llm.tool_errors!r}.")
+    if llm.response_format is not None:
+        raise InvalidArgumentsError(
+            "An LLM call with Python tools= cannot also take response_format= (the loop ends on a text answer): "
+            "give the model a tool that takes the structured answer and stop on it with stop_at_tools=[...]."
+        )
     if llm.max_turns < 1:
         raise InvalidArgumentsError(f"max_turns is at least 1 (one model request), got {llm.max_turns!r}.")
     stop_names = set(thaw(llm.stop_at_tools) or ())
