@@ -126,7 +126,8 @@ class FakeLLM(LLMAgent):
             if self.token_delay:
                 await asyncio.sleep(self.token_delay * len(tokens))
             token_appender.append("".join(tokens))
-        digest = hashlib.sha256(repr((message_dicts, tokens, tool_calls)).encode()).hexdigest()
+        scripted_calls = [(call.name, call.id, _arguments_json(call)) for call in tool_calls]
+        digest = hashlib.sha256(repr((message_dicts, tokens, scripted_calls)).encode()).hexdigest()
         completion_tokens = len(tokens) + await self._astream_tool_calls(tool_calls, digest)
         prompt_tokens = sum(len(split_into_tokens(str(message_dict["content"]))) for message_dict in message_dicts)
         aux = token_appender.auxiliary_field_collector
@@ -188,13 +189,17 @@ def _text_and_tool_calls(reply: Any) -> tuple[str, list[ToolCall]]:
 
 def _tool_call_parts(tool_calls: list[ToolCall], digest: str) -> list[tuple[str, str, str]]:
     """(id, name, arguments JSON) of each call: ids are made up from the reply's content when not scripted."""
-    parts = []
-    for index, call in enumerate(tool_calls):
-        arguments = call.arguments
-        if not isinstance(arguments, str):
-            arguments = json.dumps(thaw(arguments) if arguments is not None else {})
-        parts.append((call.id or f"call_{digest[:12]}_{index}", call.name, arguments))
-    return parts
+    return [
+        (call.id or f"call_{digest[:12]}_{index}", call.name, _arguments_json(call))
+        for index, call in enumerate(tool_calls)
+    ]
+
+
+def _arguments_json(call: ToolCall) -> str:
+    arguments = call.arguments
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(thaw(arguments) if arguments is not None else {})
 
 
 FakeLLMAgent = llm_miniagent(FakeLLM, alias="FAKE_LLM_AGENT")
