@@ -12,7 +12,7 @@ import pytest
 from miniagents_nb import MessagePromise, MiniAgents
 from miniagents_nb.ext.llms import AnthropicAgent, ToolLoopLimitError, tool
 
-from .servers import AnthropicStream, LLMTestServer
+from .servers import AnthropicJSON, AnthropicStream, LLMTestServer
 from .tool_streams import AnthropicToolStream, StreamedToolCall
 
 MODEL = "claude-haiku-4-5"
@@ -157,3 +157,24 @@ async def test_max_turns_on_anthropic(llm_server: LLMTestServer) -> None:
             await promise
     assert raised.value.turns[0]["tool_calls"][0]["id"] == "t1"
     assert len(llm_server.requests) == 1
+
+
+async def test_non_streamed_tool_use_runs_the_loop_too(llm_server: LLMTestServer) -> None:
+    @tool
+    def lookup(word: str) -> str:
+        """Look a word up."""
+        return f"{word}!"
+
+    llm_server.enqueue(
+        AnthropicJSON(tool_input={"word": "moth"}, tool_name="lookup", stop_reason="tool_use"), AnthropicJSON("Moth!")
+    )
+    async with MiniAgents():
+        message = (await AnthropicAgent.trigger("x", model=MODEL, tools=[lookup], stream=False))[0]
+    assert llm_server.bodies[1]["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_test", "name": "lookup", "input": {"word": "moth"}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_test", "content": "moth!"}]},
+    ]
+    assert (message.content, message.usage.input_tokens) == ("Moth!", 22)

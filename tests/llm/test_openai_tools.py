@@ -12,8 +12,8 @@ import pytest
 from miniagents_nb import MessagePromise, MiniAgents
 from miniagents_nb.ext.llms import OpenAIAgent, ToolLoopLimitError, tool
 
-from .servers import LLMTestServer, OpenAIStream
-from .tool_streams import OpenAIToolStream, StreamedToolCall
+from .servers import LLMTestServer, OpenAIJSON, OpenAIStream
+from .tool_streams import OpenAIToolJSON, OpenAIToolStream, StreamedToolCall
 
 MODEL = "gpt-4.1-mini"
 GUARD = 5.0  # a wrong implementation fails on this bound instead of hanging; a right one never waits for it
@@ -250,3 +250,17 @@ async def test_provider_shaped_tools_still_pass_through_without_a_loop(llm_serve
     assert (body["tools"], body["tool_choice"], body["parallel_tool_calls"]) == ([ADD_SCHEMA], "auto", False)
     assert message.content == "Hello from the test server."
     assert len(llm_server.requests) == 1
+
+
+async def test_non_streamed_responses_run_the_loop_too(llm_server: LLMTestServer) -> None:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    llm_server.enqueue(OpenAIToolJSON([StreamedToolCall("j1", "add", ['{"a": 4, "b": 5}'])]), OpenAIJSON("9."))
+    async with MiniAgents():
+        message = (await OpenAIAgent.trigger("4+5", model=MODEL, tools=[add], stream=False))[0]
+    assert llm_server.bodies[1]["messages"][-1] == {"role": "tool", "tool_call_id": "j1", "content": "9"}
+    assert "stream" not in llm_server.bodies[0]
+    assert (message.content, message.usage.total_tokens) == ("9.", 44)

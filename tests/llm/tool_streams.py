@@ -19,7 +19,7 @@ from typing import Any
 
 from .servers import RecordedRequest
 
-__all__ = ["AnthropicToolStream", "OpenAIToolStream", "StreamedToolCall"]
+__all__ = ["AnthropicToolStream", "OpenAIToolJSON", "OpenAIToolStream", "StreamedToolCall"]
 
 
 @dataclass
@@ -150,3 +150,34 @@ class AnthropicToolStream:
         )
         writer.chunk(_sse({"type": "message_stop"}, "message_stop"))
         writer.end_stream()
+
+
+@dataclass
+class OpenAIToolJSON:
+    """A non-streamed chat completion whose message has `tool_calls` (finish_reason `tool_calls`)."""
+
+    calls: Sequence[StreamedToolCall]
+    model: str = "gpt-test-2024"
+
+    def write(self, writer: Any, request: RecordedRequest) -> None:
+        tool_calls = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": "".join(call.pieces)}}
+            for call in self.calls
+        ]
+        writer.send_json(
+            200,
+            {
+                "id": "chatcmpl-test-tools-json",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": None, "tool_calls": tool_calls},
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30},
+            },
+        )
