@@ -38,6 +38,7 @@ from miniagents_nb.ext.llms.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from miniagents_nb.messages import ImageMessage
 from miniagents_nb.ext.llms.tool_errors import (
     ToolArgumentsError,
     ToolDefinitionError,
@@ -78,6 +79,7 @@ __all__ = [
     "FakeLLM",
     "FakeLLMAgent",
     "FakeLLMMessage",
+    "ImageMessage",
     "LLMAgent",
     "LLMAuthenticationError",
     "LLMBadRequestError",

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from miniagents_nb.ext.llms.conversion import anthropic_image_block
 from miniagents_nb.ext.llms.errors import (
     LLMAuthenticationError,
     LLMConnectionError,
@@ -72,16 +73,20 @@ async def aprepare_dicts_for_anthropic(
     - Every system message, then `system`, are joined (with `message_delimiter_for_same_role`) into ONE system dict
       placed LAST; `AnthropicAgent` pops it into the API's `system` parameter.
     - If the conversation does not start with a user message (or is empty), `fake_first_user_message` comes first.
-    - Consecutive messages of the same role are merged into one, joined with `message_delimiter_for_same_role`.
+    - Consecutive messages of the same role are merged into one, joined with `message_delimiter_for_same_role`
+      (into one list of content blocks when an image is among them: an `ImageMessage` is an `image` block).
     """
     system_texts: list[str] = []
     conversation: list[dict[str, Any]] = []
-    for message_dict in await amessages_to_llm_dicts(messages):
+    for message_dict in await amessages_to_llm_dicts(messages, image_part=anthropic_image_block):
         if message_dict["role"] == "system":
-            system_texts.append(message_dict["content"])
+            system_texts.append(_text_of(message_dict["content"]))
         elif conversation and conversation[-1]["role"] == message_dict["role"]:
             previous = conversation[-1]
-            previous["content"] = f"{previous['content']}{message_delimiter_for_same_role}{message_dict['content']}"
+            if isinstance(previous["content"], str) and isinstance(message_dict["content"], str):
+                previous["content"] = f"{previous['content']}{message_delimiter_for_same_role}{message_dict['content']}"
+            else:  # an image among them: one list of content blocks
+                previous["content"] = [*_blocks(previous["content"]), *_blocks(message_dict["content"])]
         else:
             conversation.append(message_dict)
     if system is not None:
@@ -91,6 +96,16 @@ async def aprepare_dicts_for_anthropic(
     if system_texts:
         conversation.append({"role": "system", "content": message_delimiter_for_same_role.join(system_texts)})
     return conversation
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    return content if isinstance(content, list) else [{"type": "text", "text": content}]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "\n".join(block.get("text", "") for block in content if block.get("type") == "text")
+    return str(content)
 
 
 @asynccontextmanager

@@ -105,7 +105,7 @@ class FakeLLM(LLMAgent):
             return replies[cursor.take() % len(replies)]
         for message_dict in reversed(message_dicts):
             if message_dict["role"] == "user":
-                return str(message_dict["content"])
+                return _text_of(message_dict["content"])
         return ""
 
     async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
@@ -129,7 +129,7 @@ class FakeLLM(LLMAgent):
         scripted_calls = [(call.name, call.id, _arguments_json(call)) for call in tool_calls]
         digest = hashlib.sha256(repr((message_dicts, tokens, scripted_calls)).encode()).hexdigest()
         completion_tokens = len(tokens) + await self._astream_tool_calls(tool_calls, digest)
-        prompt_tokens = sum(len(split_into_tokens(str(message_dict["content"]))) for message_dict in message_dicts)
+        prompt_tokens = sum(len(split_into_tokens(_text_of(message_dict["content"]))) for message_dict in message_dicts)
         aux = token_appender.auxiliary_field_collector
         aux["id"] = "fake-" + digest[:24]
         aux["object"] = "chat.completion"
@@ -175,6 +175,13 @@ class FakeLLM(LLMAgent):
                 if self.stream:
                     await asyncio.sleep(self.token_delay)
         return pieces_sent
+
+
+def _text_of(content: Any) -> str:
+    """A message's text (the text parts of an image message, never its bytes)."""
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and "text" in part)
+    return str(content)
 
 
 def _text_and_tool_calls(reply: Any) -> tuple[str, list[ToolCall]]:

@@ -293,6 +293,14 @@ def _missing_hook(agent: LLMAgent, signature: str) -> AgentDefinitionError:
 def _log_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "\n".join(str(part.get("text", part)) if isinstance(part, dict) else str(part) for part in content)
+    if isinstance(content, list):  # content parts: the text ones, and a mark for each image
+        return "\n".join(_log_part(part) for part in content)
     return "" if content is None else str(content)
+
+
+def _log_part(part: Any) -> str:
+    if not isinstance(part, dict):
+        return str(part)
+    if "text" in part:
+        return str(part["text"])
+    return f"[{part.get('type', 'part')}]"  # an image: never its base64 bytes in a log

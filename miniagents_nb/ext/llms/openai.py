@@ -17,6 +17,7 @@ from pydantic import Field
 
 from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.errors import InvalidArgumentsError
+from miniagents_nb.ext.llms.conversion import openai_image_part
 from miniagents_nb.ext.llms.errors import (
     LLMAuthenticationError,
     LLMConnectionError,
@@ -68,9 +69,9 @@ def import_openai() -> Any:
 async def aprepare_dicts_for_openai(messages: Any, *, system: str | None = None) -> list[dict[str, Any]]:
     """The conversation as OpenAI chat messages: `system` FIRST (when given), then every message in order.
 
-    Messages without a `role` are the user's. (Upstream MiniAgents appends `system` at the end; SPEC §3 fix 11.)
+    Messages without a `role` are the user's; an `ImageMessage` is an `image_url` part. (Upstream MiniAgents appends `system` at the end; SPEC §3 fix 11.)
     """
-    dicts = await amessages_to_llm_dicts(messages)
+    dicts = await amessages_to_llm_dicts(messages, image_part=openai_image_part)
     if system is not None:
         dicts.insert(0, {"role": "system", "content": system})
     return dicts

@@ -1,15 +1,18 @@
 """Tools and tool exchanges in each provider's shape: the request's `tools` / `tool_choice` and the messages that
 give a turn's tool calls and their results back to the model (OpenAI: an assistant message with `tool_calls`, then
 one `tool` message per call; Anthropic: an assistant message of `tool_use` blocks, then a user message of
-`tool_result` blocks). The ids pair each result with its call."""
+`tool_result` blocks). The ids pair each result with its call. Images a tool returns (`ImageMessage`s) go inside
+Anthropic's `tool_result`; OpenAI's `tool` messages take text only, so the images follow them in one user message."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from miniagents_nb.ext.llms.conversion import anthropic_image_block, openai_image_part
 from miniagents_nb.ext.llms.tools import Tool
+from miniagents_nb.messages import ImageMessage
 
 __all__ = [
     "ToolCallResult",
@@ -31,17 +34,16 @@ class ToolCallResult:
     arguments: Any
     result: str = ""
     is_error: bool = False
+    images: list[ImageMessage] = field(default_factory=list)
 
     def as_field(self) -> dict[str, Any]:
-        """The call as a field of the final message."""
+        """The call as a field of the final message (with `images` when the tool returned some)."""
         arguments = self.arguments if self.arguments is not None else self.arguments_json
-        return {
-            "id": self.id,
-            "name": self.name,
-            "arguments": arguments,
-            "result": self.result,
-            "is_error": self.is_error,
-        }
+        record = {"id": self.id, "name": self.name, "arguments": arguments, "result": self.result}
+        record["is_error"] = self.is_error
+        if self.images:
+            record["images"] = tuple(self.images)
+        return record
 
 
 def openai_tool_request(tools: Sequence[Tool], tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
@@ -74,7 +76,18 @@ def openai_exchange_dicts(text: str, calls: Sequence[ToolCallResult]) -> list[di
             for call in calls
         ],
     }
-    return [assistant, *({"role": "tool", "tool_call_id": call.id, "content": call.result} for call in calls)]
+    dicts: list[dict[str, Any]] = [
+        assistant,
+        *({"role": "tool", "tool_call_id": call.id, "content": call.result} for call in calls),
+    ]
+    images: list[dict[str, Any]] = []
+    for call in calls:
+        if call.images:
+            images.append({"type": "text", "text": f"The images tool {call.name} returned (call {call.id}):"})
+            images.extend(openai_image_part(image) for image in call.images)
+    if images:
+        dicts.append({"role": "user", "content": images})
+    return dicts
 
 
 def anthropic_tool_request(tools: Sequence[Tool], tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
@@ -107,14 +120,17 @@ def anthropic_tool_request(tools: Sequence[Tool], tool_choice: Any, parallel_too
 
 
 def anthropic_exchange_dicts(text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for call in calls:
         arguments = call.arguments if isinstance(call.arguments, dict) else {}
-        content.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
     results = []
     for call in calls:
-        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": call.result}
+        content: Any = call.result
+        if call.images:
+            content = [{"type": "text", "text": call.result}, *(anthropic_image_block(image) for image in call.images)]
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": content}
         if call.is_error:
             result["is_error"] = True
         results.append(result)
-    return [{"role": "assistant", "content": content}, {"role": "user", "content": results}]
+    return [{"role": "assistant", "content": blocks}, {"role": "user", "content": results}]

@@ -22,7 +22,7 @@ from miniagents_nb.ext.llms.messages import ToolCallMessage
 from miniagents_nb.ext.llms.tool_errors import ToolLoopLimitError
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult
 from miniagents_nb.ext.llms.tools import ToolSet
-from miniagents_nb.messages import ErrorMessage, MessagePromise, MessageTokenAppender, error_to_text
+from miniagents_nb.messages import ErrorMessage, ImageMessage, MessagePromise, MessageTokenAppender, error_to_text
 
 __all__ = ["DEFAULT_MAX_TURNS", "ToolLoopLLM", "ToolTurn", "arun_tool_loop"]
 
@@ -269,6 +269,8 @@ async def _arun_one(call: _StreamedCall, result: ToolCallResult, tools: ToolSet,
         return
     texts = []
     for message in messages:
+        if isinstance(message, ImageMessage):
+            result.images.append(message)
         if isinstance(message, ErrorMessage):
             if raise_errors:
                 raise call.agent_call.error or RuntimeError(str(message))
