@@ -403,3 +403,21 @@ async def test_bad_loop_settings_are_clear_errors_at_the_message() -> None:
         for settings, expected in cases:
             with pytest.raises(InvalidArgumentsError, match=expected):
                 await FakeLLMAgent.trigger("x", tools=[add], **settings)
+
+
+def test_partial_arguments_read_an_unfinished_tool_call() -> None:
+    from miniagents_nb.ext.llms.messages import partial_arguments
+
+    assert partial_arguments('{"city": "Os') == {"city": "Os"}
+    assert partial_arguments('{"a": 1, "b": [1, 2') == {"a": 1, "b": [1, 2]}
+    assert partial_arguments("") is None
+    assert partial_arguments("not json") is None
+
+
+async def test_default_llm_agent_takes_tools() -> None:
+    from miniagents_nb.ext.llms import default_llm_agent
+
+    async with MiniAgents():
+        assistant = default_llm_agent(replies=[ToolCall("add", {"a": 2, "b": 2}), "4"], tools=[add])
+        message = (await assistant.trigger("2+2"))[0]
+    assert (message.content, message.tool_calls[0].result) == ("4", "4")

@@ -38,7 +38,6 @@ from miniagents_nb.ext.llms.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from miniagents_nb.messages import ImageMessage
 from miniagents_nb.ext.llms.tool_errors import (
     ToolArgumentsError,
     ToolDefinitionError,
@@ -47,6 +46,7 @@ from miniagents_nb.ext.llms.tool_errors import (
     ToolTimeoutError,
 )
 from miniagents_nb.ext.llms.tools import Tool, ToolCall, ToolSet, as_tool, tool
+from miniagents_nb.messages import ImageMessage
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real objects; at run time `__getattr__` imports them on first use
     from miniagents_nb.ext.llms.anthropic import AnthropicAgent, AnthropicLLMAgent, aprepare_dicts_for_anthropic
