@@ -126,8 +126,10 @@ class FakeLLM(LLMAgent):
             if self.token_delay:
                 await asyncio.sleep(self.token_delay * len(tokens))
             token_appender.append("".join(tokens))
-        scripted_calls = [(call.name, call.id, _arguments_json(call)) for call in tool_calls]
-        digest = hashlib.sha256(repr((message_dicts, tokens, scripted_calls)).encode()).hexdigest()
+        content_key: tuple[Any, ...] = (message_dicts, tokens)  # a text reply keeps the id it always had
+        if tool_calls:
+            content_key += ([(call.name, call.id, _arguments_json(call)) for call in tool_calls],)
+        digest = hashlib.sha256(repr(content_key).encode()).hexdigest()
         completion_tokens = len(tokens) + await self._astream_tool_calls(tool_calls, digest)
         prompt_tokens = sum(len(split_into_tokens(_text_of(message_dict["content"]))) for message_dict in message_dicts)
         aux = token_appender.auxiliary_field_collector

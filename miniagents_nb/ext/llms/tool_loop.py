@@ -23,6 +23,7 @@ from miniagents_nb.ext.llms.tool_errors import ToolLoopLimitError
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult
 from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import ErrorMessage, ImageMessage, MessagePromise, MessageTokenAppender, error_to_text
+from miniagents_nb.promising.ext.frozen import Frozen
 
 __all__ = ["DEFAULT_MAX_TURNS", "ToolLoopLLM", "ToolTurn", "arun_tool_loop"]
 
@@ -160,7 +161,7 @@ async def arun_tool_loop(
     conversation = list(message_dicts)
     usage: dict[str, Any] = {}
     turns: list[dict[str, Any]] = []
-    all_calls: list[ToolCallResult] = []
+    all_calls: list[Frozen] = []
     last: dict[str, Any] = {}
     for turn_number in range(1, llm.max_turns + 1):
         tool_choice = llm.tool_choice if turn_number == 1 else None  # forcing every turn would never end
@@ -197,8 +198,9 @@ async def arun_tool_loop(
                 turns=tuple(turns),
             )
         results = await _arun_calls(streamed, tools, raise_errors=llm.tool_errors == "raise")
-        all_calls.extend(results)
-        turn_record["tool_calls"] = tuple(result.as_field() for result in results)
+        records = [Frozen(**result.as_field()) for result in results]  # frozen once, shared by both fields
+        all_calls.extend(records)
+        turn_record["tool_calls"] = tuple(records)
         stopping = next((result for result in results if result.name in stop_names), None)
         if stopping is not None:
             if text:
@@ -211,7 +213,7 @@ async def arun_tool_loop(
     aux.clear()
     aux.update(last)
     aux["usage"] = usage
-    aux["tool_calls"] = tuple(result.as_field() for result in all_calls)
+    aux["tool_calls"] = tuple(all_calls)
     aux["tool_turns"] = tuple(turns)
 
 
