@@ -421,3 +421,20 @@ async def test_default_llm_agent_takes_tools() -> None:
         assistant = default_llm_agent(replies=[ToolCall("add", {"a": 2, "b": 2}), "4"], tools=[add])
         message = (await assistant.trigger("2+2"))[0]
     assert (message.content, message.tool_calls[0].result) == ("4", "4")
+
+
+async def test_a_provider_may_send_arguments_before_the_name() -> None:
+    from miniagents_nb.ext.llms.tool_loop import ToolTurn
+    from miniagents_nb.ext.llms.tools import make_tool_set
+
+    async with MiniAgents():
+        turn = ToolTurn({}, make_tool_set([add]), 1)
+        turn.add_arguments(0, '{"a": 1, ')
+        turn.start_tool_call(0, "late", "add")
+        turn.start_tool_call(0, "ignored", "add")
+        turn.add_arguments(0, '"b": 2}')
+        turn.end()
+        (call,) = turn.calls
+        assert (call.id, call.name, call.result().arguments) == ("late", "add", {"a": 1, "b": 2})
+        assert call.agent_call is not None
+        assert [message.content for message in await call.agent_call.reply_sequence()] == ["3"]

@@ -47,8 +47,14 @@ class ToolTurn:
         self._calls: dict[int, _StreamedCall] = {}
 
     def start_tool_call(self, index: int, call_id: str | None, name: str) -> None:
-        if index not in self._calls:
-            self._calls[index] = _StreamedCall(call_id or f"call_{self._turn_number}_{index}", name, self._tools)
+        early = self._calls.get(index)
+        if early is not None and early.name:
+            return  # the provider repeated the call's start
+        call = self._calls[index] = _StreamedCall(call_id or f"call_{self._turn_number}_{index}", name, self._tools)
+        if early is not None:  # pieces that came before the name
+            for piece in early.pieces:
+                call.add(piece)
+            early.end()
 
     def add_arguments(self, index: int, piece: str) -> None:
         if piece:
