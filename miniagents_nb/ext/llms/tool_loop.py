@@ -19,7 +19,7 @@ from miniagents_nb.agents import AgentCall
 from miniagents_nb.errors import InvalidArgumentsError
 from miniagents_nb.ext.llms.conversion import message_to_llm_dict, thaw
 from miniagents_nb.ext.llms.messages import ToolCallMessage
-from miniagents_nb.ext.llms.tool_errors import ToolLoopLimitError
+from miniagents_nb.ext.llms.tool_errors import ToolError, ToolLoopLimitError
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult
 from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import ErrorMessage, ImageMessage, MessagePromise, MessageTokenAppender, error_to_text
@@ -281,7 +281,7 @@ async def _arun_one(call: _StreamedCall, result: ToolCallResult, tools: ToolSet,
             result.images.append(message)
         if isinstance(message, ErrorMessage):
             if raise_errors:
-                raise call.agent_call.error or RuntimeError(str(message))
+                raise call.agent_call.error or ToolError(f"Tool {call.name} failed: {message}")
             result.is_error = True
         texts.append(message_to_llm_dict(message)["content"])
     result.result = "\n\n".join(texts)
