@@ -278,7 +278,7 @@ async def test_errors_as_messages_reach_the_model_as_error_results() -> None:
     assert not isinstance(message, ErrorMessage)
     # tool_errors="raise": the tool's own error fails the LLM message (an ErrorMessage here, as errors_as_messages says)
     assert isinstance(raised, ErrorMessage)
-    assert raised.content.endswith("ValueError: nope")
+    assert str(raised.content).endswith("ValueError: nope")
 
 
 async def test_max_turns_is_a_clear_error_at_the_message_with_the_exchange_so_far() -> None:
