@@ -240,6 +240,16 @@ def build_plan(quick: bool) -> Plan:
             baselines=(ref,),
         )
     )
+    for mode in ("loop", "direct"):
+        cases.append(
+            Case(
+                f"tool_loop {mode}",
+                "tool_loop",
+                {"I": iterations, "mode": mode},
+                f"{'tool loop' if mode == 'loop' else 'by hand: LLM, agent, LLM'}, I={iterations:,}",
+                impls=("nb",),
+            )
+        )
     for view, paced, trace in (
         (False, False, False),
         (True, False, False),
@@ -748,6 +758,19 @@ class Report:
                 )
         return out
 
+    def tool_loop_table(self) -> list[str]:
+        lines = ["| what | per tool call |", "|---|---|"]
+        loop, direct = self.wall("nb", "tool_loop loop"), self.wall("nb", "tool_loop direct")
+        if loop is None or direct is None:
+            return lines
+        count = self.plan.sizes["I"]
+        lines += [
+            f"| one LLM call with a tool call (2 fake turns + the no-op tool) | {loop / count * 1e6:.0f} µs |",
+            f"| the same by hand (fake LLM call, direct agent call, fake LLM call) | {direct / count * 1e6:.0f} µs |",
+            f"| the loop's own overhead | {(loop - direct) / count * 1e6:.0f} µs ({fmt_ratio(ratio(loop, direct))}) |",
+        ]
+        return lines
+
     def targets_table(self) -> list[str]:
         lines = ["| target | bar | measured | result |", "|---|---|---|---|"]
         for target in self.targets():
@@ -799,6 +822,10 @@ class Report:
             "## Cost of one re-streaming hop",
             "",
             *self.table(self.hop_table()),
+            "",
+            "## Tool loop overhead (fake LLM, no-op tool)",
+            "",
+            *self.table(self.tool_loop_table()),
             "",
             "## Memory per child call (fan-out)",
             "",

@@ -487,6 +487,52 @@ async def trigger_round_trip_baseline(p: dict[str, Any], meter: Meter) -> Outcom
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# tool loop (nb only: upstream has no tool calling)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+async def tool_loop(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
+    """The loop's own cost per tool call: I LLM calls on the fake LLM, each one tool call of a no-op tool and an
+    answer (`mode=loop`), against the same work done by hand (`mode=direct`): a fake LLM call, a direct call of a
+    no-op agent, another fake LLM call. (loop - direct) / I is what the loop adds per tool call."""
+    iterations, warmup, mode = int(p["I"]), int(p.get("warmup", 20)), p["mode"]
+    llms = importlib.import_module("miniagents_nb.ext.llms")
+
+    @llms.tool
+    async def noop() -> str:
+        """Does nothing."""
+        return "ok"
+
+    @ma.miniagent
+    async def noop_agent(ctx: Any) -> None:
+        ctx.reply("ok")
+
+    looping = llms.FakeLLMAgent.fork(replies=[llms.ToolCall("noop", {}), "done"], tools=[noop])
+    plain = llms.FakeLLMAgent.fork(replies=["", "done"])
+
+    async def once() -> bool:
+        if mode == "loop":
+            (message,) = await looping.trigger("q")
+            return bool(message.content == "done" and message.tool_calls[0].result == "ok")
+        await plain.trigger("q")
+        (result,) = await noop_agent.trigger("q")
+        (message,) = await plain.trigger("q")
+        return bool(message.content == "done" and result.content == "ok")
+
+    wrong = 0
+    async with ma.MiniAgents():
+        for _ in range(warmup):
+            await once()
+        meter.start()
+        for _ in range(iterations):
+            if not await once():
+                wrong += 1
+    meter.stop()
+    detail = check(wrong == 0, f"{wrong} of {iterations} iterations returned a wrong answer")
+    return Outcome(ok=not detail, ops=iterations, unit="tool call", detail=detail)
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # notebook views (pluggable: n/a while miniagents_nb.jupyter cannot be imported)
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -648,6 +694,7 @@ WORKLOADS: dict[str, Workload] = {
         parallel_latency, parallel_latency_baseline, {"K": 1000, "S": 0.1, "mode": "aggregator"}
     ),
     "trigger_round_trip": Workload(trigger_round_trip, trigger_round_trip_baseline, {"I": 2000, "warmup": 20}),
+    "tool_loop": Workload(tool_loop, None, {"I": 1000, "mode": "loop", "warmup": 20}),
     "notebook_view": Workload(notebook_view, None, {"N": 100_000, "view": True, "paced": False, "warmup": True}),
 }
 

@@ -32,6 +32,11 @@ upstream MiniAgents that catches those keeps working::
     │   ├── LLMConnectionError
     │   ├── LLMResponseError
     │   └── LLMDependencyError(ImportError)
+    ├── ToolError                               miniagents_nb.ext.llms.tool_errors
+    │   ├── ToolDefinitionError(ValueError)
+    │   ├── ToolArgumentsError(ValueError)
+    │   ├── ToolTimeoutError(TimeoutError)
+    │   └── ToolLoopLimitError
     ├── OrchestrationError                      miniagents_nb.orchestration.errors
     │   ├── OrchestratorSetupError(ValueError)
     │   ├── UnknownAgentError(LookupError)

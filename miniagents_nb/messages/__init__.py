@@ -13,6 +13,7 @@ from __future__ import annotations
 from miniagents_nb.messages.appender import MessageSequenceAppender
 from miniagents_nb.messages.context import MessagingContext
 from miniagents_nb.messages.freezing import MessageType, SingleMessageType, freeze_message_item
+from miniagents_nb.messages.image import ImageMessage
 from miniagents_nb.messages.message import (
     ErrorMessage,
     Message,
@@ -34,6 +35,7 @@ from miniagents_nb.messages.tokens import MessageTokenAppender, MessageTokenStre
 __all__ = [
     "AssistantMessage",
     "ErrorMessage",
+    "ImageMessage",
     "LLMMessage",
     "Message",
     "MessagePromise",

@@ -2,7 +2,8 @@
 
 Importing this package imports no LLM SDK and no provider module: each provider's module (`openai.py`,
 `anthropic.py`, `fake.py`, `openai_embeddings.py`) is imported when one of its names is first used, and the SDK
-itself when an agent first calls it. See docs/llms.md for the guide.
+itself when an agent first calls it. Python functions and agents become tools with `tool` (`tools.py`), and
+`trigger(..., tools=[...])` runs the tool loop (`tool_loop.py`). See docs/llms.md for the guide.
 """
 
 from __future__ import annotations
@@ -33,8 +34,19 @@ from miniagents_nb.ext.llms.messages import (
     OpenAIMessage,
     PromptLogMessage,
     SystemMessage,
+    ToolCallMessage,
+    ToolResultMessage,
     UserMessage,
 )
+from miniagents_nb.ext.llms.tool_errors import (
+    ToolArgumentsError,
+    ToolDefinitionError,
+    ToolError,
+    ToolLoopLimitError,
+    ToolTimeoutError,
+)
+from miniagents_nb.ext.llms.tools import Tool, ToolCall, ToolSet, as_tool, tool
+from miniagents_nb.messages import ImageMessage
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real objects; at run time `__getattr__` imports them on first use
     from miniagents_nb.ext.llms.anthropic import AnthropicAgent, AnthropicLLMAgent, aprepare_dicts_for_anthropic
@@ -67,6 +79,7 @@ __all__ = [
     "FakeLLM",
     "FakeLLMAgent",
     "FakeLLMMessage",
+    "ImageMessage",
     "LLMAgent",
     "LLMAuthenticationError",
     "LLMBadRequestError",
@@ -85,7 +98,18 @@ __all__ = [
     "OpenAIMessage",
     "PromptLogMessage",
     "SystemMessage",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallMessage",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolLoopLimitError",
+    "ToolResultMessage",
+    "ToolSet",
+    "ToolTimeoutError",
     "UserMessage",
+    "as_tool",
     "aprepare_dicts_for_anthropic",
     "aprepare_dicts_for_openai",
     "default_llm_agent",
@@ -93,6 +117,7 @@ __all__ = [
     "llm_miniagent",
     "message_to_llm_dict",
     "openai_embedding_agent",
+    "tool",
 ]
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from miniagents_nb.ext.llms.conversion import anthropic_image_block
 from miniagents_nb.ext.llms.errors import (
     LLMAuthenticationError,
     LLMConnectionError,
@@ -32,6 +33,8 @@ from miniagents_nb.ext.llms.llm_utils import (
     route_unknown_kwargs_to_extra_body,
 )
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, AnthropicMessage
+from miniagents_nb.ext.llms.tool_formats import ToolCallResult, anthropic_exchange_dicts, anthropic_tool_request
+from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import Message, MessageTokenAppender
 
 __all__ = [
@@ -70,16 +73,20 @@ async def aprepare_dicts_for_anthropic(
     - Every system message, then `system`, are joined (with `message_delimiter_for_same_role`) into ONE system dict
       placed LAST; `AnthropicAgent` pops it into the API's `system` parameter.
     - If the conversation does not start with a user message (or is empty), `fake_first_user_message` comes first.
-    - Consecutive messages of the same role are merged into one, joined with `message_delimiter_for_same_role`.
+    - Consecutive messages of the same role are merged into one, joined with `message_delimiter_for_same_role`
+      (into one list of content blocks when an image is among them: an `ImageMessage` is an `image` block).
     """
     system_texts: list[str] = []
     conversation: list[dict[str, Any]] = []
-    for message_dict in await amessages_to_llm_dicts(messages):
+    for message_dict in await amessages_to_llm_dicts(messages, image_part=anthropic_image_block):
         if message_dict["role"] == "system":
-            system_texts.append(message_dict["content"])
+            system_texts.append(_text_of(message_dict["content"]))
         elif conversation and conversation[-1]["role"] == message_dict["role"]:
             previous = conversation[-1]
-            previous["content"] = f"{previous['content']}{message_delimiter_for_same_role}{message_dict['content']}"
+            if isinstance(previous["content"], str) and isinstance(message_dict["content"], str):
+                previous["content"] = f"{previous['content']}{message_delimiter_for_same_role}{message_dict['content']}"
+            else:  # an image among them: one list of content blocks
+                previous["content"] = [*_blocks(previous["content"]), *_blocks(message_dict["content"])]
         else:
             conversation.append(message_dict)
     if system is not None:
@@ -89,6 +96,16 @@ async def aprepare_dicts_for_anthropic(
     if system_texts:
         conversation.append({"role": "system", "content": message_delimiter_for_same_role.join(system_texts)})
     return conversation
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    return content if isinstance(content, list) else [{"type": "text", "text": content}]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "\n".join(block.get("text", "") for block in content if block.get("type") == "text")
+    return str(content)
 
 
 @asynccontextmanager
@@ -165,6 +182,20 @@ class AnthropicLLMAgent(LLMAgent):
             fake_first_user_message=self.fake_first_user_message,
         )
 
+    def tool_request_kwargs(self, tools: ToolSet, tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
+        return anthropic_tool_request(tools, tool_choice, parallel_tool_calls)
+
+    def tool_exchange_dicts(self, text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
+        return anthropic_exchange_dicts(text, calls)
+
+    def extend_conversation(
+        self, message_dicts: list[dict[str, Any]], new_dicts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The exchange goes before the trailing system dict (which `aproduce_tokens` pops into `system`)."""
+        if message_dicts and message_dicts[-1]["role"] == "system":
+            return [*message_dicts[:-1], *new_dicts, message_dicts[-1]]
+        return [*message_dicts, *new_dicts]
+
     def translate_error(self, error: Exception) -> Exception:
         return llm_error_from(
             error,
@@ -183,6 +214,9 @@ class AnthropicLLMAgent(LLMAgent):
         kwargs["messages"] = conversation
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
+        turn = self.tool_turn
+        if turn is not None:
+            kwargs.update(turn.request)
         structured = self.response_format if is_pydantic_model_class(self.response_format) else None
         tool_name = None
         if structured is not None:
@@ -214,6 +248,8 @@ class AnthropicLLMAgent(LLMAgent):
                             append(event.text)
                         elif event_type == "input_json" and tool_name is not None:
                             append(event.partial_json)
+                        elif turn is not None:
+                            _report_tool_event(turn, event)
                     final = await stream.get_final_message()
             else:
                 method = client.messages.create
@@ -224,6 +260,11 @@ class AnthropicLLMAgent(LLMAgent):
                     text = "".join(json.dumps(block.input) for block in final.content if block.type == "tool_use")
                 if text:
                     append(text)
+                if turn is not None:
+                    for index, block in enumerate(final.content):
+                        if block.type == "tool_use":
+                            turn.start_tool_call(index, block.id, block.name)
+                            turn.add_arguments(index, json.dumps(block.input))
         self._collect(final, token_appender.auxiliary_field_collector, structured, tool_name)
 
     def _collect(self, final: Any, aux: dict[str, Any], structured: Any, tool_name: str | None) -> None:
@@ -258,6 +299,14 @@ class AnthropicLLMAgent(LLMAgent):
             ) from error
         aux["parsed"] = parsed.model_dump(mode="json")
         aux[PARSED_OBJECT_KEY] = parsed
+
+
+def _report_tool_event(turn: Any, event: Any) -> None:
+    """A `tool_use` block starting, or a piece of its `input_json_delta`, reported to the tool loop's turn."""
+    if event.type == "content_block_start" and event.content_block.type == "tool_use":
+        turn.start_tool_call(event.index, event.content_block.id, event.content_block.name)
+    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+        turn.add_arguments(event.index, event.delta.partial_json)
 
 
 AnthropicAgent = llm_miniagent(AnthropicLLMAgent, alias="ANTHROPIC_AGENT")

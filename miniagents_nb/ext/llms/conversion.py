@@ -1,5 +1,6 @@
-"""Between this package's values and an SDK's: messages as role/content dicts, frozen arguments thawed back into
-plain dicts and lists, and keyword arguments the installed SDK does not know routed into `extra_body`."""
+"""Between this package's values and an SDK's: messages as role/content dicts (an `ImageMessage` as the provider's
+image part, when the provider says how), frozen arguments thawed back into plain dicts and lists, and keyword
+arguments the installed SDK does not know routed into `extra_body`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from miniagents_nb.messages import Message, MessageSequence, TextMessage
+from miniagents_nb.messages import ImageMessage, Message, MessageSequence, TextMessage
 from miniagents_nb.promising.ext.frozen import Frozen
 
+ImagePart = Callable[[ImageMessage], dict[str, Any]]
+"""How a provider shows an image in a message's content (`openai_image_part`, `anthropic_image_block`)."""
+
 __all__ = [
+    "ImagePart",
     "amessages_to_llm_dicts",
+    "anthropic_image_block",
+    "image_content",
+    "openai_image_part",
     "is_pydantic_model_class",
     "message_to_llm_dict",
     "route_unknown_kwargs_to_extra_body",
@@ -25,8 +33,30 @@ __all__ = [
 # --- message conversion ---------------------------------------------------------------------------------------------
 
 
-def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[str, Any]:
-    """`{"role": ..., "content": ...}` for one message: its `role` (else `default_role`) and its text.
+def openai_image_part(image: ImageMessage) -> dict[str, Any]:
+    """An OpenAI chat `image_url` content part (the image's URL, or a `data:` URL of its bytes)."""
+    return {"type": "image_url", "image_url": {"url": image.data_url}}
+
+
+def anthropic_image_block(image: ImageMessage) -> dict[str, Any]:
+    """An Anthropic `image` content block: base64 bytes with their media type, or a URL source."""
+    if image.data_base64 is None:
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    return {"type": "image", "source": {"type": "base64", "media_type": image.mime_type, "data": image.data_base64}}
+
+
+def image_content(image: ImageMessage, image_part: ImagePart) -> list[dict[str, Any]]:
+    """The content parts of an image message: its caption as a text part (when it has one), then the image."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": image.content}] if image.content else []
+    parts.append(image_part(image))
+    return parts
+
+
+def message_to_llm_dict(
+    message: Message, default_role: str = "user", image_part: ImagePart | None = None
+) -> dict[str, Any]:
+    """`{"role": ..., "content": ...}` for one message: its `role` (else `default_role`) and its text; with
+    `image_part`, an `ImageMessage`'s content is a list of parts (caption, image) in the provider's shape.
 
     The text is the message's `content` (`text` is the same field), or the template filled in for a TextMessage.
     A message without any content becomes its string form (the JSON of its fields): a model then at least sees the
@@ -35,6 +65,8 @@ def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[st
     role = getattr(message, "role", None)
     if not isinstance(role, str) or not role:
         role = default_role
+    if image_part is not None and isinstance(message, ImageMessage):
+        return {"role": role, "content": image_content(message, image_part)}
     if isinstance(message, TextMessage):
         text = str(message)
     else:
@@ -43,10 +75,12 @@ def message_to_llm_dict(message: Message, default_role: str = "user") -> dict[st
     return {"role": role, "content": text}
 
 
-async def amessages_to_llm_dicts(messages: Any, default_role: str = "user") -> list[dict[str, Any]]:
+async def amessages_to_llm_dicts(
+    messages: Any, default_role: str = "user", image_part: ImagePart | None = None
+) -> list[dict[str, Any]]:
     """Resolve `messages` (any nesting of what an agent may send) and convert each to a role/content dict."""
     resolved = await MessageSequence.turn_into_sequence_promise(messages)
-    return [message_to_llm_dict(message, default_role) for message in resolved]
+    return [message_to_llm_dict(message, default_role, image_part) for message in resolved]
 
 
 # --- frozen <-> plain values ----------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 It is what the tutorials and the demo run on when no API key is configured (see `default_llm_agent`). It answers
 with the next of its scripted `replies`, with `reply_fn(messages)`, or (by default) by echoing the last user
-message; the reply is split into word tokens, streamed with `token_delay` seconds between them, and the final
+message; the reply is split into word tokens, streamed with `token_delay` seconds between them. A reply may also be
+a `ToolCall` or a list of strings and `ToolCall`s: the text streams first, then each call's arguments in pieces,
+the way a real model streams them (with Python `tools=`, the tool loop runs them and asks again). The final
 message carries OpenAI-shaped metadata: `usage` (prompt, completion and total token counts), `choices[0].finish_reason`
 and a content-derived `id`. `max_tokens` is honoured (the reply is cut and finish_reason is "length").
 """
@@ -12,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
 from miniagents_nb.ext.llms.errors import LLMResponseError
-from miniagents_nb.ext.llms.llm_utils import LLMAgent, is_pydantic_model_class, llm_miniagent
+from miniagents_nb.ext.llms.llm_utils import LLMAgent, is_pydantic_model_class, llm_miniagent, thaw
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, FakeLLMMessage
 from miniagents_nb.ext.llms.openai import aprepare_dicts_for_openai
+from miniagents_nb.ext.llms.tool_formats import ToolCallResult, openai_exchange_dicts, openai_tool_request
+from miniagents_nb.ext.llms.tools import ToolCall, ToolSet
 from miniagents_nb.messages import Message, MessageTokenAppender
 
 __all__ = ["FakeLLM", "FakeLLMAgent", "ReplyCursor", "split_into_tokens"]
@@ -67,7 +72,10 @@ class FakeLLM(LLMAgent):
     @classmethod
     def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply."""
-        return {"reply_cursor": ReplyCursor()} if "replies" in kwargs else {}
+        live = super().prepare_fork_kwargs(kwargs)
+        if "replies" in kwargs:
+            live["reply_cursor"] = ReplyCursor()
+        return live
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_openai(self.ctx.message_promises, system=self.system)
@@ -75,29 +83,35 @@ class FakeLLM(LLMAgent):
     def translate_error(self, error: Exception) -> Exception:
         return error  # the fake's failures come from the test's own reply_fn: pass them on unchanged
 
-    async def _areply_text(self, message_dicts: list[dict[str, Any]]) -> str:
+    def tool_request_kwargs(self, tools: ToolSet, tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
+        return openai_tool_request(tools, tool_choice, parallel_tool_calls)
+
+    def tool_exchange_dicts(self, text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
+        return openai_exchange_dicts(text, calls)
+
+    async def _areply(self, message_dicts: list[dict[str, Any]]) -> Any:
         if self.reply_fn is not None:
             reply = self.reply_fn(message_dicts)
             if inspect.isawaitable(reply):
                 reply = await reply
-            return str(reply)
+            return reply
         replies = self.replies
         if replies is not None:
-            if isinstance(replies, str):
+            if isinstance(replies, (str, ToolCall)):
                 return replies
             if not replies:
                 return ""
             cursor = self.reply_cursor if self.reply_cursor is not None else ReplyCursor()
-            return str(replies[cursor.take() % len(replies)])
+            return replies[cursor.take() % len(replies)]
         for message_dict in reversed(message_dicts):
             if message_dict["role"] == "user":
-                return str(message_dict["content"])
+                return _text_of(message_dict["content"])
         return ""
 
     async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
-        text = await self._areply_text(message_dicts)
+        text, tool_calls = _text_and_tool_calls(await self._areply(message_dicts))
         tokens = split_into_tokens(text)
-        finish_reason = "stop"
+        finish_reason = "tool_calls" if tool_calls else "stop"
         max_tokens = (self.model_extra or {}).get("max_tokens")
         if isinstance(max_tokens, int) and len(tokens) > max_tokens:
             tokens = tokens[:max_tokens]
@@ -112,15 +126,28 @@ class FakeLLM(LLMAgent):
             if self.token_delay:
                 await asyncio.sleep(self.token_delay * len(tokens))
             token_appender.append("".join(tokens))
-        prompt_tokens = sum(len(split_into_tokens(str(message_dict["content"]))) for message_dict in message_dicts)
+        content_key: tuple[Any, ...] = (message_dicts, tokens)  # a text reply keeps the id it always had
+        if tool_calls:
+            content_key += ([(call.name, call.id, _arguments_json(call)) for call in tool_calls],)
+        digest = hashlib.sha256(repr(content_key).encode()).hexdigest()
+        completion_tokens = len(tokens) + await self._astream_tool_calls(tool_calls, digest)
+        prompt_tokens = sum(len(split_into_tokens(_text_of(message_dict["content"]))) for message_dict in message_dicts)
         aux = token_appender.auxiliary_field_collector
-        aux["id"] = "fake-" + hashlib.sha256(repr((message_dicts, tokens)).encode()).hexdigest()[:24]
+        aux["id"] = "fake-" + digest[:24]
         aux["object"] = "chat.completion"
-        aux["choices"] = [{"index": 0, "finish_reason": finish_reason}]
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason}
+        if tool_calls:
+            choice["message"] = {
+                "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                    for call_id, name, arguments in _tool_call_parts(tool_calls, digest)
+                ]
+            }
+        aux["choices"] = [choice]
         aux["usage"] = {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(tokens),
-            "total_tokens": prompt_tokens + len(tokens),
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
         }
         if is_pydantic_model_class(self.response_format):
             try:
@@ -134,6 +161,54 @@ class FakeLLM(LLMAgent):
                 ) from error
             aux["parsed"] = parsed.model_dump(mode="json")
             aux[PARSED_OBJECT_KEY] = parsed
+
+    async def _astream_tool_calls(self, tool_calls: list[ToolCall], digest: str) -> int:
+        """Report the calls to the tool loop's turn, arguments in word pieces with a task switch between them;
+        returns how many pieces there were."""
+        turn = self.tool_turn
+        pieces_sent = 0
+        for index, (call_id, name, arguments) in enumerate(_tool_call_parts(tool_calls, digest)):
+            if turn is not None:
+                turn.start_tool_call(index, call_id, name)
+            for piece in split_into_tokens(arguments):
+                if turn is not None:
+                    turn.add_arguments(index, piece)
+                pieces_sent += 1
+                if self.stream:
+                    await asyncio.sleep(self.token_delay)
+        return pieces_sent
+
+
+def _text_of(content: Any) -> str:
+    """A message's text (the text parts of an image message, never its bytes)."""
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and "text" in part)
+    return str(content)
+
+
+def _text_and_tool_calls(reply: Any) -> tuple[str, list[ToolCall]]:
+    """A scripted reply (a str, a ToolCall, or a list / tuple of both) as its text and its tool calls."""
+    if isinstance(reply, ToolCall):
+        return "", [reply]
+    if isinstance(reply, (list, tuple)):
+        texts = [str(item) for item in reply if not isinstance(item, ToolCall)]
+        return "".join(texts), [item for item in reply if isinstance(item, ToolCall)]
+    return ("" if reply is None else str(reply)), []
+
+
+def _tool_call_parts(tool_calls: list[ToolCall], digest: str) -> list[tuple[str, str, str]]:
+    """(id, name, arguments JSON) of each call: ids are made up from the reply's content when not scripted."""
+    return [
+        (call.id or f"call_{digest[:12]}_{index}", call.name, _arguments_json(call))
+        for index, call in enumerate(tool_calls)
+    ]
+
+
+def _arguments_json(call: ToolCall) -> str:
+    arguments = call.arguments
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(thaw(arguments) if arguments is not None else {})
 
 
 FakeLLMAgent = llm_miniagent(FakeLLM, alias="FAKE_LLM_AGENT")

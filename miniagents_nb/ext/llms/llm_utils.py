@@ -1,4 +1,4 @@
-"""The provider-independent half of the LLM agents: `LLMAgent`, `LLMMiniAgent`, message conversion.
+"""The provider-independent half of the LLM agents: `LLMAgent` (and `LLMMiniAgent`, message conversion).
 
 An LLM agent call replies exactly one message promise, right away, with what is known before the provider is even
 called (`model`, `agent_alias`, `response_metadata`) as `known_beforehand`, and closes its reply sequence. Only then
@@ -10,14 +10,14 @@ a failure lands in the token stream, so consumers meet it exactly where the mess
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent, MiniAgents
-from miniagents_nb.errors import AgentDefinitionError, InvalidArgumentsError, NotFreezableError
+from miniagents_nb.agents import InteractionContext, MiniAgent, MiniAgents
+from miniagents_nb.errors import AgentDefinitionError, InvalidArgumentsError
 from miniagents_nb.ext.llms.conversion import (
     amessages_to_llm_dicts,
     is_pydantic_model_class,
@@ -26,15 +26,12 @@ from miniagents_nb.ext.llms.conversion import (
     thaw,
 )
 from miniagents_nb.ext.llms.errors import llm_error_from
+from miniagents_nb.ext.llms.llm_miniagent import SECRET_KWARGS, LLMMiniAgent, is_freezable, llm_miniagent
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
-from miniagents_nb.messages import (
-    Message,
-    MessageSequencePromise,
-    MessageTokenAppender,
-    MessageType,
-)
-from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
-from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.ext.llms.tool_formats import ToolCallResult
+from miniagents_nb.ext.llms.tool_loop import DEFAULT_MAX_TURNS, ToolTurn, arun_tool_loop
+from miniagents_nb.ext.llms.tools import ToolSet, make_tool_set
+from miniagents_nb.messages import Message, MessageTokenAppender
 
 __all__ = [
     "LEGACY_HOOK_NAMES",
@@ -50,161 +47,6 @@ __all__ = [
 ]
 
 
-def _is_freezable(value: Any, key: str) -> bool:
-    try:
-        freeze_value(value, "an LLM agent", key)
-    except NotFreezableError:
-        return False
-    return True
-
-
-SECRET_KWARGS = frozenset({"api_key"})
-"""Arguments never frozen: frozen arguments of a call are persisted and shown in the notebook views."""
-
-
-def _split_live_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(live, freezable): secrets and values that cannot be frozen (SDK clients, pydantic classes, callables) vs
-    the rest."""
-    live: dict[str, Any] = {}
-    freezable: dict[str, Any] = {}
-    for key, value in kwargs.items():
-        (freezable if key not in SECRET_KWARGS and _is_freezable(value, key) else live)[key] = value
-    return live, freezable
-
-
-# --- the MiniAgent wrapper ------------------------------------------------------------------------------------------
-
-
-class LLMMiniAgent(MiniAgent):
-    """A MiniAgent that also takes live objects as plain keyword arguments.
-
-    `OpenAIAgent.fork(async_client=client)`, `.trigger(..., response_format=MyModel)` or
-    `FakeLLMAgent.fork(reply_fn=func)` pass values that can never be frozen; a plain MiniAgent refuses them (they
-    would have to go through `non_freezable_kwargs=`). Here such values are routed into the non-freezable
-    arguments automatically, with the usual precedence: a later fork or the trigger call wins. So is `api_key`,
-    so that a key never lands in persisted agent calls or in notebook views. Everything else is frozen as usual.
-    Forks stay `LLMMiniAgent`s.
-    """
-
-    def _fork_hook_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        # `LLMAgent.prepare_fork_kwargs` (a function-style LLM agent has none).
-        hook: Callable[[Mapping[str, Any]], dict[str, Any]] | None = getattr(
-            self.wrapped_func_or_class, "prepare_fork_kwargs", None
-        )
-        return hook(kwargs) if hook is not None else {}
-
-    def fork(
-        self,
-        alias: str | None = None,
-        description: str | None = None,
-        *,
-        interaction_metadata: dict[str, Any] | Frozen | None = None,
-        non_freezable_kwargs: dict[str, Any] | None = None,
-        **kwargs_to_freeze: Any,
-    ) -> LLMMiniAgent:
-        """A variant of this agent (live objects among the kwargs are kept unfrozen)."""
-        live, freezable = _split_live_kwargs(kwargs_to_freeze)
-        live.update(self._fork_hook_kwargs(kwargs_to_freeze))
-        forked = super().fork(
-            alias,
-            description,
-            interaction_metadata=interaction_metadata,
-            non_freezable_kwargs={**(non_freezable_kwargs or {}), **live},
-            **freezable,
-        )
-        # A newly frozen value overrides an older live value of the same name.
-        overridden = [key for key in freezable if non_freezable_kwargs is None or key not in non_freezable_kwargs]
-        if overridden and any(key in forked.non_freezable_kwargs for key in overridden):
-            forked = forked.without_non_freezable_kwargs(*overridden)
-        return _as_llm_miniagent(forked)
-
-    def trigger(
-        self,
-        messages: MessageType | None = None,
-        *,
-        start_soon: bool | Sentinel = NO_VALUE,
-        errors_as_messages: bool | Sentinel = NO_VALUE,
-        start_asap: bool | Sentinel = NO_VALUE,
-        **kwargs_to_freeze: Any,
-    ) -> MessageSequencePromise:
-        """Call the agent (live objects among the kwargs apply to this call only)."""
-        target, freezable = self._for_call(kwargs_to_freeze)
-        return MiniAgent.trigger(
-            target,
-            messages,
-            start_soon=start_soon,
-            errors_as_messages=errors_as_messages,
-            start_asap=start_asap,
-            **freezable,
-        )
-
-    def initiate_call(
-        self,
-        *,
-        start_soon: bool | Sentinel = NO_VALUE,
-        errors_as_messages: bool | Sentinel = NO_VALUE,
-        start_asap: bool | Sentinel = NO_VALUE,
-        **kwargs_to_freeze: Any,
-    ) -> AgentCall:
-        """Open a call whose input is sent over time (live objects among the kwargs apply to this call only)."""
-        target, freezable = self._for_call(kwargs_to_freeze)
-        return MiniAgent.initiate_call(
-            target,
-            start_soon=start_soon,
-            errors_as_messages=errors_as_messages,
-            start_asap=start_asap,
-            **freezable,
-        )
-
-    def _for_call(self, kwargs: dict[str, Any]) -> tuple[MiniAgent, dict[str, Any]]:
-        live, freezable = _split_live_kwargs(kwargs)
-        live.update(self._fork_hook_kwargs(kwargs))
-        if not live:
-            return self, freezable
-        # A per-call fork carries the live values: the call's frozen kwargs (persisted with the call) stay clean.
-        return MiniAgent.fork(self, non_freezable_kwargs=live), freezable
-
-
-def _as_llm_miniagent(agent: MiniAgent) -> LLMMiniAgent:
-    # MiniAgent.fork() always builds a plain MiniAgent; the subclass adds behaviour only (no fields, same layout),
-    # so switching the class keeps every field and private attribute exactly as the core made them.
-    object.__setattr__(agent, "__class__", LLMMiniAgent)
-    return agent  # type: ignore[return-value]
-
-
-@overload
-def llm_miniagent(func_or_class: None = None, /, **options: Any) -> Callable[[Any], LLMMiniAgent]: ...
-@overload
-def llm_miniagent(func_or_class: type | Callable[..., Any], /, **options: Any) -> LLMMiniAgent: ...
-def llm_miniagent(
-    func_or_class: type | Callable[..., Any] | None = None, /, **options: Any
-) -> LLMMiniAgent | Callable[[Any], LLMMiniAgent]:
-    """`@miniagent` for LLM agents: the result is an `LLMMiniAgent` (usable bare or with options, which are
-    `@miniagent`'s plus the call's defaults: `model=`, `temperature=`, live objects such as `async_client=`)."""
-    if func_or_class is None:
-        return lambda target: llm_miniagent(target, **options)
-    live, freezable = _split_live_kwargs(
-        {key: value for key, value in options.items() if key not in _MINIAGENT_OPTIONS}
-    )
-    plain_options = {key: value for key, value in options.items() if key in _MINIAGENT_OPTIONS}
-    if live:
-        plain_options["non_freezable_kwargs"] = {**plain_options.get("non_freezable_kwargs", {}), **live}
-    return _as_llm_miniagent(MiniAgent(func_or_class, **plain_options, **freezable))
-
-
-_MINIAGENT_OPTIONS = frozenset(
-    {
-        "alias",
-        "description",
-        "normalize_func_or_class_name",
-        "normalize_spaces_in_docstring",
-        "await_reply_persistence",
-        "interaction_metadata",
-        "non_freezable_kwargs",
-    }
-)
-
-
 # --- the base class -------------------------------------------------------------------------------------------------
 
 
@@ -217,7 +59,7 @@ def _logger_by_default() -> Any:
 
 
 def _loggable(value: Any, key: str) -> Any:
-    if _is_freezable(value, key):
+    if is_freezable(value, key):
         return value
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
@@ -252,6 +94,14 @@ class LLMAgent(BaseModel, ABC):
     response_message_class: type[Message] = AssistantMessage
     response_format: Any = None
     llm_logger_agent: Any = Field(default_factory=_logger_by_default)
+    tools: Any = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    max_turns: int = DEFAULT_MAX_TURNS
+    stop_at_tools: Any = None
+    tool_errors: str = "return"
+
+    _tool_turn: ToolTurn | None = PrivateAttr(default=None)
 
     async def __call__(self) -> None:
         appender = MessageTokenAppender(capture_errors=True)
@@ -279,8 +129,11 @@ class LLMAgent(BaseModel, ABC):
 
         self._start_logging(message_dicts, response)
         try:
-            await self.aproduce_tokens(message_dicts, appender)
-            self.after_response(appender.auxiliary_field_collector)
+            if isinstance(self.tools, ToolSet):
+                await arun_tool_loop(self, message_dicts, appender, response)
+            else:
+                await self.aproduce_tokens(message_dicts, appender)
+                self.after_response(appender.auxiliary_field_collector)
         except Exception as error:
             appender.close(self.translate_error(error))
         except BaseException as error:  # cancelled or interrupted: end the message with it, then let it propagate
@@ -310,9 +163,39 @@ class LLMAgent(BaseModel, ABC):
 
     @classmethod
     def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """Live (never frozen) values to add to a fork or a call given `kwargs`; by default none. (`FakeLLM` gives
-        a fork that gets `replies=` its own reply cursor.)"""
-        return {}
+        """Live (never frozen) values to add to a fork or a call given `kwargs`: Python `tools=` become a `ToolSet`
+        here, so a bad tool fails at `fork()` / `trigger()`. (`FakeLLM` also gives a fork that gets `replies=` its
+        own reply cursor; call `super()` to keep the tools.)"""
+        tools = kwargs.get("tools")
+        if tools is None or _provider_shaped(tools):
+            return {}
+        return {"tools": make_tool_set(tools)}
+
+    # --- the hooks of tool calling (see `tool_loop.py`) ------------------------------------------------------------
+
+    @property
+    def tool_turn(self) -> ToolTurn | None:
+        """The tool-loop turn being requested (None without Python tools): `aproduce_tokens` adds its `request` to
+        the SDK call and reports every tool call the model streams to it."""
+        return self._tool_turn
+
+    def bind_tool_turn(self, turn: ToolTurn | None) -> None:
+        """Set `tool_turn` (the loop does, around each request)."""
+        self._tool_turn = turn
+
+    def tool_request_kwargs(self, tools: ToolSet, tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
+        """The keyword arguments that offer `tools` to the provider (see `tool_formats.py`)."""
+        raise _missing_hook(self, "def tool_request_kwargs(self, tools, tool_choice, parallel_tool_calls) -> dict")
+
+    def tool_exchange_dicts(self, text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
+        """A turn's text, tool calls and results as the provider's messages (see `tool_formats.py`)."""
+        raise _missing_hook(self, "def tool_exchange_dicts(self, text, calls) -> list[dict]")
+
+    def extend_conversation(
+        self, message_dicts: list[dict[str, Any]], new_dicts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The conversation of the next turn: by default the new messages at the end."""
+        return [*message_dicts, *new_dicts]
 
     # The older names of the hooks are the same functions (subclasses get the aliases in __pydantic_init_subclass__).
     _aprepare_message_dicts = aprepare_message_dicts
@@ -332,8 +215,16 @@ class LLMAgent(BaseModel, ABC):
     # --- helpers for subclasses -------------------------------------------------------------------------------------
 
     def sdk_kwargs(self) -> dict[str, Any]:
-        """The extra keyword arguments (`temperature`, `max_tokens`, ...) thawed back into plain dicts and lists."""
-        return {key: thaw(value) for key, value in (self.model_extra or {}).items()}
+        """The extra keyword arguments (`temperature`, `max_tokens`, ...) thawed back into plain dicts and lists;
+        provider-shaped `tools` (dicts, no Python tools) pass through with their `tool_choice` and
+        `parallel_tool_calls`."""
+        kwargs = {key: thaw(value) for key, value in (self.model_extra or {}).items()}
+        if not isinstance(self.tools, ToolSet):
+            for key in ("tools", "tool_choice", "parallel_tool_calls"):
+                value = getattr(self, key)
+                if value is not None:
+                    kwargs[key] = thaw(value)
+        return kwargs
 
     def translate_error(self, error: Exception) -> Exception:
         """What consumers get instead of an SDK's own exception (an `LLMError`, see `llm_error_from`)."""
@@ -348,6 +239,8 @@ class LLMAgent(BaseModel, ABC):
         }
         if self.response_format is not None:
             metadata["response_format"] = _loggable(self.response_format, "response_format")
+        if isinstance(self.tools, ToolSet):
+            metadata["tools"] = [tool.name for tool in self.tools]
         for key, value in (self.model_extra or {}).items():
             metadata[key] = _loggable(value, key)
         return metadata
@@ -381,6 +274,15 @@ LEGACY_HOOK_NAMES: Mapping[str, str] = MappingProxyType(
 using the public one."""
 
 
+def _provider_shaped(tools: Any) -> bool:
+    """Whether `tools` are the provider's own dicts (passed to the SDK as they are, no loop)."""
+    items = tools.values() if isinstance(tools, Mapping) else tools
+    try:
+        return all(isinstance(item, Mapping) for item in items)
+    except TypeError:
+        return False
+
+
 def _missing_hook(agent: LLMAgent, signature: str) -> AgentDefinitionError:
     return AgentDefinitionError(
         f"{type(agent).__name__} does not say how to talk to its provider: override `{signature}` "
@@ -391,6 +293,14 @@ def _missing_hook(agent: LLMAgent, signature: str) -> AgentDefinitionError:
 def _log_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "\n".join(str(part.get("text", part)) if isinstance(part, dict) else str(part) for part in content)
+    if isinstance(content, list):  # content parts: the text ones, and a mark for each image
+        return "\n".join(_log_part(part) for part in content)
     return "" if content is None else str(content)
+
+
+def _log_part(part: Any) -> str:
+    if not isinstance(part, dict):
+        return str(part)
+    if "text" in part:
+        return str(part["text"])
+    return f"[{part.get('type', 'part')}]"  # an image: never its base64 bytes in a log

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, UserMessage
+from pydantic_core import from_json
+
+from miniagents_nb.messages import AssistantMessage, LLMMessage, Message, SystemMessage, TextMessage, UserMessage
 
 __all__ = [
     "PARSED_OBJECT_KEY",
@@ -19,7 +22,10 @@ __all__ = [
     "OpenAIMessage",
     "PromptLogMessage",
     "SystemMessage",
+    "ToolCallMessage",
+    "ToolResultMessage",
     "UserMessage",
+    "partial_arguments",
 ]
 
 
@@ -73,3 +79,38 @@ class EmbeddingMessage(Message):
 
     content: str | None = None
     embedding: tuple[float, ...]
+
+
+def partial_arguments(json_so_far: str) -> Any:
+    """What a tool call's arguments say so far, from the JSON streamed until now (pydantic's partial JSON parsing:
+    unfinished strings, lists and objects are kept as far as they go): `{"city": "Os"}` from `'{"city": "Os'`. None
+    when nothing can be read yet. For views that show arguments filling in; it parses the whole text each time, so
+    call it at a view's update rate, not per token."""
+    if not json_so_far.strip():
+        return None
+    try:
+        return from_json(json_so_far, allow_partial="trailing-strings")
+    except ValueError:
+        return None
+
+
+class ToolCallMessage(TextMessage):
+    """A tool call the model made, as the input of the tool's agent call: `tool_name` and `tool_call_id` are known
+    beforehand, the tokens are the arguments' JSON as the model streams it (a view shows them filling in through a
+    `StreamCursor`, and `partial_arguments` reads them before they are complete), and the final message has
+    `arguments` (the parsed JSON, None when it is not valid JSON)."""
+
+    @classmethod
+    def tokens_to_message(cls, tokens: Iterable[Any], **extra_fields: Any) -> Message:
+        text = "".join(str(token) for token in tokens)
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except ValueError:
+            arguments = None
+        extra_fields.setdefault("arguments", arguments)
+        return super().tokens_to_message([text], **extra_fields)
+
+
+class ToolResultMessage(TextMessage):
+    """What a function tool returned, as text for the model (a `str` as is, anything else as JSON); `tool_name` says
+    which tool."""

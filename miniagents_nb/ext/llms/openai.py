@@ -9,7 +9,7 @@ chunk, which has no choices, is read instead of tripping over it (upstream MiniA
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,6 +17,7 @@ from pydantic import Field
 
 from miniagents_nb.compat import lazy_attributes
 from miniagents_nb.errors import InvalidArgumentsError
+from miniagents_nb.ext.llms.conversion import openai_image_part
 from miniagents_nb.ext.llms.errors import (
     LLMAuthenticationError,
     LLMConnectionError,
@@ -34,6 +35,9 @@ from miniagents_nb.ext.llms.llm_utils import (
     thaw,
 )
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, OpenAIMessage
+from miniagents_nb.ext.llms.tool_formats import ToolCallResult, openai_exchange_dicts, openai_tool_request
+from miniagents_nb.ext.llms.tool_loop import ToolTurn
+from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import Message, MessageTokenAppender
 
 __all__ = [
@@ -65,9 +69,9 @@ def import_openai() -> Any:
 async def aprepare_dicts_for_openai(messages: Any, *, system: str | None = None) -> list[dict[str, Any]]:
     """The conversation as OpenAI chat messages: `system` FIRST (when given), then every message in order.
 
-    Messages without a `role` are the user's. (Upstream MiniAgents appends `system` at the end; SPEC §3 fix 11.)
+    Messages without a `role` are the user's; an `ImageMessage` is an `image_url` part. (Upstream MiniAgents appends `system` at the end; SPEC §3 fix 11.)
     """
-    dicts = await amessages_to_llm_dicts(messages)
+    dicts = await amessages_to_llm_dicts(messages, image_part=openai_image_part)
     if system is not None:
         dicts.insert(0, {"role": "system", "content": system})
     return dicts
@@ -140,9 +144,10 @@ class _ChunkCollector:
     are joined by index, logprobs lists are extended.
     """
 
-    __slots__ = ("_append", "aux", "choice", "finished", "first", "message", "tool_calls")
+    __slots__ = ("_append", "aux", "choice", "finished", "first", "message", "tool_calls", "turn")
 
-    def __init__(self, appender: MessageTokenAppender) -> None:
+    def __init__(self, appender: MessageTokenAppender, turn: ToolTurn | None = None) -> None:
+        self.turn = turn
         self._append = appender.append
         self.aux = appender.auxiliary_field_collector
         self.choice: dict[str, Any] = {}
@@ -215,6 +220,12 @@ class _ChunkCollector:
         index = int(fragment.pop("index", len(self.tool_calls)))
         call = self.tool_calls.setdefault(index, {})
         function = fragment.pop("function", None) or {}
+        turn = self.turn
+        if turn is not None:  # the tool loop sees each call as it streams (name first, then argument pieces)
+            if function.get("name"):
+                turn.start_tool_call(index, fragment.get("id") or call.get("id"), function["name"])
+            if function.get("arguments"):
+                turn.add_arguments(index, function["arguments"])
         call.update(fragment)
         target = call.setdefault("function", {})
         for key, value in function.items():
@@ -235,7 +246,7 @@ class _ChunkCollector:
         self.aux["choices"] = [choice]
 
 
-def _collect_completion(completion: Any, appender: MessageTokenAppender) -> None:
+def _collect_completion(completion: Any, appender: MessageTokenAppender, turn: ToolTurn | None = None) -> None:
     """A whole (non-streamed) completion: its content as the one token, everything else as metadata."""
     data = completion.model_dump(exclude_none=True, exclude={"choices": {"__all__": {"message": {"parsed"}}}})
     choices = data.pop("choices", None) or []
@@ -251,6 +262,11 @@ def _collect_completion(completion: Any, appender: MessageTokenAppender) -> None
     role = message.pop("role", None)
     if message:
         choice["message"] = message
+    if turn is not None:
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            function = call.get("function") or {}
+            turn.start_tool_call(index, call.get("id"), function.get("name", ""))
+            turn.add_arguments(index, function.get("arguments", ""))
     aux = appender.auxiliary_field_collector
     _merge(aux, data)
     if role:
@@ -290,6 +306,12 @@ class OpenAILLMAgent(LLMAgent):
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_openai(self.ctx.message_promises, system=self.system)
 
+    def tool_request_kwargs(self, tools: ToolSet, tool_choice: Any, parallel_tool_calls: bool | None) -> dict[str, Any]:
+        return openai_tool_request(tools, tool_choice, parallel_tool_calls)
+
+    def tool_exchange_dicts(self, text: str, calls: Sequence[ToolCallResult]) -> list[dict[str, Any]]:
+        return openai_exchange_dicts(text, calls)
+
     def translate_error(self, error: Exception) -> Exception:
         if type(error).__name__.endswith("FinishReasonError"):  # the SDK could not parse a cut-off structured output
             return LLMResponseError(
@@ -318,6 +340,9 @@ class OpenAILLMAgent(LLMAgent):
             kwargs["response_format"] = thaw(self.response_format)
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
+        turn = self.tool_turn
+        if turn is not None:
+            kwargs.update(turn.request)
         return kwargs
 
     async def aproduce_tokens(self, message_dicts: list[dict[str, Any]], token_appender: MessageTokenAppender) -> None:
@@ -334,7 +359,7 @@ class OpenAILLMAgent(LLMAgent):
             if self.stream:
                 if stream_options is not None:
                     kwargs["stream_options"] = stream_options
-                collector = _ChunkCollector(token_appender)
+                collector = _ChunkCollector(token_appender, self.tool_turn)
                 if structured is not None:
                     method = _completions(client, "stream")
                     kwargs = route_unknown_kwargs_to_extra_body(method, {"response_format": structured, **kwargs})
@@ -358,12 +383,12 @@ class OpenAILLMAgent(LLMAgent):
                 method = _completions(client, "parse")
                 kwargs = route_unknown_kwargs_to_extra_body(method, {"response_format": structured, **kwargs})
                 completion = await method(**kwargs)
-                _collect_completion(completion, token_appender)
+                _collect_completion(completion, token_appender, self.tool_turn)
                 _collect_parsed(completion, token_appender.auxiliary_field_collector)
             else:
                 method = client.chat.completions.create
                 completion = await method(**route_unknown_kwargs_to_extra_body(method, kwargs))
-                _collect_completion(completion, token_appender)
+                _collect_completion(completion, token_appender, self.tool_turn)
 
 
 OpenAIAgent = llm_miniagent(OpenAILLMAgent, alias="OPEN_AI_AGENT")

@@ -1,0 +1,64 @@
+"""The errors of LLM tool calling: a tool that cannot be defined, a call the tool cannot take, a loop that ran out.
+
+They live apart from `LLMError` because they are not the provider's failures: a bad tool definition is the
+programmer's (raised at definition, before any call), and a bad call is the model's (returned to it as an error
+result by default, so that it can try again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniagents_nb.errors import MiniAgentsError
+
+__all__ = [
+    "ToolArgumentsError",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolLoopLimitError",
+    "ToolTimeoutError",
+]
+
+
+class ToolError(MiniAgentsError):
+    """Tool calling went wrong (see the subclasses)."""
+
+
+class ToolDefinitionError(ToolError, ValueError):
+    """A function or agent cannot be a tool (no type hints, a type with no JSON schema, a duplicate name, ...)."""
+
+
+class ToolArgumentsError(ToolError, ValueError):
+    """The model called a tool with arguments that are not JSON or do not fit the tool's schema (`tool_name` says
+    which tool); by default the message goes back to the model as an error result."""
+
+    def __init__(self, message: str, *, tool_name: str) -> None:
+        super().__init__(message)
+        self.tool_name = tool_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_arguments_error, (str(self), self.tool_name))
+
+
+def _rebuild_arguments_error(message: str, tool_name: str) -> ToolArgumentsError:
+    return ToolArgumentsError(message, tool_name=tool_name)
+
+
+class ToolTimeoutError(ToolError, TimeoutError):
+    """A tool ran longer than its `timeout`."""
+
+
+class ToolLoopLimitError(ToolError):
+    """The model still asked for tools after `max_turns` requests; `turns` holds the exchange so far (what the final
+    message would have carried)."""
+
+    def __init__(self, message: str, *, turns: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.turns = turns
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_limit_error, (str(self), self.turns))
+
+
+def _rebuild_limit_error(message: str, turns: tuple[Any, ...]) -> ToolLoopLimitError:
+    return ToolLoopLimitError(message, turns=turns)
