@@ -159,17 +159,19 @@ class NotebookSession:
         records = self.tracker.records_of_cell(earlier_cell)
         if not records:
             return
-        self.tracker.mark_superseded(records)
+        roots = {id(root): root for root in (record.root() for record in records)}
+        # its top-level calls too, ended or not: the views of that run are the views of those calls
+        self.tracker.mark_superseded([*roots.values(), *records])
         if self.rerun_policy == "keep":
             running = sum(1 for record in records if not record.ended)
             line = (
-                f"superseded: the earlier run of this cell still goes on ({_calls(running)} kept running, as "
-                "`%miniagents rerun keep` says; `%miniagents cancel` stops them)"
+                f"superseded: the earlier run of this cell still goes on: {_calls(running)} kept running "
+                "(`%miniagents cancel` stops every running call; `%miniagents rerun cancel` makes re-runs cancel)"
             )
         else:
             line = (
                 f"superseded: the earlier run of this cell was still going: {_calls(self.tracker.cancel(records))} "
-                "cancelled (`%miniagents rerun keep` keeps them running instead)"
+                "cancelled (to keep an earlier run going when its cell runs again: `%miniagents rerun keep`)"
             )
         sys.stderr.write(line + "\n")  # the new run's output (the earlier one was cleared)
         sys.stderr.flush()
@@ -259,9 +261,11 @@ class NotebookSession:
             "Sync facade: MiniAgents().run(...) in a cell runs on a worker thread's loop",
             f"Views: at most {self.max_updates_per_second:g} front-end updates per second each",
             f"Chat: {len(self.chat_history)} message{'s' if len(self.chat_history) != 1 else ''} in the conversation",
-            f"Re-running a cell whose earlier run still goes on: {self.rerun_policy} its calls"
-            " (`%miniagents rerun cancel|keep`)",
         ]
+        if self.rerun_policy != "cancel":  # (the default goes unsaid: `%miniagents rerun` tells it)
+            lines.append(
+                "Re-running a cell keeps the calls its earlier run left going (`%miniagents rerun cancel` to cancel)"
+            )
         active = self.tracker.live_records()
         lines.append(f"Agent calls since the extension was loaded: {self.tracker.calls_seen}")
         lines.append(f"Active agent calls: {len(active)}")

@@ -173,9 +173,8 @@ class ViewModel:
             if roots is not None:
                 delta["roots"] = roots
             delta["clock"] = self.clock()
-        own = self._own_record
-        if self.status == "done" and own is not None and own.status == "cancelled":
-            self.status = "cancelled"  # its agent ended its reply as it was cancelled (e.g. a capturing appender)
+        if self.status == "done" and self._was_cancelled():
+            self.status = "cancelled"  # its reply ended normally, but cut short (e.g. by a capturing appender)
         superseded = self.superseded
         if superseded != self._sent_superseded:
             delta["superseded"] = self._sent_superseded = superseded
@@ -185,6 +184,10 @@ class ViewModel:
             self._sent_status = (self.status, self.error)
             return delta
         return None
+
+    def _was_cancelled(self) -> bool:
+        own = self._own_record
+        return (own is not None and own.status == "cancelled") or any(slot.status == "cancelled" for slot in self.slots)
 
     @property
     def superseded(self) -> bool:

@@ -248,15 +248,15 @@ def _streaming(kernel: Kernel, run: CellRun) -> None:
 
 def test_rerunning_a_cell_cancels_its_earlier_run_by_default_and_says_superseded(kernel: Kernel) -> None:
     kernel.ok("views = []")
-    status = kernel.ok("%miniagents").display_data()[-1]["data"]["text/plain"]
-    assert "Re-running a cell whose earlier run still goes on: cancel its calls" in status
+    shown = kernel.ok("%miniagents rerun").display_data()[-1]["data"]["text/plain"]
+    assert shown.startswith("Re-running a cell cancels the calls its earlier run left going")
 
     first = kernel.ok(RERUN_CELL, cell_id="rerun-cell")
     _streaming(kernel, first)
     second = kernel.ok(RERUN_CELL, cell_id="rerun-cell")
     assert second.stderr == (
         "superseded: the earlier run of this cell was still going: 1 agent call cancelled "
-        "(`%miniagents rerun keep` keeps them running instead)\n"
+        "(to keep an earlier run going when its cell runs again: `%miniagents rerun keep`)\n"
     )
     check = kernel.ok(
         "await views[0].wait()\n"
@@ -278,13 +278,15 @@ def test_rerun_keep_lets_the_earlier_run_go_on(kernel: Kernel) -> None:
     kernel.ok("views = []")
     chosen = kernel.ok("%miniagents rerun keep").display_data()[-1]["data"]["text/plain"]
     assert chosen.startswith("Re-running a cell keeps the calls its earlier run left going")
+    status = kernel.ok("%miniagents").display_data()[-1]["data"]["text/plain"]
+    assert "Re-running a cell keeps the calls its earlier run left going" in status  # not the default: said
     try:
         first = kernel.ok(RERUN_CELL, cell_id="keep-cell")
         _streaming(kernel, first)
         second = kernel.ok(RERUN_CELL, cell_id="keep-cell")
         assert second.stderr == (
-            "superseded: the earlier run of this cell still goes on (1 agent call kept running, as "
-            "`%miniagents rerun keep` says; `%miniagents cancel` stops them)\n"
+            "superseded: the earlier run of this cell still goes on: 1 agent call kept running "
+            "(`%miniagents cancel` stops every running call; `%miniagents rerun cancel` makes re-runs cancel)\n"
         )
         check = kernel.ok(
             "print(views[0].is_final, views[0].text().splitlines()[0])\n"
