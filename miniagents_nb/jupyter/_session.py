@@ -20,6 +20,8 @@ Errors in notebook words (what the session changes in how IPython reports things
   (`logging.basicConfig()`, a handler on `miniagents_nb`) still receives every record.
 * Re-running a cell while calls of its earlier run still go on (in the background, after that run returned) marks
   those calls superseded (their views say so) and, by default, cancels them; `%miniagents rerun keep` lets them run.
+  A cell is known by the id its front end sends (JupyterLab, Notebook 7 and VS Code do; without one nothing is
+  guessed).
   Cancel is the default because the re-run replaced the cell's output: whatever the earlier run still produces
   would be paid for (LLM tokens) and never seen. Either way one line in the new run's output says what happened.
 """
@@ -49,8 +51,7 @@ _SESSION_ATTR = "_miniagents_nb_session"
 _DISPLAYED_TYPES: tuple[type, ...] = (MessageSequencePromise, MessagePromise, Message)
 _MAGIC_NAMES = (("cell", "miniagent"), ("cell", "chat"), ("line", "miniagents"))
 _INTERRUPTS = (KeyboardInterrupt, asyncio.CancelledError)
-RERUN_POLICIES = ("cancel", "keep")
-_CELL_KEYS_KEPT = 1000  # cells remembered for re-runs (a source text is the key where the front end sends no id)
+_CELL_KEYS_KEPT = 1000  # cells remembered for re-runs (the oldest are forgotten first)
 
 
 def current_session(shell: Any = None) -> NotebookSession | None:
@@ -278,15 +279,13 @@ def _calls(count: int) -> str:
 
 
 def _cell_key(info: Any) -> str | None:
-    """What identifies a notebook cell across its runs: the id the front end sends (JupyterLab, VS Code, nbclient),
-    else the cell's source text (a console, an old front end)."""
+    """What identifies a notebook cell across its runs: the id the front end sends (JupyterLab, Notebook 7, VS Code).
+
+    Nothing is guessed without it (a console, nbclient and papermill send none): two cells with the same source
+    are not one cell, and cancelling a run that was not superseded would lose work the user is waiting for.
+    """
     cell_id = getattr(info, "cell_id", None)
-    if cell_id:
-        return f"id:{cell_id}"
-    raw = getattr(info, "raw_cell", None)
-    if isinstance(raw, str) and raw.strip():
-        return f"source:{raw}"
-    return None
+    return str(cell_id) if cell_id else None
 
 
 def _restore_custom_exc(shell: Any, exceptions: tuple[type[BaseException], ...], handler: Any) -> None:
