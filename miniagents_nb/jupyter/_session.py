@@ -17,7 +17,8 @@ Errors in notebook words (what the session changes in how IPython reports things
 * An agent's failure is reported by the view that shows it and by the exception its `await` raises, not a third
   time by the core's error log: while the session is loaded, the `miniagents_nb` logger has a `NullHandler`, so
   Python's last-resort handler (plain stderr, library frames and all) stays quiet. Logging that the user configured
-  (`logging.basicConfig()`, a handler on `miniagents_nb`) still receives every record.
+  (`logging.basicConfig()`, a handler on `miniagents_nb`) still receives every record, and `%miniagents` counts
+  the failures and names the latest, so one that nobody awaited or viewed is not lost.
 * Re-running a cell while calls of its earlier run still go on (in the background, after that run returned) marks
   those calls superseded (their views say so) and, by default, cancels them; `%miniagents rerun keep` lets them run.
   A cell is known by the id its front end sends (JupyterLab, Notebook 7 and VS Code do; without one nothing is
@@ -269,6 +270,8 @@ class NotebookSession:
             )
         active = self.tracker.live_records()
         lines.append(f"Agent calls since the extension was loaded: {self.tracker.calls_seen}")
+        if self.tracker.failures_seen:  # a failure nobody awaited or viewed is reported nowhere else
+            lines.append(f"Failed agent calls: {self.tracker.failures_seen} (latest: {self.tracker.last_failure})")
         lines.append(f"Active agent calls: {len(active)}")
         lines.extend(f"  {_describe(record)}" for record in active)
         return "\n".join(lines)

@@ -183,6 +183,9 @@ class CallTracker:
         self._senders: weakref.WeakKeyDictionary[MessagePromise, weakref.ref[CallRecord]] = weakref.WeakKeyDictionary()
         self._listeners: list[Listener] = []
         self.calls_seen = 0
+        self.failures_seen = 0
+        self.last_failure: str | None = None
+        """`ALIAS: Error: message` of the latest failed call (`%miniagents` names it: no log line says it any more)."""
         self._cancelled_by_cell: dict[int | None, int] = {}
 
     # --- listening -----------------------------------------------------------------------------------------------
@@ -285,6 +288,8 @@ class CallTracker:
         elif isinstance(event, AgentCallFailed):
             record.traceback = error_to_text(event.error, with_traceback=True)
             self._end(record, FAILED, error_to_text(event.error), at=event.at)
+            self.failures_seen += 1
+            self.last_failure = f"{record.alias}: {record.error}"
         elif isinstance(event, AgentCallCancelled):
             self._end(record, CANCELLED, at=event.at)
         return record

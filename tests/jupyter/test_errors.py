@@ -167,6 +167,14 @@ def test_a_failing_agent_is_reported_once_by_its_view_and_await(kernel: Kernel) 
     assert "failed: ValueError: boom" in plain[-1]  # the view's last form says it
 
 
+def test_a_failure_nobody_awaited_or_viewed_shows_in_the_status(kernel: Kernel) -> None:
+    run = kernel.ok("unseen = bad.trigger()\nprint(await settled())")
+    assert run.stdout == "[]\n"
+    assert run.stderr == ""
+    status = kernel.ok("%miniagents").display_data()[-1]["data"]["text/plain"]
+    assert re.search(r"^Failed agent calls: \d+ \(latest: BAD: ValueError: boom\)$", status, re.MULTILINE), status
+
+
 def test_configured_logging_still_gets_the_failure(kernel: Kernel) -> None:
     run = kernel.ok(
         "import io, logging\n"
