@@ -167,13 +167,13 @@ class NotebookSession:
         if self.rerun_policy == "keep":
             running = sum(1 for record in records if not record.ended)
             line = (
-                f"superseded: the earlier run of this cell still goes on: {_calls(running)} kept running "
-                "(`%miniagents cancel` stops every running call; `%miniagents rerun cancel` makes re-runs cancel)"
+                f"superseded: {_calls(running)} of this cell's earlier run kept running "
+                "(`%miniagents cancel` stops all calls)"
             )
         else:
             line = (
-                f"superseded: the earlier run of this cell was still going: {_calls(self.tracker.cancel(records))} "
-                "cancelled (to keep an earlier run going when its cell runs again: `%miniagents rerun keep`)"
+                f"superseded: {_calls(self.tracker.cancel(records))} of this cell's earlier run cancelled "
+                "(`%miniagents rerun keep` keeps such runs)"
             )
         sys.stderr.write(line + "\n")  # the new run's output (the earlier one was cleared)
         sys.stderr.flush()

@@ -123,16 +123,17 @@ def test_rerunning_a_cell_marks_its_earlier_view_superseded(lab: LabPage) -> Non
     assert lab.cell(3).locator(badge).is_hidden()
 
     lab.page.evaluate(_JS_RUN_CELL, 2)  # run the trigger cell again while the writer still streams
-    _wait_in_cell(lab, 2, ".jp-OutputArea-output", "superseded: the earlier run of this cell was still going")
+    _wait_in_cell(lab, 2, ".jp-OutputArea-output", "superseded: 1 agent call of this cell's earlier run cancelled")
     _wait_in_cell(lab, 3, badge, "^superseded: its cell ran again$")
     _wait_in_cell(lab, 3, f"{VIEW} .mna-view-status", "^cancelled$")
     assert lab.cell(3).locator(badge).is_visible()
     notice = lab.cell_output_text(2).strip()
     assert notice == (
-        "superseded: the earlier run of this cell was still going: 1 agent call cancelled "
-        "(to keep an earlier run going when its cell runs again: `%miniagents rerun keep`)"
+        "superseded: 1 agent call of this cell's earlier run cancelled (`%miniagents rerun keep` keeps such runs)"
     ), notice
 
+    lab.cell(2).scroll_into_view_if_needed()
+    lab.screenshot("errors-superseded-page-light")  # the notice in the re-run cell above the superseded view
     lab.screenshot("errors-superseded-light", cell=3, output_only=True)
     lab.screenshot("errors-superseded-notice-light", cell=2, output_only=True)
     _dark(lab)

@@ -263,8 +263,7 @@ def test_rerunning_a_cell_cancels_its_earlier_run_by_default_and_says_superseded
     _streaming(kernel, first)
     second = kernel.ok(RERUN_CELL, cell_id="rerun-cell")
     assert second.stderr == (
-        "superseded: the earlier run of this cell was still going: 1 agent call cancelled "
-        "(to keep an earlier run going when its cell runs again: `%miniagents rerun keep`)\n"
+        "superseded: 1 agent call of this cell's earlier run cancelled (`%miniagents rerun keep` keeps such runs)\n"
     )
     check = kernel.ok(
         "await views[0].wait()\n"
@@ -293,8 +292,7 @@ def test_rerun_keep_lets_the_earlier_run_go_on(kernel: Kernel) -> None:
         _streaming(kernel, first)
         second = kernel.ok(RERUN_CELL, cell_id="keep-cell")
         assert second.stderr == (
-            "superseded: the earlier run of this cell still goes on: 1 agent call kept running "
-            "(`%miniagents cancel` stops every running call; `%miniagents rerun cancel` makes re-runs cancel)\n"
+            "superseded: 1 agent call of this cell's earlier run kept running (`%miniagents cancel` stops all calls)\n"
         )
         check = kernel.ok(
             "print(views[0].is_final, views[0].text().splitlines()[0])\n"
