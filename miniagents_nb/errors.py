@@ -18,6 +18,7 @@ upstream MiniAgents that catches those keeps working::
     │       ├── SyncContextManagerError
     │       └── RunningEventLoopError
     ├── MessageTypeError(TypeError)
+    ├── NotAwaitedError(TypeError)
     ├── NotFreezableError(TypeError)
     ├── AgentDefinitionError(ValueError)
     ├── InvalidArgumentsError(ValueError)
@@ -66,6 +67,7 @@ __all__ = [
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",
+    "NotAwaitedError",
     "NotFreezableError",
     "PromisingContextError",
     "PromiseNotReadyError",
@@ -130,6 +132,12 @@ class RunningEventLoopError(PromisingContextError):
 
 class MessageTypeError(MiniAgentsError, TypeError):
     """A value that cannot become a message was sent, replied or triggered with."""
+
+
+class NotAwaitedError(MiniAgentsError, TypeError):
+    """A promise was used as if it were its value (`reply[0]`, `len(reply)`) before it was awaited.
+
+    A `TypeError`, as Python's own "not subscriptable" is, so code that catches that keeps working."""
 
 
 class NotFreezableError(MiniAgentsError, TypeError):

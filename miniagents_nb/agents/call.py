@@ -240,6 +240,7 @@ class AgentCall:
             self._miniagents.forget_current_task()
 
     async def _arun_agent(self) -> None:
+        __tracebackhide__ = True  # IPython shows the agent's own frames of a failure, not the engine's
         agent = self.agent
         reply_appender = self._reply.message_appender
         ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent, self)

@@ -8,7 +8,9 @@ After `%load_ext miniagents_nb`:
 * displaying a `MessageSequencePromise`, `MessagePromise` or `Message` shows a live view; `show(obj, ...)` picks
   the options;
 * `%%miniagent NAME`, `%%chat AGENT` and `%miniagents` are available (see `miniagents_nb.jupyter.magics`);
-* interrupting the kernel cancels the agent calls of the interrupted cell.
+* interrupting the kernel cancels the agent calls of the interrupted cell, which ends with one line that counts them;
+  re-running a cell whose earlier run still goes on marks that run superseded and cancels it (`%miniagents rerun
+  keep` keeps it); errors speak of cells, `await` and `%load_ext` (see `miniagents_nb.jupyter._session`).
 
 This package imports IPython, ipywidgets and anywidget; the core never imports it (only
 `miniagents_nb.load_ipython_extension` does, lazily).

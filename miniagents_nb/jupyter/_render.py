@@ -19,6 +19,7 @@ from miniagents_nb.jupyter._timeline import timeline_html, timeline_text_lines
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
     "MESSAGE_PREVIEW_CHARS",
+    "SUPERSEDED_TEXT",
     "TERMINAL_STATUSES",
     "header_title",
     "mark_incomplete",
@@ -78,8 +79,13 @@ def header_title(state: dict[str, Any]) -> str:
     return f"{state['title']} · {_count(len(state['messages']), 'message')}"
 
 
+SUPERSEDED_TEXT = "superseded: its cell ran again"
+"""What a view's header adds when a re-run of its cell superseded the calls it shows (`supersededText` in views.js)."""
+
+
 def _header(state: dict[str, Any]) -> str:
-    return f"{header_title(state)} · {_status_phrase(state['status'], state.get('error'))}"
+    superseded = f" · {SUPERSEDED_TEXT}" if state.get("superseded") else ""
+    return f"{header_title(state)} · {_status_phrase(state['status'], state.get('error'))}{superseded}"
 
 
 def _message_lines(message: dict[str, Any], labelled: bool) -> list[str]:
@@ -167,6 +173,8 @@ def _html_header(state: dict[str, Any]) -> str:
         f'<span class="mna-title"><b>{_esc(header_title(state))}</b></span> ',
         _badge("mna-view-status", state["status"], _status_phrase(state["status"], state.get("error"))),
     ]
+    if state.get("superseded"):
+        parts.append(" " + _badge("mna-view-superseded", "superseded", SUPERSEDED_TEXT))
     return f'<div class="mna-header">{"".join(parts)}</div>'
 
 

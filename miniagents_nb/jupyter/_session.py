@@ -6,14 +6,32 @@ task: ipykernel#749). The session is never finalized through `ContextVar.reset` 
 cancels what still runs and deactivates without touching tokens of foreign contexts.
 
 Around the context: the call tracker (senders, call trees, per-cell calls), the cell hooks (`pre_run_cell` charges
-new calls to the cell; `post_run_cell` sends finished views' final state and, after a kernel interrupt, cancels the
-calls the interrupted cell started), the sync facade runner, the rich displays and the magics.
+new calls to the cell and deals with an earlier run of the same cell that still goes on; `post_run_cell` sends
+finished views' final state), the sync facade runner, the rich displays and the magics.
+
+Errors in notebook words (what the session changes in how IPython reports things):
+
+* An interrupt ends the cell with one line, `interrupted: 3 agent calls cancelled`: the calls the cell started are
+  cancelled and counted, and the traceback through this package's frames (where the await happened to be) is not
+  shown: it says nothing about the user's code. A cell that started no agent call keeps IPython's traceback.
+* An agent's failure is reported by the view that shows it and by the exception its `await` raises, not a third
+  time by the core's error log: while the session is loaded, the `miniagents_nb` logger has a `NullHandler`, so
+  Python's last-resort handler (plain stderr, library frames and all) stays quiet. Logging that the user configured
+  (`logging.basicConfig()`, a handler on `miniagents_nb`) still receives every record, and `%miniagents` counts
+  the failures and names the latest, so one that nobody awaited or viewed is not lost.
+* Re-running a cell while calls of its earlier run still go on (in the background, after that run returned) marks
+  those calls superseded (their views say so) and, by default, cancels them; `%miniagents rerun keep` lets them run.
+  A cell is known by the id its front end sends (JupyterLab, Notebook 7 and VS Code do; without one nothing is
+  guessed).
+  Cancel is the default because the re-run replaced the cell's output: whatever the earlier run still produces
+  would be paid for (LLM tokens) and never seen. Either way one line in the new run's output says what happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +40,7 @@ from typing import Any
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
+from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
@@ -32,6 +51,8 @@ __all__ = ["NotebookSession", "current_session"]
 _SESSION_ATTR = "_miniagents_nb_session"
 _DISPLAYED_TYPES: tuple[type, ...] = (MessageSequencePromise, MessagePromise, Message)
 _MAGIC_NAMES = (("cell", "miniagent"), ("cell", "chat"), ("line", "miniagents"))
+_INTERRUPTS = (KeyboardInterrupt, asyncio.CancelledError)
+_CELL_KEYS_KEPT = 1000  # cells remembered for re-runs (the oldest are forgotten first)
 
 
 def current_session(shell: Any = None) -> NotebookSession | None:
@@ -54,6 +75,11 @@ class NotebookSession:
         self.chat_history: list[Message] = []
         self.max_updates_per_second = DEFAULT_MAX_UPDATES_PER_SECOND
         self._cell = 0
+        self.rerun_policy = "cancel"
+        """What re-running a cell does to the calls its earlier run left going: "cancel" (default) or "keep"."""
+        self._runs_by_cell: dict[str, int] = {}
+        self._showing_interrupt: list[str] | None = None
+        """While an interrupt is shown: its traceback lines ([] for IPython's own)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._undo: list[Callable[[], None]] = []
 
@@ -67,6 +93,17 @@ class NotebookSession:
         self._undo.append(unsubscribe)
 
         self._undo.append(promising_context.install_blocking_runner(_runner.run_in_worker_thread))
+
+        logger = self.miniagents.logger
+        quiet = logging.NullHandler()  # the view and the `await` report an agent's failure (see the module docstring)
+        logger.addHandler(quiet)
+        self._undo.append(lambda: logger.removeHandler(quiet))
+
+        previous_custom = (shell.custom_exceptions, getattr(shell, "CustomTB", None))
+        shell.set_custom_exc(_INTERRUPTS, self._show_interrupt)
+        self._undo.append(lambda: _restore_custom_exc(shell, *previous_custom))
+
+        self._undo.append(wake_loop_on_signals())  # an interrupt must stop a cell whose loop waits idle
 
         shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
@@ -105,16 +142,71 @@ class NotebookSession:
     def _pre_run_cell(self, info: Any = None) -> None:
         self._cell += 1
         current_cell.set(self._cell)
+        self.tracker.reset_cancel_counts()
         if promising_context.current_context_or_none() is None:
             # The context variable was lost (the extension was loaded in a cell that awaited): set it again for
             # this cell. A context the user activated on purpose is left alone.
             self.miniagents.make_current_here()
+        key = _cell_key(info)
+        if key is not None:
+            earlier = self._runs_by_cell.pop(key, None)
+            self._runs_by_cell[key] = self._cell
+            if len(self._runs_by_cell) > _CELL_KEYS_KEPT:
+                del self._runs_by_cell[next(iter(self._runs_by_cell))]
+            if earlier is not None:
+                self._supersede(earlier)
+
+    def _supersede(self, earlier_cell: int) -> None:
+        """The cell runs again: mark what its earlier run left going, cancel it (unless "keep"), and say so."""
+        records = self.tracker.records_of_cell(earlier_cell)
+        if not records:
+            return
+        roots = {id(root): root for root in (record.root() for record in records)}
+        # its top-level calls too, ended or not: the views of that run are the views of those calls
+        self.tracker.mark_superseded([*roots.values(), *records])
+        if self.rerun_policy == "keep":
+            running = sum(1 for record in records if not record.ended)
+            line = (
+                f"superseded: {_calls(running)} of this cell's earlier run kept running "
+                "(`%miniagents cancel` stops all calls)"
+            )
+        else:
+            line = (
+                f"superseded: {_calls(self.tracker.cancel(records))} of this cell's earlier run cancelled "
+                "(`%miniagents rerun keep` keeps such runs)"
+            )
+        sys.stderr.write(line + "\n")  # the new run's output (the earlier one was cleared)
+        sys.stderr.flush()
 
     def _post_run_cell(self, result: Any = None) -> None:
         error = getattr(result, "error_in_exec", None)
-        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        if isinstance(error, _INTERRUPTS):  # (done already when `_show_interrupt` ran; cancelling twice is a no-op)
             self.tracker.cancel(self.tracker.records_of_cell(self._cell))
         refresh_live_views(self._cell)
+
+    def _show_interrupt(
+        self, shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None
+    ) -> list[str] | None:
+        """IPython's handler of a `KeyboardInterrupt` / `CancelledError` that ended a cell: cancel the cell's calls,
+        then show one line (or IPython's own traceback, for a cell that started no agent call)."""
+        if self._showing_interrupt is not None:  # IPython 8's `showtraceback` asks the custom handler for the text
+            return self._showing_interrupt or shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset)
+        cell = self._cell
+        self.tracker.cancel(self.tracker.records_of_cell(cell))
+        count = self.tracker.cancelled_in_cell(cell)
+        try:
+            if count == 0:
+                self._showing_interrupt = []
+                shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            else:
+                line = f"interrupted: {_calls(count)} cancelled"
+                self._showing_interrupt = [line]
+                shown = KeyboardInterrupt(line)
+                shown._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]  # IPython 9's hook
+                shell.showtraceback((KeyboardInterrupt, shown, None))
+        finally:
+            self._showing_interrupt = None
+        return None
 
     # --- displays, tasks, cancelling ---------------------------------------------------------------------------
 
@@ -172,11 +264,37 @@ class NotebookSession:
             f"Views: at most {self.max_updates_per_second:g} front-end updates per second each",
             f"Chat: {len(self.chat_history)} message{'s' if len(self.chat_history) != 1 else ''} in the conversation",
         ]
+        if self.rerun_policy != "cancel":  # (the default goes unsaid: `%miniagents rerun` tells it)
+            lines.append(
+                "Re-running a cell keeps the calls its earlier run left going (`%miniagents rerun cancel` to cancel)"
+            )
         active = self.tracker.live_records()
         lines.append(f"Agent calls since the extension was loaded: {self.tracker.calls_seen}")
+        if self.tracker.failures_seen:  # a failure nobody awaited or viewed is reported nowhere else
+            lines.append(f"Failed agent calls: {self.tracker.failures_seen} (latest: {self.tracker.last_failure})")
         lines.append(f"Active agent calls: {len(active)}")
         lines.extend(f"  {_describe(record)}" for record in active)
         return "\n".join(lines)
+
+
+def _calls(count: int) -> str:
+    return f"{count} agent call{'' if count == 1 else 's'}"
+
+
+def _cell_key(info: Any) -> str | None:
+    """What identifies a notebook cell across its runs: the id the front end sends (JupyterLab, Notebook 7, VS Code).
+
+    Nothing is guessed without it (a console, nbclient and papermill send none): two cells with the same source
+    are not one cell, and cancelling a run that was not superseded would lose work the user is waiting for.
+    """
+    cell_id = getattr(info, "cell_id", None)
+    return str(cell_id) if cell_id else None
+
+
+def _restore_custom_exc(shell: Any, exceptions: tuple[type[BaseException], ...], handler: Any) -> None:
+    shell.custom_exceptions = exceptions
+    if handler is not None:
+        shell.CustomTB = handler
 
 
 def _describe(record: CallRecord) -> str:

@@ -75,6 +75,7 @@ class CallRecord:
         "queued_at",
         "started_at",
         "status",
+        "superseded",
         "traceback",
     )
 
@@ -113,6 +114,8 @@ class CallRecord:
         self.call: ObservedCall | None = None
         self.cancel_requested = False
         """Whether the notebook cancelled it (set before its task sees the `CancelledError`)."""
+        self.superseded = False
+        """Whether its cell was run again while it was still going (the views say so; see `mark_superseded`)."""
 
     @property
     def ended(self) -> bool:
@@ -180,6 +183,10 @@ class CallTracker:
         self._senders: weakref.WeakKeyDictionary[MessagePromise, weakref.ref[CallRecord]] = weakref.WeakKeyDictionary()
         self._listeners: list[Listener] = []
         self.calls_seen = 0
+        self.failures_seen = 0
+        self.last_failure: str | None = None
+        """`ALIAS: Error: message` of the latest failed call (`%miniagents` names it: no log line says it any more)."""
+        self._cancelled_by_cell: dict[int | None, int] = {}
 
     # --- listening -----------------------------------------------------------------------------------------------
 
@@ -281,6 +288,8 @@ class CallTracker:
         elif isinstance(event, AgentCallFailed):
             record.traceback = error_to_text(event.error, with_traceback=True)
             self._end(record, FAILED, error_to_text(event.error), at=event.at)
+            self.failures_seen += 1
+            self.last_failure = f"{record.alias}: {record.error}"
         elif isinstance(event, AgentCallCancelled):
             self._end(record, CANCELLED, at=event.at)
         return record
@@ -307,6 +316,8 @@ class CallTracker:
     def _end(self, record: CallRecord, status: str, error: str | None = None, at: float | None = None) -> None:
         if record.ended:
             return
+        if status == CANCELLED and not record.cancel_requested:  # cancelled from elsewhere (the sync facade's loop)
+            self._count_cancelled(record)
         record.status = status
         record.error = error
         record.ended_at = time.monotonic() if at is None else at
@@ -326,16 +337,41 @@ class CallTracker:
         for record in sorted(records, key=_depth, reverse=True):
             if not record.ended:
                 call = record.call
-                if call is not None:
-                    if call.cancel():
-                        record.cancel_requested = True
+                first = not record.cancel_requested
+                # marked first: a call that was still queued ends inside `cancel()` (it must not count twice);
+                # one cancelled before is cancelled again (its agent may have swallowed the first one), not counted
+                record.cancel_requested = True
+                if call is None or call.cancel():
+                    if first:
                         cancelled += 1
-                elif not record.cancel_requested:
-                    record.cancel_requested = True
-                    cancelled += 1
+                        self._count_cancelled(record)
+                elif first and not record.ended:
+                    record.cancel_requested = False  # it could not be cancelled (it is ending by itself)
             for promise in record.live_messages():
                 cancel_stream(promise)
         return cancelled
+
+    def _count_cancelled(self, record: CallRecord) -> None:
+        with self._lock:
+            self._cancelled_by_cell[record.cell] = self._cancelled_by_cell.get(record.cell, 0) + 1
+
+    def cancelled_in_cell(self, cell: int) -> int:
+        """How many calls of this cell run were cancelled (by the notebook or on the sync facade's loop) since
+        `reset_cancel_counts()`: the number an interrupted cell reports."""
+        with self._lock:
+            return self._cancelled_by_cell.get(cell, 0)
+
+    def reset_cancel_counts(self) -> None:
+        """Forget the counts of `cancelled_in_cell` (at each cell's start: only the running cell's count is read)."""
+        with self._lock:
+            self._cancelled_by_cell.clear()
+
+    def mark_superseded(self, records: list[CallRecord]) -> None:
+        """Mark these calls as belonging to an earlier run of a cell that runs again, and tell the views."""
+        for record in records:
+            if not record.superseded:
+                record.superseded = True
+                self._changed(record)
 
     def records_of_cell(self, cell: int) -> list[CallRecord]:
         """The live calls a cell started: its top-level calls and everything they triggered."""

@@ -85,10 +85,11 @@ class ViewModel:
         self._sent_roots: list[str] = []
         self._times = CallTimes()
         self._previews_were_live = False
-        if self.follows_calls and tracker is not None and sequence is not None:
-            record = tracker.record_of_sequence(sequence)
-            if record is not None:
-                self._add_root(record)
+        self._own_record = tracker.record_of_sequence(sequence) if tracker is not None and sequence else None
+        """The call whose reply the view shows (tells whether a re-run of its cell superseded it)."""
+        self._sent_superseded = False
+        if self.follows_calls and self._own_record is not None:
+            self._add_root(self._own_record)
         if message is not None:
             self._add_message(message)
             if isinstance(message, Message):
@@ -175,12 +176,27 @@ class ViewModel:
             if roots is not None:
                 delta["roots"] = roots
             delta["clock"] = self.clock()
+        if self.status == "done" and self._was_cancelled():
+            self.status = "cancelled"  # its reply ended normally, but cut short (e.g. by a capturing appender)
+        superseded = self.superseded
+        if superseded != self._sent_superseded:
+            delta["superseded"] = self._sent_superseded = superseded
         if delta or self._sent_status != (self.status, self.error):
             delta["status"] = self.status
             delta["error"] = self.error
             self._sent_status = (self.status, self.error)
             return delta
         return None
+
+    def _was_cancelled(self) -> bool:
+        own = self._own_record
+        return (own is not None and own.status == "cancelled") or any(slot.status == "cancelled" for slot in self.slots)
+
+    @property
+    def superseded(self) -> bool:
+        """Whether the cell that started what the view shows ran again while it was still going."""
+        own = self._own_record
+        return (own is not None and own.superseded) or any(root.superseded for root in self.roots)
 
     @staticmethod
     def _take_text(slot: Slot, cursor: Cursor) -> str:
@@ -394,6 +410,7 @@ class ViewModel:
             "title": self.title,
             "status": self.status,
             "error": self.error,
+            "superseded": self.superseded,
             "show_messages": self.show_messages,
             "show_tree": self.show_tree,
             "show_timeline": self.show_timeline,

@@ -58,6 +58,8 @@ class ChatSession(Protocol):
 
     def status_text(self) -> str: ...
 
+    rerun_policy: str
+
 
 _CHAT_MAGIC = "%%chat"
 
@@ -289,14 +291,37 @@ class MiniAgentsMagics(Magics):
         "action",
         nargs="?",
         default="status",
-        choices=["status", "cancel", "reset"],
+        choices=["status", "cancel", "reset", "rerun"],
         help="status (default): running calls and settings; cancel: cancel every running call; "
-        "reset: forget the %%%%chat conversation.",
+        "reset: forget the %%%%chat conversation; rerun cancel|keep: what re-running a cell does to the calls its "
+        "earlier run left going.",
+    )
+    @argument(
+        "policy",
+        nargs="?",
+        default=None,
+        choices=["cancel", "keep"],
+        help="after `rerun`: cancel (the default) stops the earlier run's calls when the cell runs again; keep "
+        "lets them run on. Either way their views say superseded.",
     )
     @line_magic
     def miniagents(self, line: str) -> Any:
-        """Show the notebook's agent calls and settings, cancel the running calls, or reset the chat."""
+        """Show the notebook's agent calls and settings, cancel the running calls, reset the chat, or choose what a
+        re-run does.
+
+        `%miniagents rerun cancel|keep`: when a cell runs again while calls of its earlier run still go on (an
+        agent streaming in the background after that run returned), their views say "superseded" and, by default
+        (`cancel`), they are cancelled: the re-run replaced the cell's output, so whatever the earlier run still
+        produced would cost LLM tokens and never be seen. `keep` lets them run (to compare runs side by side).
+        `%miniagents rerun` alone shows the choice in force.
+        """
         args = parse_argstring(self.miniagents, line)
+        if args.policy is not None and args.action != "rerun":
+            raise UsageError(f"%miniagents: {args.policy!r} goes after `rerun` (`%miniagents rerun {args.policy}`).")
+        if args.action == "rerun":
+            if args.policy is not None:
+                self.session.rerun_policy = args.policy
+            return _Status(_rerun_text(self.session.rerun_policy))
         if args.action == "cancel":
             cancelled = self.session.cancel_all()
             return _Status(f"Cancelled {cancelled} running agent call{'s' if cancelled != 1 else ''}.")
@@ -304,6 +329,18 @@ class MiniAgentsMagics(Magics):
             self.session.chat_history.clear()
             return _Status("The %%chat conversation was reset.")
         return _Status(self.session.status_text())
+
+
+def _rerun_text(policy: str) -> str:
+    if policy == "keep":
+        return (
+            "Re-running a cell keeps the calls its earlier run left going (their views say superseded); "
+            "`%miniagents rerun cancel` cancels them instead."
+        )
+    return (
+        "Re-running a cell cancels the calls its earlier run left going (their views say superseded); "
+        "`%miniagents rerun keep` lets them run instead."
+    )
 
 
 class _Status:

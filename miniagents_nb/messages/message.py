@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ConfigDict, model_validator
 
 from miniagents_nb.errors import AppenderNotOpenError, InvalidArgumentsError, MessageTypeError
+from miniagents_nb.messages.hints import message_promise_repr
 from miniagents_nb.messages.tokens import MessageTokenAppender, MessageTokenStreamer, TextToken, Token
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen, cached_field, to_json_compatible
@@ -298,6 +299,11 @@ class MessagePromise(StreamedPromise[Any, Message]):
         if ctx.has_resolution_work():
             ctx.notify_promise_resolved(promise, message)
         return promise
+
+    def __repr__(self) -> str:
+        return message_promise_repr(self)  # says what it is and how to get the message (no address)
+
+    __str__ = __repr__
 
     @property
     def original_promise(self) -> MessagePromise:

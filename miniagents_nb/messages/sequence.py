@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from miniagents_nb.compat import SeedEraSequenceMethods
-from miniagents_nb.errors import MessageTypeError
+from miniagents_nb.errors import MessageTypeError, NotAwaitedError
 from miniagents_nb.messages.appender import MessageSequenceAppender
 from miniagents_nb.messages.context import MessagingContext
 from miniagents_nb.messages.freezing import freeze_message_item
+from miniagents_nb.messages.hints import sequence_promise_repr, sequence_promise_use_error
 from miniagents_nb.messages.message import (
     ErrorMessage,
     Message,
@@ -37,9 +38,33 @@ __all__ = [
 
 
 class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]], SeedEraSequenceMethods):
-    """A replayable stream of message promises; awaiting it gives the tuple of messages."""
+    """A replayable stream of message promises; awaiting it gives the tuple of messages.
+
+    Indexing it, taking its length or printing it (what one does with the messages, forgetting the `await`) says
+    so and shows how to get them (`miniagents_nb.messages.hints`). It stays truthy, and it is still no iterable
+    (`for` and the flattening rules see an async iterable only).
+    """
 
     __slots__ = ()
+
+    def __getitem__(self, index: Any) -> Any:
+        __tracebackhide__ = True  # IPython and pytest show the user's line, not this one
+        # (a plain `for` and `list()` come here too: they fall back to indexing)
+        raise NotAwaitedError(
+            sequence_promise_use_error(self, "Cannot index (`reply[0]`) or loop with a plain `for` over")
+        )
+
+    def __len__(self) -> int:
+        __tracebackhide__ = True
+        raise NotAwaitedError(sequence_promise_use_error(self, "Cannot take the `len()` of"))
+
+    def __bool__(self) -> bool:
+        return True  # `if reply:` must not ask for a length that is not known yet
+
+    def __repr__(self) -> str:
+        return sequence_promise_repr(self)
+
+    __str__ = __repr__
 
     def _on_stream_finished(self) -> None:
         # Listeners (persistence, views) hear of the whole as soon as it exists; the messages may still stream, so
@@ -77,6 +102,7 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
         cached results), so it is computed right in the awaiting task: no extra task, no shield. A cancelled awaiter
         loses nothing and caches nothing; the first awaiter to finish publishes the tuple everybody gets.
         """
+        __tracebackhide__ = True  # a failure re-raised here is the agent's: IPython shows its frames, not these
         if self._result is NO_VALUE and self._error is None:
             pieces = await self._aall_pieces()
             try:

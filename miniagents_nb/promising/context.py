@@ -22,6 +22,7 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
     WrongActiveContextError,
 )
+from miniagents_nb.promising.environment import in_ipython
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = [
@@ -147,9 +148,15 @@ class PromisingContext:
         """The active context of this class; raises when none (or one of another kind) is active."""
         ctx = _current_context.get()
         if ctx is None:
-            raise NoActiveContextError(
+            message = (
                 f"No {cls._context_name} is currently active. Did you forget to do `async with {cls._context_name}():`?"
             )
+            if in_ipython():
+                message += (
+                    " In a notebook, run `%load_ext miniagents_nb` once (it activates one MiniAgents context for "
+                    "every cell), then call agents in any cell."
+                )
+            raise NoActiveContextError(message)
         if not isinstance(ctx, cls):
             raise WrongActiveContextError(
                 f"The active context is a {type(ctx).__name__}, but a {cls._context_name} is needed: "

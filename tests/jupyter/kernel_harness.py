@@ -83,9 +83,22 @@ class Kernel:
         self.all_messages.append((time.monotonic(), message))
         return message
 
-    def start(self, code: str) -> CellRun:
-        """Send a cell without waiting for it."""
-        return CellRun(self.kc.execute(code))
+    def start(self, code: str, *, cell_id: str | None = None) -> CellRun:
+        """Send a cell without waiting for it; `cell_id` is the notebook cell's id, sent as JupyterLab sends it (in
+        the request's metadata), so that the kernel knows a re-run of the same cell."""
+        if cell_id is None:
+            return CellRun(self.kc.execute(code))
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        message = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        self.kc.shell_channel.send(message)
+        return CellRun(str(message["header"]["msg_id"]))
 
     def _read_until(
         self, keep: Callable[[dict[str, Any]], bool], stop: Callable[[dict[str, Any]], bool], timeout: float, what: str
@@ -124,11 +137,11 @@ class Kernel:
         )
         return run
 
-    def execute(self, code: str, *, timeout: float = 30.0) -> CellRun:
-        return self.wait(self.start(code), timeout=timeout)
+    def execute(self, code: str, *, timeout: float = 30.0, cell_id: str | None = None) -> CellRun:
+        return self.wait(self.start(code, cell_id=cell_id), timeout=timeout)
 
-    def ok(self, code: str, *, timeout: float = 30.0) -> CellRun:
-        run = self.execute(code, timeout=timeout)
+    def ok(self, code: str, *, timeout: float = 30.0, cell_id: str | None = None) -> CellRun:
+        run = self.execute(code, timeout=timeout, cell_id=cell_id)
         assert run.error is None, f"{run.error['ename']}: {run.error['evalue']}\n" + "\n".join(run.error["traceback"])
         return run
 

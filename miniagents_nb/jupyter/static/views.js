@@ -14,6 +14,7 @@ const { modelState, forget } = deltaProtocol({
       data.nodes[node.id] = node;
     }
     if (delta.roots) data.roots = delta.roots;
+    if ("superseded" in delta) data.superseded = delta.superseded;
     if ("clock" in delta) {
       data.clock = delta.clock;
       data._clockRecv = now;
@@ -45,6 +46,13 @@ function headerText(data) {
 
 function statusText(status, error) {
   return status === "failed" && error ? `failed: ${error}` : status;
+}
+
+// A re-run of the cell superseded what the view shows: SUPERSEDED_TEXT in _render.py.
+const SUPERSEDED_TEXT = "superseded: its cell ran again";
+
+function showSuperseded(parts, data) {
+  parts.superseded.hidden = !data.superseded;
 }
 
 function messageView(message, labelled, index) {
@@ -176,7 +184,9 @@ function build(root, data, view) {
   const header = h("div", "mna-header");
   parts.title = h("span", "mna-title", headerText(data));
   parts.status = h("span", badgeClass("mna-view-status", data.status), statusText(data.status, data.error));
-  header.append(parts.title, parts.status);
+  parts.superseded = h("span", badgeClass("mna-view-superseded", "superseded"), SUPERSEDED_TEXT);
+  showSuperseded(parts, data);
+  header.append(parts.title, parts.status, parts.superseded);
   root.appendChild(header);
   if (data.show_messages) {
     parts.list = h("div", "mna-messages");
@@ -209,6 +219,7 @@ function patch(root, parts, data, delta, view) {
   parts.title.textContent = headerText(data);
   parts.status.textContent = statusText(data.status, data.error);
   parts.status.className = badgeClass("mna-view-status", data.status);
+  showSuperseded(parts, data);
   if (data.show_messages) {
     const created = new Set();
     for (const [index] of delta.new ?? []) {
