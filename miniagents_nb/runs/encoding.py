@@ -23,9 +23,11 @@ __all__ = [
     "llm_columns",
     "message_class",
     "nested_hash_keys",
+    "pack_keys",
     "pack_tokens",
     "rebuild_messages",
     "recorded_error",
+    "unpack_keys",
     "unpack_tokens",
 ]
 
@@ -63,6 +65,29 @@ def arguments_json(arguments: Mapping[str, Any]) -> str:
 def pack_tokens(counts: list[int], times: list[float]) -> tuple[bytes, bytes]:
     """Samples of a token stream (how many tokens had arrived, when) as two compact blobs."""
     return array("I", counts).tobytes(), array("d", times).tobytes()
+
+
+def pack_keys(keys: list[str | None]) -> bytes:
+    """Hash keys (hex) as bytes, each prefixed by its length (0: no message at that position)."""
+    packed = bytearray()
+    for key in keys:
+        if key is None:
+            packed.append(0)
+        else:
+            raw = bytes.fromhex(key)
+            packed.append(len(raw))
+            packed += raw
+    return bytes(packed)
+
+
+def unpack_keys(packed: bytes) -> list[str | None]:
+    keys: list[str | None] = []
+    index = 0
+    while index < len(packed):
+        length = packed[index]
+        keys.append(packed[index + 1 : index + 1 + length].hex() if length else None)
+        index += 1 + length
+    return keys
 
 
 def unpack_tokens(counts: bytes | None, times: bytes | None) -> tuple[tuple[int, ...], tuple[float, ...]]:

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import time
 
-from miniagents_nb.runs.encoding import nested_hash_keys
+from miniagents_nb.runs.encoding import nested_hash_keys, unpack_keys
 from miniagents_nb.runs.writer import HOST, pid_is_alive
 
 __all__ = ["mark_incomplete", "prune_runs"]
@@ -27,13 +27,9 @@ def mark_incomplete(connection: sqlite3.Connection) -> int:
 
 def _collect_orphan_messages(connection: sqlite3.Connection) -> None:
     keep: set[str] = set()
-    todo = [
-        key
-        for (key,) in connection.execute(
-            "SELECT hash_key FROM call_messages WHERE hash_key IS NOT NULL "
-            "UNION SELECT hash_key FROM replied WHERE hash_key IS NOT NULL"
-        )
-    ]
+    todo = [key for (key,) in connection.execute("SELECT hash_key FROM replied WHERE hash_key IS NOT NULL")]
+    for (packed,) in connection.execute("SELECT hash_keys FROM call_lists"):
+        todo.extend(key for key in unpack_keys(packed) if key is not None)
     while todo:
         fresh = [key for key in set(todo) if key not in keep]
         keep.update(fresh)
@@ -68,7 +64,7 @@ def prune_runs(connection: sqlite3.Connection, keep_runs: int | None, older_than
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for table in ("llm_requests", "replied", "call_messages", "calls"):
+        for table in ("llm_requests", "replied", "call_lists", "calls"):
             connection.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", chunk)
         connection.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
     if ids:

@@ -8,7 +8,13 @@ from typing import Any
 
 from miniagents_nb.errors import RecordedError, UnknownRunError
 from miniagents_nb.messages import Message
-from miniagents_nb.runs.encoding import nested_hash_keys, rebuild_messages, recorded_error, unpack_tokens
+from miniagents_nb.runs.encoding import (
+    nested_hash_keys,
+    rebuild_messages,
+    recorded_error,
+    unpack_keys,
+    unpack_tokens,
+)
 from miniagents_nb.runs.recorded import LLMRequest, RecordedCall, RecordedMessage, RecordedRun, RunSummary
 
 __all__ = ["read_run", "read_summaries"]
@@ -72,20 +78,27 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
         parent = call.parent
         if parent is not None:
             parent.children.append(call)
-    keys = connection.execute(
-        "SELECT hash_key FROM call_messages WHERE run_id = ? AND hash_key IS NOT NULL "
-        "UNION SELECT hash_key FROM replied WHERE run_id = ? AND hash_key IS NOT NULL",
-        (run_id, run_id),
+    keys = [
+        key
+        for (key,) in connection.execute(
+            "SELECT hash_key FROM replied WHERE run_id = ? AND hash_key IS NOT NULL", (run_id,)
+        )
+    ]
+    packed_lists = connection.execute(
+        "SELECT call_id, role, hash_keys, errors FROM call_lists WHERE run_id = ?", (run_id,)
     ).fetchall()
-    run.messages = _load_messages(connection, [key for (key,) in keys])
+    unpacked = [(call_id, role, unpack_keys(packed), errors) for call_id, role, packed, errors in packed_lists]
+    for _, _, list_keys, _ in unpacked:
+        keys.extend(key for key in list_keys if key is not None)
+    run.messages = _load_messages(connection, keys)
     lists: dict[tuple[int, str], list[Message | RecordedError]] = {}
-    for call_id, role, hash_key, error in connection.execute(
-        "SELECT call_id, role, hash_key, error FROM call_messages WHERE run_id = ? ORDER BY call_id, role, position",
-        (run_id,),
-    ):
-        entry = _entry(hash_key, error, run.messages)
-        if entry is not None:
-            lists.setdefault((call_id, role), []).append(entry)
+    for call_id, role, list_keys, errors_json in unpacked:
+        errors = json.loads(errors_json) if errors_json else {}
+        entries = lists.setdefault((call_id, role), [])
+        for position, hash_key in enumerate(list_keys):
+            entry = _entry(hash_key, errors.get(str(position)), run.messages)
+            if entry is not None:
+                entries.append(entry)
     replied: dict[int, list[RecordedMessage]] = {}
     for row in _as_dicts(
         connection.execute("SELECT * FROM replied WHERE run_id = ? ORDER BY call_id, position", (run_id,))
@@ -100,7 +113,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
                 error=row["error"],
                 streamed=bool(row["streamed"]),
                 replied_at=row["replied_at"],
-                ended_at=row["ended_at"],
+                ended_at=row["ended_at"] if row["streamed"] else row["replied_at"],
                 tokens=row["tokens"],
                 token_counts=counts,
                 token_times=times,
@@ -123,8 +136,12 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
         )
     for call_id, call in run.calls.items():
         call.inputs = tuple(lists.get((call_id, "input"), ()))
-        call.replies = tuple(lists.get((call_id, "reply"), ()))
         call.replied = tuple(replied.get(call_id, ()))
+        if (call_id, "reply") in lists:
+            call.replies = tuple(lists[(call_id, "reply")])
+        else:  # no row: the list was just the call's own replies (the writer stores no copy of them)
+            own = (_entry(m.message.hash_key if m.message else None, m.error, run.messages) for m in call.replied)
+            call.replies = tuple(entry for entry in own if entry is not None)
         call.llm_requests = tuple(requests.get(call_id, ()))
     return run
 

@@ -98,12 +98,11 @@ class _Stream:
         self.times: list[float] = []
 
 
-def _is_prefilled(pieces: list[Any]) -> bool:
-    return len(pieces) == 1 and isinstance(pieces[0], Message)
-
-
 def _entry_of(promise: MessagePromise, final: bool) -> Any:
     """The message, the failure, or None (not produced); `...` when it may still come."""
+    known = promise.known_beforehand
+    if isinstance(known, Message):  # a promise made of a whole message (most replies): that message, as it is
+        return known
     if not promise.producer_ended:
         return None if final else ...
     try:
@@ -121,8 +120,6 @@ class StoreRecording:
         self.miniagents = miniagents
         self._context = contextvars.copy_context()  # hash keys are computed under the context's settings
         self._interval = store.token_sample_interval_s
-        self._pending: list[MiniAgentsEvent] = []
-        self._requests: dict[int, RunRequest] = {}
         self._streams: list[_Stream] = []
         self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
         self._call_runs: dict[int, RunRef] = {}
@@ -137,11 +134,16 @@ class StoreRecording:
     # --- the observer -------------------------------------------------------------------------------------------
 
     def observe(self, event: MiniAgentsEvent) -> None:
-        self._pending.append(event)
-        if type(event) is AgentCallQueued:
-            request = requested_run.get()
-            if request is not None:
-                self._requests[event.call.call_id or 0] = request
+        """Hand the event's facts to the writer now (so neither the event nor its call is kept alive); only streams
+        still open and lists still filling wait for the tick."""
+        if self.closed or not self.writer.accepting:
+            return
+        try:
+            self._dispatch(event)
+        except Exception as error:  # a recorder must never break the agents
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+
+    def _ensure_tick(self) -> None:
         if self._handle is None or self._slow:
             self._schedule(self._interval)
 
@@ -151,8 +153,7 @@ class StoreRecording:
             self._handle = None
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # events outside any loop (a context activated by hand): take them now
-            self._tick()
+        except RuntimeError:  # events outside any loop (a context activated by hand): look again at the end
             return
         self._slow = slow
         self._handle = loop.call_later(delay, self._tick)
@@ -167,13 +168,12 @@ class StoreRecording:
             self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
             self._drop()
             return
-        if self._pending or self._streams:
+        if self._streams:
             self._schedule(self._interval)
         elif self._lists:
             self._schedule(self._interval * _SLOW_FACTOR, slow=True)
 
     def _drop(self) -> None:
-        self._pending.clear()
         self._streams.clear()
         self._lists.clear()
 
@@ -181,16 +181,12 @@ class StoreRecording:
         if not self.writer.accepting:
             self._drop()
             return
-        now = _monotonic()
-        pending, self._pending = self._pending, []
-        for event in pending:
-            self._dispatch(event, now)
         if self._streams:
-            self._sample(now, final)
+            self._sample(_monotonic(), final)
         if self._lists:
             self._take_lists(final)
 
-    def _dispatch(self, event: MiniAgentsEvent, now: float) -> None:
+    def _dispatch(self, event: MiniAgentsEvent) -> None:
         call = event.call
         call_id = call.call_id or 0
         kind = type(event)
@@ -199,10 +195,22 @@ class StoreRecording:
             parent_id = None if parent is None else parent.call_id
             run = self._call_runs.get(parent_id) if parent_id is not None else None
             if run is None:
-                run = self._run_for(self._requests.pop(call_id, None))
+                run = self._run_for(requested_run.get())
             self._call_runs[call_id] = run
+            agent = call.agent
             self.writer.submit(
-                ("call", run, call_id, parent_id, call.agent, call.kwargs, call.queued_at, wall_clock(call.queued_at))
+                (
+                    "call",
+                    run.key,
+                    call_id,
+                    parent_id,
+                    agent.alias,
+                    agent.description,
+                    agent.frozen_kwargs,
+                    call.kwargs,
+                    call.queued_at,
+                    wall_clock(call.queued_at),
+                )
             )
             return
         run = self._call_runs.get(call_id)
@@ -212,22 +220,31 @@ class StoreRecording:
             assert isinstance(event, MessageReplied)
             position = self._positions.get(call_id, 0)
             self._positions[call_id] = position + 1
-            stream = _Stream(run, call_id, position, event.message_promise.original_promise, event.at)
-            if stream.promise.producer_ended:
-                self._finish(stream, now)
+            promise = event.message_promise.original_promise
+            known = promise.known_beforehand
+            if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
+                self.writer.submit(
+                    ("replied", run.key, self._context, call_id, position, known, False, event.at, event.at, (), ())
+                )
             else:
-                self._streams.append(stream)
+                self._streams.append(_Stream(run, call_id, position, promise, event.at))
+                self._ensure_tick()
         elif kind is AgentCallStarted:
-            self.writer.submit(("started", run, call_id, event.at))
+            self.writer.submit(("started", run.key, call_id, event.at))
         else:
             error = event.error if isinstance(event, AgentCallFailed) else None
             status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
             if error is not None and call.parent is None:
                 run.failed = True
             assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
-            self.writer.submit(("ended", run, call_id, status, event.at, error))
-            self._lists.append((run, call_id, "input", call.input_sequence_promise))
-            self._lists.append((run, call_id, "reply", call.reply_sequence_promise))
+            self.writer.submit(("ended", run.key, call_id, status, event.at, error))
+            for role, sequence in (("input", call.input_sequence_promise), ("reply", call.reply_sequence_promise)):
+                entries = self._list_entries(sequence, final=False)
+                if entries is None:
+                    self._lists.append((run, call_id, role, sequence))
+                    self._ensure_tick()
+                else:
+                    self.writer.submit(("list", run.key, self._context, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:
         still_open: list[_Stream] = []
@@ -246,7 +263,7 @@ class StoreRecording:
     def _finish(self, stream: _Stream, now: float) -> None:
         promise = stream.promise
         pieces = promise.pieces_so_far
-        streamed = not _is_prefilled(pieces)
+        streamed = not isinstance(promise.known_beforehand, Message)
         ended = promise.producer_ended
         if streamed and pieces and (not stream.counts or stream.counts[-1] != len(pieces)):
             stream.counts.append(len(pieces))
@@ -256,7 +273,7 @@ class StoreRecording:
         self.writer.submit(
             (
                 "replied",
-                stream.run,
+                stream.run.key,
                 self._context,
                 stream.call_id,
                 stream.position,
@@ -276,7 +293,7 @@ class StoreRecording:
             if entries is None:
                 waiting.append((run, call_id, role, sequence))
             else:
-                self.writer.submit(("list", run, self._context, call_id, role, entries))
+                self.writer.submit(("list", run.key, self._context, call_id, role, entries))
         self._lists = waiting
 
     @staticmethod
@@ -314,7 +331,7 @@ class StoreRecording:
         return self._run
 
     def _end(self, run: RunRef) -> None:
-        self.writer.submit(("run_end", run, "failed" if run.failed else "finished", _monotonic()))
+        self.writer.submit(("run_end", run.key, "failed" if run.failed else "finished", _monotonic()))
 
     def _catch_up(self) -> None:
         try:
@@ -372,4 +389,3 @@ class StoreRecording:
             self._run = None
             self._call_runs.clear()
             self._positions.clear()
-            self._requests.clear()

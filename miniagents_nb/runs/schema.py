@@ -50,14 +50,13 @@ CREATE TABLE messages (
     class TEXT NOT NULL,
     json TEXT NOT NULL               -- `Message.serialized`: nested messages appear by hash key
 ) WITHOUT ROWID;
-CREATE TABLE call_messages (        -- each call's input and reply lists, in order
+CREATE TABLE call_lists (           -- each call's input and reply lists, in order
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     call_id INTEGER NOT NULL,
     role TEXT NOT NULL,              -- input | reply
-    position INTEGER NOT NULL,
-    hash_key TEXT,
-    error TEXT,                      -- "<Type>: <message>" where the list held a failure
-    PRIMARY KEY (run_id, call_id, role, position)
+    hash_keys BLOB NOT NULL,         -- the entries' hash keys, packed (encoding.pack_keys); empty where a failure was
+    errors TEXT,                     -- JSON {position: "<Type>: <message>"} for the failures in the list
+    PRIMARY KEY (run_id, call_id, role)
 ) WITHOUT ROWID;
 CREATE TABLE replied (              -- the messages a call's agent replied itself, with their timing
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

@@ -10,17 +10,27 @@ cheaply until `resume()`. Nothing here ever raises into the agents.
 from __future__ import annotations
 
 import contextvars
+import itertools
+import json
 import os
 import socket
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from miniagents_nb.messages import Message
-from miniagents_nb.runs.encoding import arguments_json, error_columns, error_text, llm_columns, pack_tokens
+from miniagents_nb.runs.encoding import (
+    arguments_json,
+    error_columns,
+    error_text,
+    llm_columns,
+    pack_keys,
+    pack_tokens,
+)
 from miniagents_nb.runs.schema import configure, migrate
 
 __all__ = ["HOST", "RunRef", "StoreTask", "StoreWriter", "pid_is_alive"]
@@ -40,10 +50,13 @@ def pid_is_alive(pid: int) -> bool:
     return True
 
 
+_run_keys = itertools.count(1)
+
+
 class RunRef:
     """A run as the loop side knows it; `row_id` is set by the writer once the run's row exists."""
 
-    __slots__ = ("cell", "failed", "label", "notebook", "row_id", "started_at", "started_wall")
+    __slots__ = ("cell", "failed", "key", "label", "notebook", "row_id", "started_at", "started_wall")
 
     def __init__(self, label: str | None, notebook: str | None, cell: str | None, at: float, wall: float) -> None:
         self.label = label
@@ -53,7 +66,11 @@ class RunRef:
         self.started_wall = wall
         self.row_id: int | None = None
         self.failed = False
+        self.key = next(_run_keys)
+        """How the writer's items name the run (plain ints keep the items out of the garbage collector's way)."""
 
+
+_ITEMS_PER_SLICE = 256
 
 _INSERT_CALL = (
     "INSERT OR REPLACE INTO calls (run_id, call_id, parent_id, alias, description, kwargs, status, queued_at, "
@@ -65,9 +82,7 @@ _ENDED = (
     "WHERE run_id = ? AND call_id = ?"
 )
 _MESSAGE = "INSERT OR IGNORE INTO messages (hash_key, class, json) VALUES (?, ?, ?)"
-_LIST = (
-    "INSERT OR REPLACE INTO call_messages (run_id, call_id, role, position, hash_key, error) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_LIST = "INSERT OR REPLACE INTO call_lists (run_id, call_id, role, hash_keys, errors) VALUES (?, ?, ?, ?, ?)"
 _REPLIED = (
     "INSERT OR REPLACE INTO replied (run_id, call_id, position, hash_key, error, streamed, replied_at, ended_at, "
     "tokens, token_counts, token_times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -129,6 +144,8 @@ class StoreWriter:
         self._closing = False
         self._connection: sqlite3.Connection | None = None
         self._known: set[str] = set()
+        self._run_ids: dict[int, int | None] = {}
+        self._own: dict[tuple[int, int], list[str | None]] = {}
         self._kwargs: dict[tuple[int, int], str] = {}
         self._started: dict[tuple[int, int], float] = {}
         self._thread = threading.Thread(target=self._run, name=f"miniagents_nb run store {path}", daemon=True)
@@ -270,8 +287,10 @@ class StoreWriter:
             batch = _Batch()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for item in items:
+                for number, item in enumerate(items, 1):
                     self._add(connection, batch, item)
+                    if number % _ITEMS_PER_SLICE == 0:
+                        time.sleep(0)  # let the event loop's thread have the GIL between slices of a big batch
                 connection.executemany(_INSERT_CALL, batch.calls)
                 connection.executemany(_STARTED, batch.started)
                 connection.executemany(_ENDED, batch.ended)
@@ -301,16 +320,16 @@ class StoreWriter:
                 (run.label, run.notebook, run.cell, run.started_wall, run.started_at, HOST, os.getpid()),
             )
             run.row_id = cursor.lastrowid
+            self._run_ids[run.key] = run.row_id
             return
-        run = item[1]
-        run_id = run.row_id
+        run_id = self._run_ids.get(item[1])
         if run_id is None:  # the run's own row was lost to a fault: so are its rows
             return
         if kind == "call":
-            _, _, call_id, parent_id, agent, kwargs, queued_at, wall = item
-            arguments = arguments_json({**agent.frozen_kwargs, **kwargs})
+            _, _, call_id, parent_id, alias, description, frozen_kwargs, kwargs, queued_at, wall = item
+            arguments = arguments_json({**frozen_kwargs, **kwargs})
             self._kwargs[(run_id, call_id)] = arguments
-            batch.calls.append((run_id, call_id, parent_id, agent.alias, agent.description, arguments, queued_at, wall))
+            batch.calls.append((run_id, call_id, parent_id, alias, description, arguments, queued_at, wall))
         elif kind == "started":
             self._started[(run_id, item[2])] = item[3]
             batch.started.append((item[3], run_id, item[2]))
@@ -320,17 +339,36 @@ class StoreWriter:
             batch.ended.append((status, at, *columns, run_id, call_id))
         elif kind == "list":
             _, _, context, call_id, role, entries = item
+            keys: list[str | None] = []
+            errors: dict[int, str] = {}
             for position, entry in enumerate(entries):
                 key, text = self._entry(context, batch, entry)
-                batch.lists.append((run_id, call_id, role, position, key, text))
+                keys.append(key)
+                if text is not None:
+                    errors[position] = text
+            own = self._own.pop((run_id, call_id), None) if role == "reply" else None
+            if errors or (keys and keys != own):  # an empty list, or the call's own replies, need no row
+                batch.lists.append((run_id, call_id, role, pack_keys(keys), json.dumps(errors) if errors else None))
         elif kind == "replied":
             _, _, context, call_id, position, entry, streamed, replied_at, ended_at, counts, times = item
             key, text = self._entry(context, batch, entry)
             tokens = counts[-1] if counts else 0
             blobs = pack_tokens(counts, times) if streamed and counts else (None, None)
             batch.replied.append(
-                (run_id, call_id, position, key, text, int(streamed), replied_at, ended_at, tokens, *blobs)
+                (
+                    run_id,
+                    call_id,
+                    position,
+                    key,
+                    text,
+                    int(streamed),
+                    replied_at,
+                    ended_at if streamed else None,
+                    tokens,
+                    *blobs,
+                )
             )
+            self._own.setdefault((run_id, call_id), []).append(key)
             if isinstance(entry, Message):
                 self._add_llm(batch, context, run_id, call_id, position, entry, times if streamed else [])
         elif kind == "run_end":
@@ -340,6 +378,8 @@ class StoreWriter:
                 del self._kwargs[done]
             for done in [pair for pair in self._started if pair[0] == run_id]:
                 del self._started[done]
+            for done in [pair for pair in self._own if pair[0] == run_id]:
+                del self._own[done]
 
     def _entry(self, context: contextvars.Context, batch: _Batch, entry: Any) -> tuple[str | None, str | None]:
         if isinstance(entry, Message):

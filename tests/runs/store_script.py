@@ -34,16 +34,16 @@ async def fan_out(ctx: InteractionContext, count: int) -> None:
 async def killed(store: RunStore) -> None:
     context = MiniAgents(record_to=store)
     async with context:
-        with store.run_label("killed"):
+        with store.run_label("killed"):  # the run is still going on when the process is killed
             replies = stuck.trigger()
             async for promise in replies:
                 await promise
                 break
-        recording = context.recording
-        assert isinstance(recording, StoreRecording)
-        recording.flush()
-        print("ready", flush=True)
-        await asyncio.Event().wait()
+            recording = context.recording
+            assert isinstance(recording, StoreRecording)
+            recording.flush()
+            print("ready", flush=True)
+            await asyncio.Event().wait()
 
 
 async def many(store: RunStore, runs: int) -> None:
