@@ -117,6 +117,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
                 tokens=row["tokens"],
                 token_counts=counts,
                 token_times=times,
+                hash_key=row["hash_key"],
             )
         )
     requests: dict[int, list[LLMRequest]] = {}
@@ -140,7 +141,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
         if (call_id, "reply") in lists:
             call.replies = tuple(lists[(call_id, "reply")])
         else:  # no row: the list was just the call's own replies (the writer stores no copy of them)
-            own = (_entry(m.message.hash_key if m.message else None, m.error, run.messages) for m in call.replied)
+            own = (_entry(message.hash_key, message.error, run.messages) for message in call.replied)
             call.replies = tuple(entry for entry in own if entry is not None)
         call.llm_requests = tuple(requests.get(call_id, ()))
     return run

@@ -82,6 +82,8 @@ class RecordedMessage:
     """How many tokens had arrived at each sample (cumulative), with `token_times`."""
     token_times: tuple[float, ...] = ()
     """`time.monotonic()` of each sample, in the recording process's clock (like the calls' times)."""
+    hash_key: str | None = None
+    """The message's key in the store (as the recording context computed it)."""
 
     @property
     def first_token_at(self) -> float | None:

@@ -243,7 +243,7 @@ class StoreRecording:
                 if entries is None:
                     self._lists.append((run, call_id, role, sequence))
                     self._ensure_tick()
-                else:
+                elif entries:  # an empty list is stored as no list at all
                     self.writer.submit(("list", run.key, self._context, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:

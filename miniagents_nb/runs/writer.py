@@ -1,7 +1,8 @@
 """The one writer thread of a store: what the recordings hand over is written in batches, off the event loop.
 
-`submit()` is a `deque.append` (no lock, no wake-up): the thread wakes every `flush_interval_s`, takes everything
-queued, turns it into rows (serializing messages here, in the context the recording captured, so hash keys are
+`submit()` is a `deque.append` (no lock, no wake-up): the thread wakes every `flush_interval_s` and, once the queue
+stopped growing (a busy event loop is left the GIL; at most `MAX_DELAY_S` later) or someone waits for it, takes
+everything queued, turns it into rows (serializing messages here, in the context the recording captured, so hash keys are
 the context's) and writes them in one transaction. A fault (a missing or read-only directory, a locked, corrupt or
 full file) is reported once, through `on_fault`, and recording stops: what is submitted afterwards is dropped
 cheaply until `resume()`. Nothing here ever raises into the agents.
@@ -33,7 +34,7 @@ from miniagents_nb.runs.encoding import (
 )
 from miniagents_nb.runs.schema import configure, migrate
 
-__all__ = ["HOST", "RunRef", "StoreTask", "StoreWriter", "pid_is_alive"]
+__all__ = ["HOST", "MAX_DELAY_S", "RunRef", "StoreTask", "StoreWriter", "pid_is_alive"]
 
 HOST = socket.gethostname()
 
@@ -71,6 +72,8 @@ class RunRef:
 
 
 _ITEMS_PER_SLICE = 256
+MAX_DELAY_S = 1.0
+"""The longest the writer defers a batch while items keep arriving (it then writes whatever is queued)."""
 
 _INSERT_CALL = (
     "INSERT OR REPLACE INTO calls (run_id, call_id, parent_id, alias, description, kwargs, status, queued_at, "
@@ -142,6 +145,8 @@ class StoreWriter:
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
+        self._urgent = False
+        self._seen: tuple[int, float] = (0, 0.0)
         self._connection: sqlite3.Connection | None = None
         self._known: set[str] = set()
         self._run_ids: dict[int, int | None] = {}
@@ -168,6 +173,7 @@ class StoreWriter:
             return True
         marker = threading.Event()
         self._queue.append(marker)
+        self._urgent = True
         self._wake.set()
         return marker.wait(timeout)
 
@@ -175,6 +181,7 @@ class StoreWriter:
         """Try again after a fault: what is submitted from now on is written, and the file is reopened first."""
         self._queue.append("resume")
         self.fault = None
+        self._urgent = True
         self._wake.set()
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -189,6 +196,8 @@ class StoreWriter:
         while True:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
+            if self._still_busy():
+                continue
             closing = self._closing
             items: list[Any] = []
             while self._queue:
@@ -216,11 +225,31 @@ class StoreWriter:
             self._connection.close()
             self._connection = None
 
+    def _still_busy(self) -> bool:
+        """Whether to wait one more interval: items still pour in (the loop is busy: writing now would take the
+        GIL from it), nothing waits for them, and the oldest has waited less than `MAX_DELAY_S`."""
+        queued = len(self._queue)
+        now = time.monotonic()
+        if not queued:
+            self._seen = (0, now)
+            return False
+        last_count, since = self._seen
+        if last_count == 0:
+            since = now
+        self._seen = (queued, since)
+        urgent = self._urgent or self._closing
+        if not urgent and queued != last_count and now - since < MAX_DELAY_S:
+            return True
+        self._urgent = False
+        self._seen = (0, now)
+        return False
+
     def run_task(self, task: Callable[[sqlite3.Connection], Any], timeout: float | None = 60.0) -> Any:
         """Run `task(connection)` on the writer thread, in a transaction of its own, after everything submitted so
         far; returns its result or raises its error (or the store's fault)."""
         item = StoreTask(task)
         self._queue.append(item)
+        self._urgent = True
         self._wake.set()
         if not item.done.wait(timeout):
             raise TimeoutError(f"The run store {self.path} did not answer within {timeout} s.")

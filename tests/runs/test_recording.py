@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from miniagents_nb import InteractionContext, MiniAgents, miniagent
+from miniagents_nb import InteractionContext, MiniAgents, TextMessage, miniagent
 from miniagents_nb.agents import AgentCallStatus
 from miniagents_nb.events import ObservedCall
 from miniagents_nb.ext.llms import FakeLLMAgent
@@ -215,3 +217,59 @@ async def test_parallel_top_level_calls_share_the_contexts_run(store: RunStore) 
     run = last_run(store)
     assert len(run.roots) == 3
     assert all(isinstance(call, RecordedCall) for call in run.calls.values())
+
+
+async def test_hash_keys_follow_the_contexts_longer_hash_keys(store: RunStore) -> None:
+    @miniagent
+    async def nested(ctx: InteractionContext) -> None:
+        ctx.reply(TextMessage("outer", inner=TextMessage("inner")))
+
+    async with MiniAgents(record_to=store, longer_hash_keys=True):
+        [reply] = await nested.trigger()
+        expected = reply.hash_key
+    assert len(expected) == 64
+    run = last_run(store)
+    [loaded] = run.roots[0].replies
+    assert isinstance(loaded, TextMessage)
+    assert set(run.messages) == {expected, reply.inner.hash_key}
+
+
+async def test_errors_as_messages_and_cancelled_calls_are_recorded_as_they_happened(store: RunStore) -> None:
+    started = asyncio.Event()
+
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        raise RuntimeError("broken")
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async with MiniAgents(record_to=store, errors_as_messages=True, log_level_for_errors=0):
+        assert [str(m) for m in await failing.trigger()] == ["RuntimeError: broken"]
+        call = waiting.initiate_call()
+        call.reply_sequence()  # finished input; the agent starts at the next switch
+        await started.wait()
+        assert call.cancel()
+    statuses = {call.alias: (call.status, str(call.error)) for call in last_run(store).roots}
+    assert statuses == {
+        "FAILING": (AgentCallStatus.FAILED, "RuntimeError: broken"),
+        "WAITING": (AgentCallStatus.CANCELLED, "None"),
+    }
+
+
+async def test_a_lazy_stream_nobody_consumed_is_recorded_as_not_produced(store: RunStore) -> None:
+    @miniagent
+    async def lazy(ctx: InteractionContext) -> None:
+        async def tokens(_aux: dict[str, Any]) -> AsyncIterator[str]:
+            yield "never"
+
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens, start_soon=False))
+
+    async with MiniAgents(record_to=store):
+        lazy.trigger(start_soon=True)
+    [call] = last_run(store).roots
+    [message] = call.replied
+    assert message.message is None
+    assert message.text == "(not produced)"
