@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from miniagents_nb.runs.encoding import nested_hash_keys, unpack_keys
-from miniagents_nb.runs.writer import HOST, pid_is_alive
+from miniagents_nb.runs.rows import HOST, pid_is_alive
 
 __all__ = ["mark_incomplete", "prune_runs"]
 

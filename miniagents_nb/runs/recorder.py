@@ -28,7 +28,8 @@ from miniagents_nb.agents.events import (
     wall_clock,
 )
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
-from miniagents_nb.runs.writer import RunRef, StoreWriter
+from miniagents_nb.runs.rows import Facts, RunRef
+from miniagents_nb.runs.writer import StoreWriter
 
 
 class RecordingStore(Protocol):
@@ -122,6 +123,7 @@ class StoreRecording:
         self._interval = store.token_sample_interval_s
         self._streams: list[_Stream] = []
         self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
+        self._facts = Facts()
         self._call_runs: dict[int, RunRef] = {}
         self._positions: dict[int, int] = {}
         self._run: RunRef | None = None
@@ -176,6 +178,12 @@ class StoreRecording:
     def _drop(self) -> None:
         self._streams.clear()
         self._lists.clear()
+        self._facts = Facts()
+
+    def _hand_over(self) -> None:
+        if self._facts:
+            self.writer.submit(self._facts)
+            self._facts = Facts()
 
     def _take(self, final: bool) -> None:
         if not self.writer.accepting:
@@ -185,11 +193,14 @@ class StoreRecording:
             self._sample(_monotonic(), final)
         if self._lists:
             self._take_lists(final)
+        self._hand_over()
 
     def _dispatch(self, event: MiniAgentsEvent) -> None:
         call = event.call
         call_id = call.call_id or 0
         kind = type(event)
+        if self._handle is None:  # what is observed now is handed to the writer at the next tick
+            self._schedule(self._interval)
         if kind is AgentCallQueued:
             parent = call.parent
             parent_id = None if parent is None else parent.call_id
@@ -197,21 +208,8 @@ class StoreRecording:
             if run is None:
                 run = self._run_for(requested_run.get())
             self._call_runs[call_id] = run
-            agent = call.agent
-            self.writer.submit(
-                (
-                    "call",
-                    run.key,
-                    call_id,
-                    parent_id,
-                    agent.alias,
-                    agent.description,
-                    agent.frozen_kwargs,
-                    call.kwargs,
-                    call.queued_at,
-                    wall_clock(call.queued_at),
-                )
-            )
+            at = call.queued_at
+            self._facts.calls.extend((run.key, call_id, parent_id, call.agent, call.kwargs, at, wall_clock(at)))
             return
         run = self._call_runs.get(call_id)
         if run is None:  # queued before this recording began
@@ -223,28 +221,28 @@ class StoreRecording:
             promise = event.message_promise.original_promise
             known = promise.known_beforehand
             if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
-                self.writer.submit(
-                    ("replied", run.key, self._context, call_id, position, known, False, event.at, event.at, (), ())
+                self._facts.replied.extend(
+                    (run.key, self._context, call_id, position, known, False, event.at, event.at, (), ())
                 )
             else:
                 self._streams.append(_Stream(run, call_id, position, promise, event.at))
                 self._ensure_tick()
         elif kind is AgentCallStarted:
-            self.writer.submit(("started", run.key, call_id, event.at))
+            self._facts.started.extend((run.key, call_id, event.at))
         else:
             error = event.error if isinstance(event, AgentCallFailed) else None
             status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
             if error is not None and call.parent is None:
                 run.failed = True
             assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
-            self.writer.submit(("ended", run.key, call_id, status, event.at, error))
+            self._facts.ended.extend((run.key, call_id, status, event.at, error))
             for role, sequence in (("input", call.input_sequence_promise), ("reply", call.reply_sequence_promise)):
                 entries = self._list_entries(sequence, final=False)
                 if entries is None:
                     self._lists.append((run, call_id, role, sequence))
                     self._ensure_tick()
                 elif entries:  # an empty list is stored as no list at all
-                    self.writer.submit(("list", run.key, self._context, call_id, role, entries))
+                    self._facts.lists.extend((run.key, self._context, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:
         still_open: list[_Stream] = []
@@ -270,9 +268,8 @@ class StoreRecording:
             stream.times.append(now)
         entry = _entry_of(promise, final=True)
         ended_at = (now if streamed else stream.replied_at) if ended else None
-        self.writer.submit(
+        self._facts.replied.extend(
             (
-                "replied",
                 stream.run.key,
                 self._context,
                 stream.call_id,
@@ -293,7 +290,7 @@ class StoreRecording:
             if entries is None:
                 waiting.append((run, call_id, role, sequence))
             else:
-                self.writer.submit(("list", run.key, self._context, call_id, role, entries))
+                self._facts.lists.extend((run.key, self._context, call_id, role, entries))
         self._lists = waiting
 
     @staticmethod
@@ -331,6 +328,7 @@ class StoreRecording:
         return self._run
 
     def _end(self, run: RunRef) -> None:
+        self._hand_over()  # the run's facts first: its end must not overtake them
         self.writer.submit(("run_end", run.key, "failed" if run.failed else "finished", _monotonic()))
 
     def _catch_up(self) -> None:
