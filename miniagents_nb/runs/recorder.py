@@ -1,9 +1,9 @@
 """The loop side of recording: one `StoreRecording` per activation of a context, an observer of its events.
 
-The observer only appends the event to a list (and, for a new call, notes the run label asked for where the call
-was made). A timer callback on the loop (`loop.call_later`: no task, nothing the context waits for) takes the
-events in batches every `token_sample_interval_s` while anything is open: it hands calls and finished messages to
-the store's writer thread, and samples the streams still open by reading how many pieces they have (the length of
+The observer notes each event's facts as plain values in flat lists (`rows.Facts`), and reads a whole reply from
+its promise's `known_beforehand` (no resolution). A timer callback on the loop (`loop.call_later`: no task,
+nothing the context waits for) hands the facts to the store's writer thread every `token_sample_interval_s` while
+anything happens, and samples the streams still open by reading how many pieces they have (the length of
 `pieces_so_far`, a public read that starts nothing and costs the producer nothing). A token's arrival time is the
 sample that first saw it, so its precision is the interval; the cost is one look per open stream per interval,
 never anything per token. Call lists (input and replies) are taken when their sequences have ended.
@@ -136,8 +136,8 @@ class StoreRecording:
     # --- the observer -------------------------------------------------------------------------------------------
 
     def observe(self, event: MiniAgentsEvent) -> None:
-        """Hand the event's facts to the writer now (so neither the event nor its call is kept alive); only streams
-        still open and lists still filling wait for the tick."""
+        """Note the event's facts as plain values (neither the event nor its call is kept alive); the next tick hands
+        them to the writer. Streams still open and lists still filling are looked at again at each tick."""
         if self.closed or not self.writer.accepting:
             return
         try:
