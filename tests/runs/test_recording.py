@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from miniagents_nb import InteractionContext, MiniAgents, TextMessage, miniagent
+from miniagents_nb import InteractionContext, Message, MiniAgents, TextMessage, miniagent
 from miniagents_nb.agents import AgentCallStatus
 from miniagents_nb.events import ObservedCall
 from miniagents_nb.ext.llms import FakeLLMAgent
@@ -273,3 +273,26 @@ async def test_a_lazy_stream_nobody_consumed_is_recorded_as_not_produced(store: 
     [message] = call.replied
     assert message.message is None
     assert message.text == "(not produced)"
+
+
+async def test_the_recorded_tree_and_times_are_the_ones_the_live_calls_had(store: RunStore) -> None:
+    live: dict[int, Any] = {}
+    context = MiniAgents(record_to=store)
+    async with context:
+        context.subscribe(lambda event: live.setdefault(event.call_id, event.call))
+        replies = await aggregator.trigger("question", count=4)
+    run = last_run(store)
+    assert set(run.calls) == set(live)
+    for call_id, call in live.items():
+        recorded = run.calls[call_id]
+        parent = call.parent
+        assert (recorded.alias, recorded.parent_id) == (call.agent.alias, None if parent is None else parent.call_id)
+        assert (recorded.queued_at, recorded.started_at, recorded.ended_at) == (
+            call.queued_at,
+            call.started_at,
+            call.ended_at,
+        )
+        assert recorded.status is call.status
+    recorded_replies = run.roots[0].replies
+    assert all(isinstance(message, Message) for message in recorded_replies)
+    assert [getattr(message, "hash_key", None) for message in recorded_replies] == [m.hash_key for m in replies]
