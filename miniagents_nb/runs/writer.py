@@ -205,6 +205,18 @@ class StoreWriter:
             self._on_fault(error)
 
     def _connect(self) -> sqlite3.Connection:
+        """Open the file; while another process is creating or migrating it (switching a new file to WAL does not
+        wait for the busy timeout), try again until `busy_timeout_s` has passed."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return self._connect_once()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _connect_once(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
