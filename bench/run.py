@@ -199,6 +199,27 @@ def build_plan(quick: bool) -> Plan:
     for k in fan_ks:
         ref = baseline(f"gather fan_out K={k}", "fan_out", {"K": k, "M": 3}, "gather")
         cases.append(Case(f"fan_out K={k}", "fan_out", {"K": k, "M": 3}, f"K={k:,}, M=3", baselines=(ref,)))
+    # recording to a run store (issue 13): the same workloads with `record_to=` a fresh store, nb only
+    big_k = fan_ks[1]
+    cases.append(
+        Case(
+            f"fan_out K={big_k} record",
+            "fan_out",
+            {"K": big_k, "M": 3, "record": True},
+            f"K={big_k:,}, M=3, recording",
+            impls=("nb",),
+        )
+    )
+    for producer in ("gen", "appender"):
+        cases.append(
+            Case(
+                f"token_stream {producer} promise D=1 record",
+                "token_stream",
+                {"N": n, "D": 1, "producer": producer, "passthrough": "promise", "record": True},
+                f"N={n:,}, {producer}, promise, D=1, recording",
+                impls=("nb",),
+            )
+        )
     ref = baseline(f"nesting list L={level}", "deep_nesting", {"L": level, "shape": "list"}, "async-gen flatten")
     cases.append(
         Case(
@@ -307,7 +328,8 @@ class Results:
         return None
 
     def median(self, impl: str, key: str, name: str) -> float | None:
-        values = [r[name] for r in self.good(impl, key) if r.get(name) is not None]
+        values = [r[name] if name in r else r.get("extra", {}).get(name) for r in self.good(impl, key)]
+        values = [value for value in values if value is not None]
         return statistics.median(values) if values else None
 
     def spread(self, impl: str, key: str) -> tuple[float, float] | None:
@@ -620,6 +642,37 @@ class Report:
                 )
         return lines
 
+    def recording_pairs(self) -> list[tuple[str, str, str]]:
+        """(case recording off, case recording on, what the size is per) for every recording case."""
+        pairs = []
+        for case in self.plan.cases:
+            if case.params.get("record"):
+                off = case.key.removesuffix(" record")
+                pairs.append((off, case.key, "call" if case.workload == "fan_out" else "1k tokens"))
+        return pairs
+
+    def recording_table(self) -> list[str]:
+        lines = [
+            "| workload | params | off s | on s | on ÷ off | writer done after s | store size | size per call or 1k tokens |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for off, on, per in self.recording_pairs():
+            case = self.case_by_key[on]
+            off_s, on_s = self.wall("nb", off), self.wall("nb", on)
+            flush = self.r.median("nb", on, "flush_s")
+            record = self.r.first("nb", on)
+            size = None if record is None else record["extra"].get("store_bytes")
+            units = None
+            if record is not None:
+                units = record["extra"].get("recorded_calls") if per == "call" else record["ops"] / 1000
+            per_unit = None if size is None or not units else size / units
+            lines.append(
+                f"| {case.workload} | {case.label} | {fmt_s(off_s)} | {fmt_s(on_s)} | {fmt_ratio(ratio(on_s, off_s))} "
+                f"| {fmt_s(flush)} | {'—' if size is None else f'{size / 2**20:.1f} MB'} "
+                f"| {'—' if per_unit is None else f'{per_unit / KB:.2f} KB per {per}'} |"
+            )
+        return lines
+
     def hop_table(self) -> list[str]:
         d_max = self.plan.sizes["D_max"]
         lines = [
@@ -727,6 +780,15 @@ class Report:
             lambda v: v <= 0.05,
             f"{per_level or 0:.3f} ms",
         )
+        for off, on, _ in self.recording_pairs():
+            cost = ratio(self.wall("nb", on), self.wall("nb", off))
+            add(
+                f"recording to a run store: {self.case_by_key[on].label}",
+                "≤ 1.3x",
+                cost,
+                lambda v: v <= 1.3,
+                fmt_ratio(cost),
+            )
         na = self.r.na("nb", "notebook_view view")
         if na is not None:
             out.append(Target("live sequence view: time with view ÷ without", "≤ 1.3x", na, None))
@@ -826,6 +888,15 @@ class Report:
             "## Tool loop overhead (fake LLM, no-op tool)",
             "",
             *self.table(self.tool_loop_table()),
+            "",
+            "## Recording (run store, issue 13)",
+            "",
+            "The same workload with `MiniAgents(record_to=RunStore(<fresh file>))`: `on ÷ off` compares the medians of "
+            "the timed span (which ends when the context is left; the writer thread works during it, off the loop). "
+            "`writer done after` is how long `store.flush()` then waited for the writer to finish writing the run. "
+            "The size is the SQLite file after `close()`.",
+            "",
+            *self.table(self.recording_table()),
             "",
             "## Memory per child call (fan-out)",
             "",

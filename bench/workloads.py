@@ -135,6 +135,47 @@ def check(condition: bool, detail: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# recording (`record=True`: the context records to a run store in a temporary directory)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """With `record`, the context records to a fresh run store; `finish()` (after the timed span) waits for the
+    writer, checks what the store holds and reports the flush time and the file's size."""
+
+    def __init__(self, ma: Any, record: bool) -> None:
+        self.store: Any = None
+        self._directory: Any = None
+        if record:
+            import tempfile
+
+            self._directory = tempfile.TemporaryDirectory(prefix="miniagents_nb_bench_store_")
+            runs = importlib.import_module(f"{ma.__name__}.runs")
+            self.store = runs.RunStore(os.path.join(self._directory.name, "runs.sqlite"))
+
+    def context_kwargs(self) -> dict[str, Any]:
+        return {} if self.store is None else {"record_to": self.store}
+
+    def finish(self, calls: int, tokens: int) -> tuple[str, dict[str, Any]]:
+        if self.store is None:
+            return "", {}
+        started = time.perf_counter()
+        self.store.flush()
+        flush_s = time.perf_counter() - started
+        [summary] = self.store.runs()
+        fault = self.store.fault
+        self.store.close()
+        size = os.path.getsize(self.store.path)
+        self._directory.cleanup()
+        detail = (
+            check(fault is None, f"the store failed: {fault}")
+            or check(summary.calls == calls, f"the store holds {summary.calls} calls, expected {calls}")
+            or check(summary.tokens == tokens, f"the store holds {summary.tokens} tokens, expected {tokens}")
+        )
+        return detail, {"flush_s": flush_s, "store_bytes": size, "recorded_calls": summary.calls}
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # token streaming
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -178,7 +219,8 @@ async def token_stream(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
 
     messages = tokens = 0
     content: Any = None
-    async with ma.MiniAgents():
+    recorder = Recorder(ma, bool(p.get("record")))
+    async with ma.MiniAgents(**recorder.context_kwargs()):
         meter.start()
         sequence = producer.trigger()
         for _ in range(depth):
@@ -194,7 +236,9 @@ async def token_stream(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
         or check(tokens == n, f"expected {n} tokens, got {tokens}")
         or check(content == "x" * n, f"wrong message content (length {len(content or '')}, expected {n})")
     )
-    return Outcome(ok=not detail, ops=n, unit="tok", detail=detail)
+    recorded, extra = recorder.finish(calls=1 + depth, tokens=n * (1 + depth if passthrough == "restream" else 1))
+    detail = detail or recorded
+    return Outcome(ok=not detail, ops=n, unit="tok", detail=detail, extra=extra)
 
 
 async def token_stream_baseline(p: dict[str, Any], meter: Meter) -> Outcome:
@@ -270,13 +314,16 @@ async def fan_out(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
     async def aggregator(ctx: Any) -> None:
         ctx.reply([child.trigger(i=i) for i in range(k)])
 
-    async with ma.MiniAgents():
+    recorder = Recorder(ma, bool(p.get("record")))
+    async with ma.MiniAgents(**recorder.context_kwargs()):
         meter.start()
         messages = await aggregator.trigger()
         texts = [message.content for message in messages]
     meter.stop()
     detail = check(texts == fan_out_expected(k, m), f"wrong replies ({len(texts)} messages, expected {k * m})")
-    return Outcome(ok=not detail, ops=k * m, unit="msg", detail=detail, extra={"calls": k})
+    recorded, extra = recorder.finish(calls=k + 1, tokens=0)
+    detail = detail or recorded
+    return Outcome(ok=not detail, ops=k * m, unit="msg", detail=detail, extra={"calls": k, **extra})
 
 
 async def fan_out_baseline(p: dict[str, Any], meter: Meter) -> Outcome:
@@ -686,9 +733,9 @@ WORKLOADS: dict[str, Workload] = {
     "token_stream": Workload(
         token_stream,
         token_stream_baseline,
-        {"N": 100_000, "D": 1, "producer": "gen", "passthrough": "promise", "variant": "queue"},
+        {"N": 100_000, "D": 1, "producer": "gen", "passthrough": "promise", "variant": "queue", "record": False},
     ),
-    "fan_out": Workload(fan_out, fan_out_baseline, {"K": 1000, "M": 3}),
+    "fan_out": Workload(fan_out, fan_out_baseline, {"K": 1000, "M": 3, "record": False}),
     "deep_nesting": Workload(deep_nesting, deep_nesting_baseline, {"L": 200, "M": 10, "shape": "agents"}),
     "parallel_latency": Workload(
         parallel_latency, parallel_latency_baseline, {"K": 1000, "S": 0.1, "mode": "aggregator"}

@@ -52,6 +52,7 @@ from miniagents_nb.promising import (
     StreamedPromise,
 )
 from miniagents_nb.promising.ext.frozen import Frozen, FrozenType, cached_privately
+from miniagents_nb.runs import RecordedRun, RunStore
 
 try:
     __version__ = version("miniagents-nb")
@@ -91,6 +92,8 @@ __all__ = [
     "PersistMessagesEventHandler",
     "Promise",
     "PromisingContext",
+    "RecordedRun",
+    "RunStore",
     "show",
     "SingleMessageType",
     "StreamAppender",

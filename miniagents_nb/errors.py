@@ -22,6 +22,9 @@ upstream MiniAgents that catches those keeps working::
     ├── NotFreezableError(TypeError)
     ├── AgentDefinitionError(ValueError)
     ├── InvalidArgumentsError(ValueError)
+    ├── RunStoreError(OSError)
+    │   └── UnknownRunError(LookupError)
+    ├── RecordedError
     ├── HistoryFileError(OSError)               miniagents_nb.ext.agents.history_agents
     ├── OutputFileError(OSError)                miniagents_nb.ext.agents.misc_agents
     ├── LLMError                                miniagents_nb.ext.llms.errors
@@ -72,8 +75,11 @@ __all__ = [
     "PromisingContextError",
     "PromiseNotReadyError",
     "PromisingError",
+    "RecordedError",
+    "RunStoreError",
     "RunningEventLoopError",
     "SyncContextManagerError",
+    "UnknownRunError",
     "WrongActiveContextError",
 ]
 
@@ -150,3 +156,28 @@ class AgentDefinitionError(MiniAgentsError, ValueError):
 
 class InvalidArgumentsError(MiniAgentsError, ValueError):
     """Arguments that contradict each other were passed together."""
+
+
+class RunStoreError(MiniAgentsError, OSError):
+    """A run store (`miniagents_nb.runs.RunStore`) cannot be read: the file is missing, locked, corrupt or newer.
+
+    Recording never raises it (a store that cannot be written warns once and stops recording); reading does.
+    """
+
+
+class UnknownRunError(RunStoreError, LookupError):
+    """`RunStore.load(run_id)` was asked for a run the store does not hold (never recorded, or pruned)."""
+
+
+class RecordedError(MiniAgentsError):
+    """A failure as a run store recorded it: the original exception's type name, message and traceback, as text.
+
+    A recorded call's `error` is one of these (the original exception object is gone with the process that raised
+    it); `type_name` and `traceback_text` say what it was and where.
+    """
+
+    def __init__(self, type_name: str, text: str, traceback_text: str | None = None) -> None:
+        super().__init__(f"{type_name}: {text}" if text else type_name)
+        self.type_name = type_name
+        self.text = text
+        self.traceback_text = traceback_text

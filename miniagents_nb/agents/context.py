@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
+from typing_extensions import Self
+
 from miniagents_nb.agents.events import MiniAgentsEvent, Observer
+from miniagents_nb.agents.recording import Recording, RecordTarget, recorder_for
 from miniagents_nb.compat import SeedEraContextNames
 from miniagents_nb.errors import HandlerDefinitionError
 from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageType, MessagingContext
@@ -59,6 +62,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         log_reduced_tracebacks: bool = True,
         await_reply_persistence_before_agent_finish: bool = False,
         start_everything_asap_by_default: bool | Sentinel = NO_VALUE,
+        record_to: RecordTarget | None = None,
         **kwargs: Any,
     ) -> None:
         if start_everything_asap_by_default is not NO_VALUE:  # the seed-era name (see `miniagents_nb.compat`)
@@ -81,6 +85,12 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self._observers: list[Observer] = []
         self._empty_input: MessageSequence | None = None
         self._call_count = 0
+        self.recorder = recorder_for(record_to)
+        """Where the runs of this context are recorded (`record_to=`: a path or a `miniagents_nb.runs.RunStore`)."""
+        self.recording: Recording | None = None
+        """The recording of the current activation (None when not recording): the notebook layer starts a run per
+        cell through it (`RunStore` recordings have `start_run(label, notebook=..., cell=...)`)."""
+        self._unsubscribe_recording: Callable[[], None] | None = None
         for handler in _handlers(on_persist_messages):
             self.on_persist_messages(handler)
         for handler in _handlers(on_persist_message):
@@ -238,9 +248,36 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
 
         return self.run(arun_agent())
 
+    def activate(self) -> Self:
+        """Make this the current context; with `record_to=`, its runs are recorded from now on."""
+        super().activate()
+        if self.recorder is not None:
+            try:
+                recording = self.recorder.open_recording(self)
+            except Exception as error:  # a recorder must never break the agents it records
+                self.log_error_once(error, "THE RUN RECORDER FAILED TO START A RECORDING")
+            else:
+                self.recording = recording
+                self._unsubscribe_recording = self.subscribe(recording.observe)
+        return self
+
     async def afinalize(self) -> None:
         """Finish the input of calls left open at the top level, wait for every agent, deactivate."""
         open_calls, self._open_calls = self._open_calls, []
         for finish in open_calls:
             finish()
-        await super().afinalize()
+        try:
+            await super().afinalize()
+        finally:
+            self._close_recording()
+
+    def _close_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        unsubscribe, self._unsubscribe_recording = self._unsubscribe_recording, None
+        if unsubscribe is not None:
+            unsubscribe()
+        if recording is not None:
+            try:
+                recording.close()
+            except Exception as error:  # a recorder must never break the agents it recorded
+                self.log_error_once(error, "THE RUN RECORDER FAILED TO CLOSE ITS RECORDING")

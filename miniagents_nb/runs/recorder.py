@@ -1,0 +1,389 @@
+"""The loop side of recording: one `StoreRecording` per activation of a context, an observer of its events.
+
+The observer notes each event's facts as plain values in flat lists (`rows.Facts`), and reads a whole reply from
+its promise's `known_beforehand` (no resolution). A timer callback on the loop (`loop.call_later`: no task,
+nothing the context waits for) hands the facts to the store's writer thread every `token_sample_interval_s` while
+anything happens, and samples the streams still open by reading how many pieces they have (the length of
+`pieces_so_far`, a public read that starts nothing and costs the producer nothing). A token's arrival time is the
+sample that first saw it, so its precision is the interval; the cost is one look per open stream per interval,
+never anything per token. Call lists (input and replies) are taken when their sequences have ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from miniagents_nb.agents.events import (
+    AgentCallCancelled,
+    AgentCallFailed,
+    AgentCallFinished,
+    AgentCallQueued,
+    AgentCallStarted,
+    MessageReplied,
+    MiniAgentsEvent,
+    wall_clock,
+)
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.runs.rows import Facts, RunRef
+from miniagents_nb.runs.writer import StoreWriter
+
+
+class RecordingStore(Protocol):
+    """What a recording needs of its store (`miniagents_nb.runs.RunStore`, which sits above this module)."""
+
+    @property
+    def writer(self) -> StoreWriter: ...
+    @property
+    def token_sample_interval_s(self) -> float: ...
+
+
+__all__ = ["RecordingStore", "RunHandle", "RunRequest", "StoreRecording", "requested_run"]
+
+_monotonic = time.monotonic
+_SLOW_FACTOR = 20
+"""Only call lists left to wait for: look 20 times less often."""
+
+
+class RunRequest:
+    """A run asked for with `RunStore.run_label(...)`: the top-level calls made inside the block belong to it."""
+
+    def __init__(self, store: RecordingStore, label: str | None, notebook: str | None, cell: str | None) -> None:
+        self.store = store
+        self.label = label
+        self.notebook = notebook
+        self.cell = cell
+        self.recordings: list[StoreRecording] = []
+
+    def end(self) -> None:
+        for recording in self.recordings:
+            recording.end_request(self)
+        self.recordings.clear()
+
+
+requested_run: ContextVar[RunRequest | None] = ContextVar("miniagents_nb_requested_run", default=None)
+
+
+class RunHandle:
+    """A run started with `StoreRecording.start_run(...)` (the notebook layer starts one per cell)."""
+
+    def __init__(self, recording: StoreRecording, run: RunRef) -> None:
+        self._recording = recording
+        self.run = run
+
+    @property
+    def run_id(self) -> int | None:
+        """The run's id in the store (waits for the writer; None when the store could not write it)."""
+        if self.run.row_id is None:
+            self._recording.writer.flush(timeout=30)
+        return self.run.row_id
+
+    def end(self) -> None:
+        """End the run (calls still running go on being recorded into it); later calls start the next run."""
+        self._recording.end_run(self.run)
+
+
+class _Stream:
+    __slots__ = ("call_id", "counts", "position", "promise", "replied_at", "run", "times")
+
+    def __init__(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, replied_at: float) -> None:
+        self.run = run
+        self.call_id = call_id
+        self.position = position
+        self.promise = promise
+        self.replied_at = replied_at
+        self.counts: list[int] = []
+        self.times: list[float] = []
+
+
+def _entry_of(promise: MessagePromise, final: bool) -> Any:
+    """The message, the failure, or None (not produced); `...` when it may still come."""
+    known = promise.known_beforehand
+    if isinstance(known, Message):  # a promise made of a whole message (most replies): that message, as it is
+        return known
+    if not promise.producer_ended:
+        return None if final else ...
+    try:
+        return promise.result_now()
+    except BaseException as error:
+        return error
+
+
+class StoreRecording:
+    """Records one activation of a context into a `RunStore` (see the module docstring)."""
+
+    def __init__(self, store: RecordingStore, miniagents: Any) -> None:
+        self.store = store
+        self.writer: StoreWriter = store.writer
+        self.miniagents = miniagents
+        self._context = contextvars.copy_context()  # hash keys are computed under the context's settings
+        self._interval = store.token_sample_interval_s
+        self._streams: list[_Stream] = []
+        self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
+        self._facts = Facts()
+        self._call_runs: dict[int, RunRef] = {}
+        self._positions: dict[int, int] = {}
+        self._run: RunRef | None = None
+        self._next_run: tuple[str | None, str | None, str | None] = (None, None, None)
+        self._request_runs: dict[RunRequest, RunRef] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._slow = False
+        self.closed = False
+
+    # --- the observer -------------------------------------------------------------------------------------------
+
+    def observe(self, event: MiniAgentsEvent) -> None:
+        """Note the event's facts as plain values (neither the event nor its call is kept alive); the next tick hands
+        them to the writer. Streams still open and lists still filling are looked at again at each tick."""
+        if self.closed or not self.writer.accepting:
+            return
+        try:
+            self._dispatch(event)
+        except Exception as error:  # a recorder must never break the agents
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+
+    def _ensure_tick(self) -> None:
+        if self._handle is None or self._slow:
+            self._schedule(self._interval)
+
+    def _schedule(self, delay: float, slow: bool = False) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # events outside any loop (a context activated by hand): look again at the end
+            return
+        self._slow = slow
+        self._handle = loop.call_later(delay, self._tick)
+
+    # --- the tick -----------------------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._handle = None
+        try:
+            self._take(final=False)
+        except Exception as error:  # a recorder must never break the agents
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+            self._drop()
+            return
+        if self._streams:
+            self._schedule(self._interval)
+        elif self._lists:
+            self._schedule(self._interval * _SLOW_FACTOR, slow=True)
+
+    def _drop(self) -> None:
+        self._streams.clear()
+        self._lists.clear()
+        self._facts = Facts()
+
+    def _hand_over(self) -> None:
+        if self._facts:
+            self.writer.submit(self._facts)
+            self._facts = Facts()
+
+    def _take(self, final: bool) -> None:
+        if not self.writer.accepting:
+            self._drop()
+            return
+        if self._streams:
+            self._sample(_monotonic(), final)
+        if self._lists:
+            self._take_lists(final)
+        self._hand_over()
+
+    def _dispatch(self, event: MiniAgentsEvent) -> None:
+        call = event.call
+        call_id = call.call_id or 0
+        kind = type(event)
+        if self._handle is None:  # what is observed now is handed to the writer at the next tick
+            self._schedule(self._interval)
+        if kind is AgentCallQueued:
+            parent = call.parent
+            parent_id = None if parent is None else parent.call_id
+            run = self._call_runs.get(parent_id) if parent_id is not None else None
+            if run is None:
+                run = self._run_for(requested_run.get())
+            self._call_runs[call_id] = run
+            at = call.queued_at
+            self._facts.calls.extend((run.key, call_id, parent_id, call.agent, call.kwargs, at, wall_clock(at)))
+            return
+        run = self._call_runs.get(call_id)
+        if run is None:  # queued before this recording began
+            return
+        if kind is MessageReplied:
+            assert isinstance(event, MessageReplied)
+            position = self._positions.get(call_id, 0)
+            self._positions[call_id] = position + 1
+            promise = event.message_promise.original_promise
+            known = promise.known_beforehand
+            if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
+                self._facts.replied.extend(
+                    (run.key, self._context, call_id, position, known, False, event.at, event.at, (), ())
+                )
+            else:
+                self._streams.append(_Stream(run, call_id, position, promise, event.at))
+                self._ensure_tick()
+        elif kind is AgentCallStarted:
+            self._facts.started.extend((run.key, call_id, event.at))
+        else:
+            error = event.error if isinstance(event, AgentCallFailed) else None
+            status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
+            if error is not None and call.parent is None:
+                run.failed = True
+            assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
+            self._facts.ended.extend((run.key, call_id, status, event.at, error))
+            for role, sequence in (("input", call.input_sequence_promise), ("reply", call.reply_sequence_promise)):
+                entries = self._list_entries(sequence, final=False)
+                if entries is None:
+                    self._lists.append((run, call_id, role, sequence))
+                    self._ensure_tick()
+                elif entries:  # an empty list is stored as no list at all
+                    self._facts.lists.extend((run.key, self._context, call_id, role, entries))
+
+    def _sample(self, now: float, final: bool) -> None:
+        still_open: list[_Stream] = []
+        for stream in self._streams:
+            promise = stream.promise
+            count = len(promise.pieces_so_far)
+            if count and (not stream.counts or stream.counts[-1] != count):
+                stream.counts.append(count)
+                stream.times.append(now)
+            if promise.producer_ended or final:
+                self._finish(stream, now)
+            else:
+                still_open.append(stream)
+        self._streams = still_open
+
+    def _finish(self, stream: _Stream, now: float) -> None:
+        promise = stream.promise
+        pieces = promise.pieces_so_far
+        streamed = not isinstance(promise.known_beforehand, Message)
+        ended = promise.producer_ended
+        if streamed and pieces and (not stream.counts or stream.counts[-1] != len(pieces)):
+            stream.counts.append(len(pieces))
+            stream.times.append(now)
+        entry = _entry_of(promise, final=True)
+        ended_at = (now if streamed else stream.replied_at) if ended else None
+        self._facts.replied.extend(
+            (
+                stream.run.key,
+                self._context,
+                stream.call_id,
+                stream.position,
+                entry,
+                streamed,
+                stream.replied_at,
+                ended_at,
+                stream.counts,
+                stream.times,
+            )
+        )
+
+    def _take_lists(self, final: bool) -> None:
+        waiting: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
+        for run, call_id, role, sequence in self._lists:
+            entries = self._list_entries(sequence, final)
+            if entries is None:
+                waiting.append((run, call_id, role, sequence))
+            else:
+                self._facts.lists.extend((run.key, self._context, call_id, role, entries))
+        self._lists = waiting
+
+    @staticmethod
+    def _list_entries(sequence: MessageSequencePromise, final: bool) -> list[Any] | None:
+        if not sequence.producer_ended and not final:
+            return None
+        entries: list[Any] = []
+        for item in sequence.pieces_so_far:
+            if isinstance(item, BaseException):
+                entries.append(item)
+                continue
+            entry = _entry_of(item.original_promise, final)
+            if entry is ...:
+                return None
+            entries.append(entry)
+        return entries
+
+    # --- runs ---------------------------------------------------------------------------------------------------
+
+    def _new_run(self, label: str | None, notebook: str | None, cell: str | None) -> RunRef:
+        at = _monotonic()
+        run = RunRef(label, notebook, cell, at, wall_clock(at))
+        self.writer.submit(("run", run))
+        return run
+
+    def _run_for(self, request: RunRequest | None) -> RunRef:
+        if request is not None and request.store is self.store:
+            run = self._request_runs.get(request)
+            if run is None:
+                run = self._request_runs[request] = self._new_run(request.label, request.notebook, request.cell)
+                request.recordings.append(self)
+            return run
+        if self._run is None:
+            self._run = self._new_run(*self._next_run)
+        return self._run
+
+    def _end(self, run: RunRef) -> None:
+        self._hand_over()  # the run's facts first: its end must not overtake them
+        self.writer.submit(("run_end", run.key, "failed" if run.failed else "finished", _monotonic()))
+
+    def _catch_up(self) -> None:
+        try:
+            self._take(final=False)
+        except Exception as error:
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+            self._drop()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Hand over everything observed so far and wait until it is in the file (False on timeout).
+
+        For a reader in the same process that must see the latest calls now (e.g. a notebook listing runs right
+        after a cell); recording itself never needs it.
+        """
+        self._catch_up()
+        return self.writer.flush(timeout)
+
+    def start_run(self, label: str | None = None, *, notebook: str | None = None, cell: str | None = None) -> RunHandle:
+        """End the current run and start the next one: top-level calls made from now on belong to it."""
+        self._catch_up()
+        if self._run is not None:
+            self._end(self._run)
+        self._next_run = (label, notebook, cell)
+        self._run = self._new_run(label, notebook, cell)
+        return RunHandle(self, self._run)
+
+    def end_run(self, run: RunRef) -> None:
+        """End `run` if it is the current one (later top-level calls start a new, unlabelled run)."""
+        self._catch_up()
+        if run is self._run:
+            self._end(run)
+            self._run = None
+            self._next_run = (None, None, None)
+
+    def end_request(self, request: RunRequest) -> None:
+        self._catch_up()
+        run = self._request_runs.pop(request, None)
+        if run is not None:
+            self._end(run)
+
+    def close(self) -> None:
+        """The context ended: take everything (streams still open are recorded as far as they got), end the runs."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        try:
+            self._take(final=True)
+        finally:
+            for run in [*self._request_runs.values(), *([self._run] if self._run is not None else [])]:
+                self._end(run)
+            self._request_runs.clear()
+            self._run = None
+            self._call_runs.clear()
+            self._positions.clear()
