@@ -14,6 +14,7 @@ from miniagents_nb.messages import MessagePromise
 
 __all__ = [
     "CANCELLED",
+    "DONE",
     "ENDED",
     "FAILED",
     "RUNNING",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 RUNNING, WAITING, ENDED, FAILED, CANCELLED = "running", "waiting", "ended", "failed", "cancelled"
+DONE = "done"
+"""A chat that takes no input (the exchange of a `%%chat` cell) is done when the reply is complete."""
 
 
 class Entry(Slot):
@@ -50,7 +53,14 @@ class ChatModel(ViewModel):
     """
 
     def __init__(
-        self, *, title: str, greeting: str, placeholder: str, user_label: str, tracker: CallTracker | None
+        self,
+        *,
+        title: str,
+        greeting: str,
+        placeholder: str,
+        user_label: str,
+        tracker: CallTracker | None,
+        takes_input: bool = True,
     ) -> None:
         super().__init__(
             kind="chat",
@@ -66,6 +76,8 @@ class ChatModel(ViewModel):
         self.greeting = greeting
         self.placeholder = placeholder
         self.user_label = user_label
+        self.takes_input = takes_input
+        """False for a transcript that only shows an exchange (no input row)."""
         self.turn = 0
         """How many times the chat has asked for input: a front end's send names the turn it answers."""
         self.notice: str | None = None
@@ -116,6 +128,7 @@ class ChatModel(ViewModel):
         state.update(
             greeting=self.greeting,
             placeholder=self.placeholder,
+            takes_input=self.takes_input,
             chat=self.chat_fields(),
         )
         return state
@@ -132,6 +145,8 @@ _STATUS_WORDS = {
     RUNNING: "running",
     WAITING: "waiting for the user",
     ENDED: "ended",
+    DONE: "done",
+    "incomplete": "incomplete (the kernel stopped before it ended)",  # a live chat's saved form (_saved_form.py)
     FAILED: "failed",
     CANCELLED: "cancelled",
 }

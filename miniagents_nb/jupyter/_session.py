@@ -39,6 +39,7 @@ from typing import Any
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.jupyter import _runner
+from miniagents_nb.jupyter._chat_cell import chat_cell_views
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
@@ -239,11 +240,20 @@ class NotebookSession:
         user_message = UserMessage(content=text)
         reply = agent.trigger([*self.chat_history, user_message], **kwargs)
         record = self.tracker.record_of_sequence(reply)
-        view = self.view(reply, tree=tree)
-        view._ipython_display_()
+        views = chat_cell_views(
+            agent.alias,
+            text,
+            reply,
+            tree=tree,
+            tracker=self.tracker,
+            max_updates_per_second=self.max_updates_per_second,
+        )
+        for view in views:
+            view._ipython_display_()
         try:
             replies = await reply
-            await view.wait()
+            for view in views:
+                await view.wait()
         except asyncio.CancelledError:
             if record is not None:
                 self.tracker.cancel(record.walk())

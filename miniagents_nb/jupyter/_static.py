@@ -19,8 +19,8 @@ def _read(name: str) -> str:
     return (_STATIC / name).read_text(encoding="utf-8")
 
 
-_PARTS = {"views": ("timeline",)}
-"""What a widget's own file builds on besides the shared code (the views draw timelines)."""
+_PARTS = {"views": ("timeline", "saving"), "user_agent": ("saving",)}
+"""What a widget's own file builds on besides the shared code (the views draw timelines; both keep a saved form)."""
 
 
 def widget_esm(name: str) -> str:
@@ -31,4 +31,5 @@ def widget_esm(name: str) -> str:
 @cache  # the static forms put it into every final output: read the files once
 def widget_css(name: str) -> str:
     """The stylesheet of widget `name` (`static/<name>.css` after the shared rules and its parts)."""
-    return "".join(_read(f"{part}.css") for part in ("shared", *_PARTS.get(name, ()), name))
+    parts = ("shared", *_PARTS.get(name, ()), name)
+    return "".join(_read(f"{part}.css") for part in parts if (_STATIC / f"{part}.css").exists())  # saving.js has none

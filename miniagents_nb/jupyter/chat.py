@@ -35,6 +35,7 @@ from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView
 from miniagents_nb.messages import Message, MessagePromise, error_to_text
 
 __all__ = [
+    "EXIT_NOTICE",
     "INPUT_PLACEHOLDER",
     "SCRIPT_END_NOTICE",
     "NotebookChat",
@@ -44,6 +45,7 @@ __all__ = [
 
 INPUT_PLACEHOLDER = 'Type a message. Enter sends, Shift+Enter adds a new line; "exit" or Stop ends the chat.'
 SCRIPT_END_NOTICE = "The script has no more inputs: the chat ends."
+EXIT_NOTICE = f'You typed "{EXIT_COMMAND}": the chat ends.'
 
 _ESM = widget_esm("user_agent")
 _CSS = widget_css("user_agent")
@@ -282,10 +284,11 @@ class NotebookChat(LiveView):
                 raise KeyboardInterrupt
             if not text.strip():
                 continue
+            if text.strip().lower() == EXIT_COMMAND:  # a command, not a message: neither shown nor recorded
+                self._chat.notice = EXIT_NOTICE
+                raise KeyboardInterrupt
             self._chat.add_user(text)
             self._waker.wake()
-            if text.strip().lower() == EXIT_COMMAND:
-                raise KeyboardInterrupt
             return text
 
     async def _await_input(self) -> str | None:

@@ -60,6 +60,7 @@ from miniagents_nb.ext.agents.per_context import per_context
 from miniagents_nb.jupyter._chat_model import render_chat_html, render_chat_text
 from miniagents_nb.jupyter._kernel_input import cell_can_await_input
 from miniagents_nb.jupyter.chat import (
+    EXIT_NOTICE,
     INPUT_PLACEHOLDER,
     SCRIPT_END_NOTICE,
     NotebookChat,
@@ -69,6 +70,7 @@ from miniagents_nb.jupyter.chat import (
 from miniagents_nb.messages import Message
 
 __all__ = [
+    "EXIT_NOTICE",
     "INPUT_PLACEHOLDER",
     "SCRIPT_END_NOTICE",
     "NotebookChat",

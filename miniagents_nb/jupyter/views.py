@@ -11,15 +11,12 @@ How a view stays cheap however fast the tokens come:
 * When everything the view shows has ended, one last update sets the synced traits to the exact final state
   (so a re-render, nbclient's stored widget state and the static fallbacks are exact), and the follower stops.
 
-The static `text/plain` / `text/html` forms (see `_render.py`) show the state at display time; the HTML form is the
-live DOM with the widget's stylesheet. When the view reaches its final state, every output that displays it is
-replaced (`update_display_data`) by the final static forms alone, without the widget: the page shows the same
-thing, and a notebook saved from JupyterLab renders it with no kernel (and no "model not found"), as nbconvert and
-GitHub do. A view forced to end (its kernel shuts down mid-stream) marks what had not ended `incomplete`. Headless runs (nbclient, nbval) record that
-replacement only when it happens while the displaying cell still runs, i.e. when the cell awaits the stream (as
-`%%chat` does, or `await reply` later in the same cell); the notebook layer checks for finished views at the end
-of every cell so that this never depends on task scheduling. A stream that ends after its cell finished keeps the
-display-time form in headless runs (on ipykernel 7; ipykernel 6 charges the update to a later cell).
+The static `text/plain` / `text/html` forms (`_render.py`) show the state at display time. When the view is final,
+every output that displays it is replaced (`update_display_data`) by the final static forms alone, without the
+widget, so a saved notebook renders with no kernel (JupyterLab after a reload, nbconvert, GitHub); a view forced to
+end (its kernel shuts down mid-stream) marks what had not ended `incomplete`. Headless runs (nbclient, nbval)
+record that replacement only while the displaying cell still runs; the notebook layer checks for finished views at
+the end of every cell so that this never depends on task scheduling (docs/notebook.md, "Saved notebooks").
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter import _follower as follower
 from miniagents_nb.jupyter._ipython import display, update_display
 from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
+from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL, saved_form
 from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._view_model import ViewModel
@@ -80,6 +78,7 @@ class LiveView(anywidget.AnyWidget):
     """The number of deltas `state` includes (the front end applies the delta from v on top of version v)."""
     uid = traitlets.Unicode("").tag(sync=True)
     """A random id for the front end's per-model registry (widget state only: never in the static forms)."""
+    saved_form = traitlets.Dict().tag(sync=True)  # what a notebook saved while live keeps: see _saved_form.py
 
     def __init__(self, model: ViewModel, *, max_updates_per_second: float = DEFAULT_MAX_UPDATES_PER_SECOND) -> None:
         if not max_updates_per_second > 0:
@@ -89,6 +88,7 @@ class LiveView(anywidget.AnyWidget):
         self._model = model
         self._interval = 1.0 / max_updates_per_second
         self._last_sent = -math.inf
+        self._saved_form_due = 0.0
         self._display_ids: list[str] = []
         self._display_cells: set[int | None] = set()
         """The cells that displayed this view: only their own end brings it up to date (see `refresh_live_views`)."""
@@ -201,6 +201,8 @@ class LiveView(anywidget.AnyWidget):
         self.updates_sent += 1
         if self._loop is not None:
             self._last_sent = self._loop.time()
+            if self._last_sent >= self._saved_form_due:
+                self._saved_form_due, self.saved_form = self._last_sent + SAVED_FORM_INTERVAL, saved_form(self)
 
     async def _follow(self) -> None:
         assert self._loop is not None
@@ -240,6 +242,7 @@ class LiveView(anywidget.AnyWidget):
         with self.hold_sync():
             self.state = snapshot
             self.version = self._version
+            self.saved_form = {}
         self.updates_sent += 1
         self._stop_following()
         bundle = self._bundle(snapshot)

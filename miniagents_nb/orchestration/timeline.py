@@ -149,14 +149,38 @@ def render_timeline_text(records: Sequence[TimelineRecord], limit: int = 120) ->
     return "\n".join(line for record in records for line in _record_lines(record, limit))
 
 
+_SCOPE = ".mnb-orch-timeline table.mnb-orch"
+_RULES = (
+    (
+        "",
+        "font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,12px);"
+        "border-collapse:collapse;margin:4px 0;table-layout:auto;color:var(--jp-content-font-color1,inherit)",
+    ),
+    (
+        "td, th",
+        "border:1px solid var(--jp-border-color2,#ddd);padding:2px 6px;text-align:left;vertical-align:top;"
+        "white-space:pre-wrap;word-break:break-word;line-height:1.4;max-width:70ch",
+    ),
+    ("td:nth-child(-n+2)", "white-space:nowrap;word-break:normal"),  # "step 2", "executor #1": never cut
+    ("th", "background:var(--jp-layout-color2,#eee);color:var(--jp-ui-font-color1,inherit)"),
+    ("tr.mnb-step td", "background:color-mix(in srgb,var(--jp-brand-color1,#1976d2) 14%,transparent);font-weight:bold"),
+    ("tr.mnb-rejected td", "color:var(--jp-error-color1,#c62828)"),
+    ("tr.mnb-action td", "background:color-mix(in srgb,var(--jp-success-color1,#388e3c) 14%,transparent)"),
+    ("summary", "cursor:pointer;color:var(--jp-ui-font-color2,#555)"),
+)
+
+
+def _selector(suffix: str) -> str:
+    return ",".join(f"{_SCOPE} {part.strip()}" for part in suffix.split(",")) if suffix else _SCOPE
+
+
 _STYLE = (
+    # JupyterLab right-aligns and centres the cells of tables in outputs (`:not(.jp-RenderedMarkdown)
+    # .jp-RenderedHTMLCommon td`, two classes and a tag): these rules have two classes and two tags, so they win and
+    # prose and JSON read left-aligned; the colours are the theme's, so both light and dark themes read well.
     "<style>"
-    ".mnb-orch{font-family:var(--jp-code-font-family,monospace);font-size:12px;border-collapse:collapse}"
-    ".mnb-orch td,.mnb-orch th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top;"
-    "white-space:pre-wrap}"
-    ".mnb-orch .mnb-step{background:#f0f4ff;font-weight:bold}"
-    ".mnb-orch .mnb-rejected{color:#a33}"
-    ".mnb-orch .mnb-action{background:#efe}"
+    + "".join(f"{_selector(suffix)}{{{body}}}" for suffix, body in _RULES)
+    + ".mnb-orch-title{font-weight:bold;color:var(--jp-content-font-color1,inherit)}"
     "</style>"
 )
 
@@ -186,7 +210,8 @@ def _html_row(record: TimelineRecord, limit: int) -> str:
         verdict = " (rejected)" if not record.accepted else ""
         return (
             f"<tr{css}><td></td><td>{html.escape(record.agent)} #{record.attempt}{verdict}</td>"
-            f"<td><details><summary>{len(record.prompt)} prompt messages</summary>{prompt}</details>"
+            f"<td><details><summary>{len(record.prompt)} prompt message{'' if len(record.prompt) == 1 else 's'}</summary>"
+            f"{prompt}</details>"
             f"{_esc(record.reply, limit)}</td><td>{changes}</td></tr>"
         )
     if isinstance(record, ErrorRecord):
@@ -211,4 +236,7 @@ def render_timeline_html(title: str, records: Sequence[TimelineRecord], limit: i
     """The timeline as an HTML table (prompts folded in `<details>`), with `title` above it."""
     rows = "".join(_html_row(record, limit) for record in records)
     header = "<tr><th>step</th><th>who</th><th>what</th><th>state changes</th></tr>"
-    return f'{_STYLE}<div><b>{html.escape(title)}</b><table class="mnb-orch">{header}{rows}</table></div>'
+    return (
+        f'{_STYLE}<div class="mnb-orch-timeline"><b class="mnb-orch-title">{html.escape(title)}</b>'
+        f'<table class="mnb-orch">{header}{rows}</table></div>'
+    )

@@ -93,9 +93,9 @@ def test_live_views_stream_and_show_the_agent_tree(lab: LabPage) -> None:
     senders = lab.texts(f"{FIRST_VIEW} .mna-sender")
     assert senders[:3] == ["EDITOR", "POET", "CRITIC"], senders
 
-    # the %%chat cell: its own view, final text exact; the cell after it ran
-    chat_texts = lab.texts(".mna-view .mna-message-text")
-    assert chat_texts[-1] == CRITIQUE, chat_texts
+    # the %%chat cell: its exchange as a chat (the user's turn, then the reply, final text exact); the cell after it ran
+    chat = list(zip(lab.texts(".mna-chat .mna-chat-sender"), lab.texts(".mna-chat .mna-chat-text"), strict=True))
+    assert chat == [("USER", "What do you think?"), ("CRITIC", CRITIQUE)], chat
     assert "after the chat" in lab.cell_output_text(4)
     assert all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in lab.prompts()), lab.prompts()
 

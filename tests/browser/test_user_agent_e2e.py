@@ -91,8 +91,8 @@ def test_type_send_watch_the_reply_stream_then_exit(lab: LabPage) -> None:
     assert list(zip(senders, texts, strict=True)) == [
         ("USER", "hello\nworld"),
         ("FAKE_LLM_AGENT", final),
-        ("USER", "exit"),
-    ]
+    ]  # "exit" is the command that ended the chat, not a message: the notice says so
+    assert lab.texts(f"{CHAT} .mna-chat-notice") == ['You typed "exit": the chat ends.']
     # ended: the output is the static transcript (what a saved notebook shows without a kernel), with no input row
     assert lab.page.locator(f"{VISIBLE_PANEL} {CHAT}.mna-static").count() == 1
     assert lab.page.locator(f"{VISIBLE_PANEL} {INPUT}").count() == 0

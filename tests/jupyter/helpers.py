@@ -61,15 +61,24 @@ class RecordingComm(BaseComm):
         ]
 
     def state_updates(self) -> list[dict[str, Any]]:
-        return [
-            data["state"]
-            for msg_type, data in self.published
-            if msg_type == "comm_msg" and data.get("method") == "update"
-        ]
+        """The trait updates that carry the view's `state` (the live saved form goes on its own in between)."""
+        return [data["state"] for data in self._trait_updates() if "state" in data["state"]]
+
+    def saved_forms(self) -> list[dict[str, Any]]:
+        """Each `saved_form` the widget published (see `jupyter/_saved_form.py`)."""
+        return [data["state"]["saved_form"] for data in self._trait_updates() if "saved_form" in data["state"]]
+
+    def _trait_updates(self) -> list[dict[str, Any]]:
+        return [data for msg_type, data in self.published if msg_type == "comm_msg" and data.get("method") == "update"]
 
     def front_end_messages(self) -> int:
-        """Messages after the comm was opened (what the IOPub rate limit counts for this view)."""
-        return sum(1 for msg_type, _ in self.published if msg_type == "comm_msg")
+        """Messages after the comm was opened that carry what the view shows (deltas and states): what the view's
+        update rate caps. The live saved form goes out on its own, at most once every `SAVED_FORM_INTERVAL`."""
+        return sum(
+            1
+            for msg_type, data in self.published
+            if msg_type == "comm_msg" and not (data.get("method") == "update" and set(data["state"]) == {"saved_form"})
+        )
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

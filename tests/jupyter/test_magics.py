@@ -189,14 +189,19 @@ ctx.reply(kwargs.get("sep", " | ").join(texts))
 def test_chat_keeps_one_conversation(shell: Any) -> None:
     ok(shell, RECORDER)
     captured = ok(shell, "%%chat recorder\nhello")
-    assert captured.outputs[-1].data["text/plain"] == "RECORDER · 1 message · done\n[RECORDER] hello"
+    # the cell shows its exchange as a chat: the user's turn, then the reply
+    assert captured.outputs[-1].data["text/plain"] == "Chat with RECORDER (done)\n\nUSER: hello\n\nRECORDER: hello"
+    html = captured.outputs[-1].data["text/html"]
+    assert html.index('data-role="user"') < html.index("<b>RECORDER</b></div>")
+    assert "<textarea" not in html
     captured = ok(shell, "%%chat recorder\nagain")
-    assert captured.outputs[-1].data["text/plain"].endswith("[RECORDER] hello | hello | again")
+    assert captured.outputs[-1].data["text/plain"].endswith("USER: again\n\nRECORDER: hello | hello | again")
     captured = ok(shell, '%%chat recorder sep=" / " --tree\nthird')
-    assert "[RECORDER] hello / hello / again / hello | hello | again / third" in captured.outputs[-1].data["text/plain"]
-    assert "Agent calls:\n  RECORDER: done, 1 message" in captured.outputs[-1].data["text/plain"]
+    exchange, tree = (output.data["text/plain"] for output in captured.outputs[-2:])
+    assert exchange.endswith("USER: third\n\nRECORDER: hello / hello / again / hello | hello | again / third")
+    assert "Agent calls:\n  RECORDER: done, 1 message" in tree
     captured = ok(shell, "%%chat recorder --new\nfresh")
-    assert captured.outputs[-1].data["text/plain"].endswith("[RECORDER] fresh")
+    assert captured.outputs[-1].data["text/plain"].endswith("USER: fresh\n\nRECORDER: fresh")
     session = current_session(shell)
     assert session is not None
     assert [type(m).__name__ for m in session.chat_history] == ["UserMessage", "TextMessage"]
@@ -218,7 +223,7 @@ def test_a_failed_chat_raises_and_is_not_remembered(shell: Any) -> None:
     ok(shell, "%%miniagent grumpy\nraise RuntimeError('no')")
     result, captured = run(shell, "%%chat grumpy\nhi")
     assert isinstance(result.error_in_exec, RuntimeError)
-    assert "failed: RuntimeError: no" in captured.outputs[-1].data["text/plain"]
+    assert captured.outputs[-1].data["text/plain"].startswith("Chat with GRUMPY (failed: RuntimeError: no)\n\nUSER: hi")
     session = current_session(shell)
     assert session is not None
     assert session.chat_history == []

@@ -31,6 +31,7 @@ from miniagents_nb.ext.llms import AssistantMessage, FakeLLMAgent, SystemMessage
 from miniagents_nb.jupyter import _kernel_input as kernel_input
 from miniagents_nb.jupyter import current_session
 from miniagents_nb.jupyter.user_agent import (
+    EXIT_NOTICE,
     SCRIPT_END_NOTICE,
     NotebookChat,
     NotebookInputError,
@@ -164,7 +165,7 @@ async def test_a_dialog_streams_the_replies_takes_two_inputs_and_ends_on_exit(co
         ("FAKE_LLM_AGENT", REPLY_1),
         ("USER", "tell me more"),
         ("FAKE_LLM_AGENT", REPLY_2),
-        ("USER", "exit"),
+        notice=EXIT_NOTICE,
     )
     assert chat.text() == expected
     assert chat.status == "ended"
@@ -177,8 +178,7 @@ async def test_a_dialog_streams_the_replies_takes_two_inputs_and_ends_on_exit(co
         ("FAKE_LLM_AGENT", "assistant", "done"),
         ("USER", "user", "done"),
         ("FAKE_LLM_AGENT", "assistant", "done"),
-        ("USER", "user", "done"),
-    ]
+    ]  # "exit" is a command, not a message: the transcript says so in its notice
     # streamed: the front end showed each reply growing word by word before its final text
     for index, reply in ((1, REPLY_1), (3, REPLY_2)):
         grown = front.appends[index]
@@ -200,7 +200,7 @@ async def test_a_dialog_streams_the_replies_takes_two_inputs_and_ends_on_exit(co
         ("assistant", REPLY_2),
     ]
     # the input box knew whose turn it was: one request per user input
-    assert final["chat"] == {"turn": 3, "notice": None}
+    assert final["chat"] == {"turn": 3, "notice": EXIT_NOTICE}
 
 
 async def _await(awaitable: Any) -> Any:
@@ -246,7 +246,7 @@ async def test_blank_input_stale_turns_typing_ahead_and_exit_in_capitals(comms: 
         ("SLOW_ECHO", "echo first"),
         ("USER", "typed ahead"),
         ("SLOW_ECHO", "echo typed ahead"),
-        ("USER", "EXIT"),
+        notice=EXIT_NOTICE,
     )
     with pytest.raises(NotebookInputError, match="has ended"):
         chat.submit("too late")
@@ -341,7 +341,7 @@ async def test_static_forms_are_the_deterministic_transcript(comms: list[Recordi
         k: v for k, v in second.items() if "widget" not in k
     }
     assert first["text/plain"] == transcript(
-        ("USER", "<b>hi</b> & bye"), ("FAKE_LLM_AGENT", "One\ntwo"), ("USER", "exit")
+        ("USER", "<b>hi</b> & bye"), ("FAKE_LLM_AGENT", "One\ntwo"), notice=EXIT_NOTICE
     )
     html = first["text/html"]
     assert "&lt;b&gt;hi&lt;/b&gt; &amp; bye" in html
@@ -378,7 +378,7 @@ async def test_old_kernels_fail_fast_when_the_cell_awaits_but_run_in_the_backgro
         await chat.wait()
         assert chat.task is not None
         assert chat.task.done()
-        assert chat.text() == transcript(("USER", "hello"), ("FAKE_LLM_AGENT", "Background reply."), ("USER", "exit"))
+        assert chat.text() == transcript(("USER", "hello"), ("FAKE_LLM_AGENT", "Background reply."), notice=EXIT_NOTICE)
         with pytest.raises(NotebookInputError, match="has ended"):
             chat.start(assistant_agent=FakeLLMAgent)
 
@@ -436,10 +436,10 @@ def test_each_dialog_gets_its_own_chat_and_conversation(shell: Any) -> None:
             ("FAKE_LLM_AGENT", "reply 1"),
             ("USER", "and you?"),
             ("FAKE_LLM_AGENT", "reply 2"),
-            ("USER", "exit"),
+            notice=EXIT_NOTICE,
         ),
     ]
-    assert second[1] == transcript(("USER", "again"), ("FAKE_LLM_AGENT", "reply 3"), ("USER", "exit"))
+    assert second[1] == transcript(("USER", "again"), ("FAKE_LLM_AGENT", "reply 3"), notice=EXIT_NOTICE)
     # the second dialog's assistant saw only its own chat, although the notebook shares one MiniAgents context
     assert shell.user_ns["prompts"] == [
         ["user", "system"],
@@ -451,7 +451,7 @@ def test_each_dialog_gets_its_own_chat_and_conversation(shell: Any) -> None:
         shell,
         "await dialog_loop.trigger(user_agent=create_notebook_user_agent(script=['x', 'exit']), assistant_agent=plain)",
     )
-    assert plain[1] == transcript(("USER", "x"), ("PLAIN", "a plain string reply"), ("USER", "exit"))
+    assert plain[1] == transcript(("USER", "x"), ("PLAIN", "a plain string reply"), notice=EXIT_NOTICE)
 
 
 def front_end_in(shell: Any, comms: list[RecordingComm]) -> None:
@@ -630,7 +630,7 @@ def test_a_kernel_cell_awaits_the_dialog_while_the_front_end_sends(kernel: Kerne
         ("FAKE_LLM_AGENT", REPLY_1),
         ("USER", "tell me more"),
         ("FAKE_LLM_AGENT", REPLY_2),
-        ("USER", "exit"),
+        notice=EXIT_NOTICE,
     )
     assert chat["final"] is not None
     assert chat["final"]["status"] == "ended"
@@ -648,8 +648,11 @@ def test_a_kernel_background_dialog_takes_input_while_the_kernel_is_idle(kernel:
     watcher.send("hi", 1)
     watcher.send("exit", 2)
     watcher.until(lambda: watcher.model_id is not None and watcher.chat()["final"] is not None, what="the end")
-    check = kernel.ok("await chat.wait()\nprint(chat.text())")
-    assert check.stdout == transcript(("USER", "hi"), ("FAKE_LLM_AGENT", REPLY_1), ("USER", "exit")) + "\n"
+    check = kernel.ok("await chat.wait()\nprint(chat.text())\nprint([m.role for m in chat.history.messages])")
+    # "exit" ended the chat: it is neither a message of the transcript nor of the conversation
+    assert check.stdout == (
+        transcript(("USER", "hi"), ("FAKE_LLM_AGENT", REPLY_1), notice=EXIT_NOTICE) + "\n['user', 'assistant']\n"
+    )
 
     # the agent form without `await`: the chat shows up at the dialog's first turn, after the cell returned
     run = kernel.start("dialog = dialog_loop.trigger(user_agent=notebook_user_agent, assistant_agent=background_llm)")

@@ -15,6 +15,7 @@ from miniagents_nb import InteractionContext, MessageTokenAppender, MiniAgents, 
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter import AgentTreeView, SequenceView, TokenStreamView
 from miniagents_nb.jupyter._render import FALLBACK_MESSAGE_CHARS, render_html, render_text
+from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter.views import make_view
 
@@ -290,6 +291,7 @@ async def test_a_view_of_many_tokens_has_one_task_and_caps_its_updates(comms: li
     assert view.state["messages"][0]["text"] == "t " * token_count
     assert tasks_seen[1] == tasks_seen[0] + 1  # the view's follower, whatever the number of tokens
     assert recording.front_end_messages() <= 25 * elapsed + 3
+    assert 1 <= len(recording.saved_forms()) <= elapsed / SAVED_FORM_INTERVAL + 2  # the first, then one per interval
 
 
 async def test_closing_a_view_stops_it(comms: list[RecordingComm]) -> None:

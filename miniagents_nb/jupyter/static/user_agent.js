@@ -16,8 +16,15 @@ const { modelState, forget } = deltaProtocol({
   },
   initial: { sentTurn: -1 },
 });
-const FINAL = new Set(["ended", "failed", "cancelled"]);
-const STATUS_WORDS = { running: "running", waiting: "your turn", ended: "ended", failed: "failed", cancelled: "cancelled" };
+const FINAL = new Set(["ended", "done", "failed", "cancelled"]);
+const STATUS_WORDS = {
+  running: "running",
+  waiting: "your turn",
+  ended: "ended",
+  done: "done",
+  failed: "failed",
+  cancelled: "cancelled",
+};
 
 // --- DOM ------------------------------------------------------------------------------------------------------
 
@@ -85,6 +92,7 @@ function render({ model, el }) {
     status.textContent = data.status === "failed" && data.error ? `failed: ${data.error}` : STATUS_WORDS[data.status] ?? data.status;
     status.className = badgeClass("mna-chat-status", data.status);
     notice.textContent = data.chat?.notice ?? "";
+    row.hidden = data.takes_input === false; // a %%chat exchange: a transcript, the cell is where one types
     input.disabled = final;
     input.placeholder = final ? "The chat has ended." : data.placeholder ?? "";
     send.disabled = !waiting;
@@ -171,7 +179,11 @@ export default {
   initialize({ model }) {
     const uid = model.get("uid");
     modelState(model);
-    return () => forget(uid);
+    const unkeep = keepSavedForm(model); // static/saving.js
+    return () => {
+      unkeep();
+      forget(uid);
+    };
   },
   render,
 };

@@ -300,7 +300,11 @@ export default {
   initialize({ model }) {
     const uid = model.get("uid");
     modelState(model);
-    return () => forget(uid);
+    const unkeep = keepSavedForm(model); // static/saving.js
+    return () => {
+      unkeep();
+      forget(uid);
+    };
   },
   render,
 };
