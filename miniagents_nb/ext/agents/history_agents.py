@@ -149,7 +149,8 @@ class MarkdownChatHistory(ChatHistory):
     async def aload_chat_history(self) -> tuple[Message, ...]:
         self._prepare()
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open(encoding="utf-8", newline="") as file:  # no newline translation: see markdown_chat
+                text = file.read()
         except FileNotFoundError:
             return ()
         except (OSError, UnicodeDecodeError) as error:
@@ -168,7 +169,7 @@ class MarkdownChatHistory(ChatHistory):
 def _write_text(path: Path, text: str, mode: str) -> None:
     """Write `text` in one go and close the file, so what was written is on disk before the next message comes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open(mode, encoding="utf-8") as file:
+    with path.open(mode, encoding="utf-8", newline="") as file:  # no newline translation: see markdown_chat
         file.write(text)
 
 
