@@ -69,6 +69,19 @@ def _display_recorded(run: RecordedRun) -> None:
     display(RecordedRunView(run)._repr_mimebundle_(), raw=True)
 
 
+def _execution_count(shell: Any, info: Any) -> int | None:
+    """The `In [N]` of the cell starting now. IPython 9 counts a cell that is stored in the history before
+    `pre_run_cell`; IPython 8 counts it when it ends."""
+    count = getattr(shell, "execution_count", None)
+    if not isinstance(count, int):
+        return None
+    import IPython
+
+    if IPython.version_info >= (9,) and getattr(info, "store_history", False) and not getattr(info, "silent", False):
+        return count - 1
+    return count
+
+
 def _notebook_path(shell: Any) -> str | None:
     """The notebook's path when the front end tells it (JupyterLab and VS Code set `__session__`)."""
     value = getattr(shell, "user_ns", {}).get("__session__") or os.environ.get("JPY_SESSION_NAME")
@@ -179,7 +192,7 @@ class NotebookSession:
             # this cell. A context the user activated on purpose is left alone.
             self.miniagents.make_current_here()
         key = _cell_key(info)
-        count = getattr(self.shell, "execution_count", None)
+        count = _execution_count(self.shell, info)
         self.recording.pre_cell(
             f"In [{count}]" if count is not None else f"cell {self._cell}",
             _notebook_path(self.shell),
