@@ -84,7 +84,7 @@ one, are samples: the recorder's and the live view's are taken at different mome
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "nb" / ".miniagents" / "runs.sqlite"
     monkeypatch.setenv("MINIAGENTS_NB_RECORD", str(path))
-    yield path
+    return path
 
 
 def _last_json(stdout: str) -> Any:
@@ -126,7 +126,8 @@ def test_a_second_kernel_lists_and_reopens_the_run_of_the_first(store: Path) -> 
     cells = [cell.strip() for cell in row.split(" · ")]
     assert cells[1] == "In [3]"
     assert cells[4:] == ["finished", "2", "3", "2", "0", f"%miniagents run {run_id}"]
-    assert reopened["label"] == "In [3]" and reopened["cell"] == "3"
+    assert reopened["label"] == "In [3]"
+    assert reopened["cell"] == "3"
 
     # the tree and every time, exactly as the first kernel's records had them (its monotonic clock)
     recorded = [
@@ -144,13 +145,11 @@ def test_a_second_kernel_lists_and_reopens_the_run_of_the_first(store: Path) -> 
         for key in ("alias", "status", "error", "children", "messages", "message_count", *_TIMES):
             assert again["nodes"][label][key] == node[key], (label, key)
     for label, node in again["nodes"].items():
-        assert node["ticks"] == sorted(node["ticks"]) and (node["total"] is not None) == (
-            live["nodes"][label]["total"] is not None
-        )
-    assert (
-        again["nodes"][live["roots"][0]]["children"]
-        and again["nodes"][again["nodes"][live["roots"][0]]["children"][0]]["ticks"]
-    )
+        assert node["ticks"] == sorted(node["ticks"])
+        assert (node["total"] is not None) == (live["nodes"][label]["total"] is not None)
+    assert again["nodes"][live["roots"][0]]["children"]
+    assert again["nodes"][again["nodes"][live["roots"][0]]["children"][0]]["ticks"]
     assert shown["text/plain"].split("\n", 1)[1] == seen["text"]
     assert shown["text/plain"].startswith('Recorded Run "In [3]" · finished · 2 calls · 3 messages · 0 failures')
-    assert '<div class="mna-tree">' in shown["text/html"] and 'class="mna-timeline"' in shown["text/html"]
+    assert '<div class="mna-tree">' in shown["text/html"]
+    assert 'class="mna-timeline"' in shown["text/html"]
