@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +80,7 @@ one, are samples: the recorder's and the live view's are taken at different mome
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "nb" / ".miniagents" / "runs.sqlite"
     monkeypatch.setenv("MINIAGENTS_NB_RECORD", str(path))
     return path
