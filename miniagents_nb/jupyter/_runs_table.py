@@ -19,6 +19,9 @@ from miniagents_nb.runs.recorded import plain_text
 __all__ = ["RunsTable", "started_text"]
 
 _COLUMNS = ("id", "label", "started", "duration", "status", "calls", "messages", "tokens", "failures", "open with")
+_FIXED_WIDTHS = {0: 7, 2: 19, 3: 10}
+"""The columns that differ from run to run (id, start, duration) have fixed widths, so that once the nbval rules
+replaced them the rest of the table lines up the same on every run."""
 
 
 def started_text(epoch: float) -> str:
@@ -56,7 +59,9 @@ class RunsTable:
         if not self.summaries:
             return f"No runs recorded in {self.where} yet."
         rows = [list(_COLUMNS), *(_row(summary) for summary in self.summaries)]
-        widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+        widths = [
+            max(_FIXED_WIDTHS.get(column, 0), *(len(row[column]) for row in rows)) for column in range(len(_COLUMNS))
+        ]
         lines = [self._title()]
         for row in rows:
             lines.append(" · ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

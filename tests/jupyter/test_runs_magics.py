@@ -180,3 +180,33 @@ def test_a_store_that_cannot_be_written_warns_once_and_the_cells_work(load: Load
     assert f"Recording: off ({path}" in status
     assert "`%miniagents record on` tries again" in status
     assert not path.exists()
+
+
+def test_the_runs_table_is_deterministic_once_sanitized() -> None:
+    """Ids, start times and durations vary; the tutorials' nbval rules replace them and nothing else differs."""
+    import re
+
+    from nbval.plugin import get_sanitize_patterns  # type: ignore[import-untyped]
+
+    from miniagents_nb.jupyter._runs_table import RunsTable
+    from miniagents_nb.runs import RunSummary
+
+    rules = get_sanitize_patterns((Path(__file__).parents[2] / "notebooks" / "nbval_sanitize.cfg").read_text())
+
+    def sanitized(ids: list[int], durations: list[float]) -> tuple[str, str]:
+        summaries = [
+            RunSummary(i, "In [3]", "finished", 1.7e9 + 97 * i, d, 2, 3, 5, 0)
+            for i, d in zip(ids, durations, strict=True)
+        ]
+        text, page = RunsTable(summaries, ".miniagents/runs.sqlite")._repr_mimebundle_().values()
+        for regex, replace in rules:
+            text, page = re.sub(regex, replace, text), re.sub(regex, replace, page)
+        return text, page
+
+    text, page = sanitized([1, 2], [0.001, 0.5])
+    assert (text, page) == sanitized([1234, 99], [125.0, 12.5])
+    assert text.splitlines()[2] == (
+        "#ID · In [3] · (STARTED) · (DURATION) · finished · 2     · 3        · 5      · 0        · %miniagents run ID"
+    )
+    assert "(RUN-id)" in page
+    assert not re.search(r"run \d", page)
