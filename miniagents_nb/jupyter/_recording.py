@@ -27,7 +27,7 @@ from miniagents_nb.agents import MiniAgents
 from miniagents_nb.runs import RunStore
 from miniagents_nb.runs.recorder import RunRequest, StoreRecording, requested_run
 
-__all__ = ["DEFAULT_STORE", "RECORD_ENV", "NotebookRecording"]
+__all__ = ["DEFAULT_STORE", "RECORD_ENV", "NotebookRecording", "execution_count", "notebook_path", "shown_path"]
 
 RECORD_ENV = "MINIAGENTS_NB_RECORD"
 DEFAULT_STORE = os.path.join(".miniagents", "runs.sqlite")
@@ -200,16 +200,35 @@ class NotebookRecording:
 
     def status_line(self) -> str:
         if self.on and self.path is not None:
-            return f"Recording: runs to {_shown(self.path)} (`%miniagents runs` lists them)"
+            return f"Recording: runs to {shown_path(self.path)} (`%miniagents runs` lists them)"
         if self.problem is not None:
             return f"Recording: off ({self.problem}; `%miniagents record on` tries again)"
         return "Recording: off (`%miniagents record on` records runs)"
 
 
-def _shown(path: str) -> str:
+def shown_path(path: str) -> str:
     """The path relative to the working directory when it is under it (the default reads `.miniagents/...`)."""
     try:
         relative = os.path.relpath(path)
     except ValueError:  # another drive
         return path
     return path if relative.startswith("..") else relative
+
+
+def execution_count(shell: Any, info: Any) -> int | None:
+    """The `In [N]` of the cell starting now. IPython 9 counts a cell that is stored in the history before
+    `pre_run_cell`; IPython 8 counts it when it ends."""
+    count = getattr(shell, "execution_count", None)
+    if not isinstance(count, int):
+        return None
+    import IPython
+
+    if IPython.version_info >= (9,) and getattr(info, "store_history", False) and not getattr(info, "silent", False):
+        return count - 1
+    return count
+
+
+def notebook_path(shell: Any) -> str | None:
+    """The notebook's path when the front end tells it (JupyterLab and VS Code set `__session__`)."""
+    value = getattr(shell, "user_ns", {}).get("__session__") or os.environ.get("JPY_SESSION_NAME")
+    return str(value) if value else None

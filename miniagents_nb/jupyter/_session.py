@@ -43,7 +43,13 @@ from miniagents_nb.errors import RunStoreError
 from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._chat_cell import chat_cell_views
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
-from miniagents_nb.jupyter._recording import DEFAULT_STORE, NotebookRecording
+from miniagents_nb.jupyter._recording import (
+    DEFAULT_STORE,
+    NotebookRecording,
+    execution_count,
+    notebook_path,
+    shown_path,
+)
 from miniagents_nb.jupyter._runs_table import RunsTable
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
@@ -67,30 +73,6 @@ def _display_recorded(run: RecordedRun) -> None:
     from IPython.display import display
 
     display(RecordedRunView(run)._repr_mimebundle_(), raw=True)
-
-
-def _execution_count(shell: Any, info: Any) -> int | None:
-    """The `In [N]` of the cell starting now. IPython 9 counts a cell that is stored in the history before
-    `pre_run_cell`; IPython 8 counts it when it ends."""
-    count = getattr(shell, "execution_count", None)
-    if not isinstance(count, int):
-        return None
-    import IPython
-
-    if IPython.version_info >= (9,) and getattr(info, "store_history", False) and not getattr(info, "silent", False):
-        return count - 1
-    return count
-
-
-def _notebook_path(shell: Any) -> str | None:
-    """The notebook's path when the front end tells it (JupyterLab and VS Code set `__session__`)."""
-    value = getattr(shell, "user_ns", {}).get("__session__") or os.environ.get("JPY_SESSION_NAME")
-    return str(value) if value else None
-
-
-def _shown_path(path: str) -> str:
-    relative = os.path.relpath(path) if os.path.splitdrive(path)[0] == os.path.splitdrive(os.getcwd())[0] else path
-    return path if relative.startswith("..") else relative
 
 
 def current_session(shell: Any = None) -> NotebookSession | None:
@@ -192,10 +174,10 @@ class NotebookSession:
             # this cell. A context the user activated on purpose is left alone.
             self.miniagents.make_current_here()
         key = _cell_key(info)
-        count = _execution_count(self.shell, info)
+        count = execution_count(self.shell, info)
         self.recording.pre_cell(
             f"In [{count}]" if count is not None else f"cell {self._cell}",
-            _notebook_path(self.shell),
+            notebook_path(self.shell),
             key if key is not None else (None if count is None else str(count)),
         )
         if key is not None:
@@ -324,7 +306,7 @@ class NotebookSession:
 
     def runs_table(self, limit: int | None) -> RunsTable:
         store = self._reading_store()
-        where = _shown_path(store.path)
+        where = shown_path(store.path)
         try:
             summaries = store.runs(limit=limit)
         except RunStoreError:
