@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from contextvars import Token
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ class NotebookRecording:
     def on(self) -> bool:
         return self._recording is not None and self.store is not None and self.store.recording
 
-    def start(self, environ: dict[str, str] | os._Environ[str] | None = None) -> None:
+    def start(self, environ: Mapping[str, str] | None = None) -> None:
         """The choice a kernel starts with: `MINIAGENTS_NB_RECORD`, else the default store."""
         value = (os.environ if environ is None else environ).get(RECORD_ENV, "").strip()
         if value.lower() in _OFF_WORDS:
