@@ -32,20 +32,32 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from miniagents_nb.agents import MiniAgents
+from miniagents_nb.errors import RunStoreError
 from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._chat_cell import chat_cell_views
+from miniagents_nb.jupyter._recorded_view import RecordedRunView
+from miniagents_nb.jupyter._recording import (
+    DEFAULT_STORE,
+    NotebookRecording,
+    execution_count,
+    notebook_path,
+    shown_path,
+)
+from miniagents_nb.jupyter._runs_table import RunsTable
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.promising import context as promising_context
+from miniagents_nb.runs import RecordedRun, RunStore
 
 __all__ = ["NotebookSession", "current_session"]
 
@@ -54,6 +66,13 @@ _DISPLAYED_TYPES: tuple[type, ...] = (MessageSequencePromise, MessagePromise, Me
 _MAGIC_NAMES = (("cell", "miniagent"), ("cell", "chat"), ("line", "miniagents"))
 _INTERRUPTS = (KeyboardInterrupt, asyncio.CancelledError)
 _CELL_KEYS_KEPT = 1000  # cells remembered for re-runs (the oldest are forgotten first)
+
+
+def _display_recorded(run: RecordedRun) -> None:
+    """A `RecordedRun` as the last value of a cell: the reply view's static forms (the core's text otherwise)."""
+    from IPython.display import display
+
+    display(RecordedRunView(run)._repr_mimebundle_(), raw=True)
 
 
 def current_session(shell: Any = None) -> NotebookSession | None:
@@ -73,6 +92,8 @@ class NotebookSession:
         self.shell = shell
         self.miniagents = MiniAgents()
         self.tracker = CallTracker(self.miniagents)
+        self.recording = NotebookRecording(self.miniagents)
+        """Where the runs of the cells are recorded (`%miniagents record`, `MINIAGENTS_NB_RECORD`)."""
         self.chat_history: list[Message] = []
         self.max_updates_per_second = DEFAULT_MAX_UPDATES_PER_SECOND
         self._cell = 0
@@ -92,6 +113,8 @@ class NotebookSession:
         self._undo.append(self._deactivate)
         unsubscribe = self.miniagents.subscribe(self.tracker)
         self._undo.append(unsubscribe)
+        self.recording.start()
+        self._undo.append(self.recording.close)
 
         self._undo.append(promising_context.install_blocking_runner(_runner.run_in_worker_thread))
 
@@ -115,6 +138,8 @@ class NotebookSession:
         for cls in _DISPLAYED_TYPES:
             previous = formatter.for_type(cls, self._display)
             self._undo.append(functools.partial(_restore_formatter, formatter, cls, previous))
+        previous = formatter.for_type(RecordedRun, _display_recorded)
+        self._undo.append(functools.partial(_restore_formatter, formatter, RecordedRun, previous))
 
         magics = MiniAgentsMagics(shell, self)
         shell.register_magics(magics)
@@ -149,6 +174,12 @@ class NotebookSession:
             # this cell. A context the user activated on purpose is left alone.
             self.miniagents.make_current_here()
         key = _cell_key(info)
+        count = execution_count(self.shell, info)
+        self.recording.pre_cell(
+            f"In [{count}]" if count is not None else f"cell {self._cell}",
+            notebook_path(self.shell),
+            key if key is not None else (None if count is None else str(count)),
+        )
         if key is not None:
             earlier = self._runs_by_cell.pop(key, None)
             self._runs_by_cell[key] = self._cell
@@ -184,6 +215,7 @@ class NotebookSession:
         if isinstance(error, _INTERRUPTS):  # (done already when `_show_interrupt` ran; cancelling twice is a no-op)
             self.tracker.cancel(self.tracker.records_of_cell(self._cell))
         refresh_live_views(self._cell)
+        self.recording.post_cell()
 
     def _show_interrupt(
         self, shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None
@@ -260,6 +292,32 @@ class NotebookSession:
             raise
         self.chat_history.extend([user_message, *replies])
 
+    # --- %miniagents record / runs / run --------------------------------------------------------------------------
+
+    def record(self, value: str | None) -> str:
+        """`off`, `on` or a PATH (None: just say where runs go)."""
+        if value is not None:
+            self.recording.set(value)
+        return self.recording.status_line()
+
+    def _reading_store(self) -> RunStore:
+        self.recording.flush()
+        return self.recording.store or RunStore.shared(self.recording.path or os.path.abspath(DEFAULT_STORE))
+
+    def runs_table(self, limit: int | None) -> RunsTable:
+        store = self._reading_store()
+        where = shown_path(store.path)
+        try:
+            summaries = store.runs(limit=limit)
+        except RunStoreError:
+            if os.path.exists(store.path):
+                raise
+            summaries = []  # nothing recorded there yet
+        return RunsTable(summaries, where)
+
+    def recorded_run(self, run_id: int, *, tree: bool = True, timeline: bool = False) -> RecordedRunView:
+        return RecordedRunView(self._reading_store().load(run_id), tree=tree, timeline=timeline)
+
     # --- %miniagents ---------------------------------------------------------------------------------------------
 
     def status_text(self) -> str:
@@ -274,6 +332,7 @@ class NotebookSession:
             f"Views: at most {self.max_updates_per_second:g} front-end updates per second each",
             f"Chat: {len(self.chat_history)} message{'s' if len(self.chat_history) != 1 else ''} in the conversation",
         ]
+        lines.append(self.recording.status_line())
         if self.rerun_policy != "cancel":  # (the default goes unsaid: `%miniagents rerun` tells it)
             lines.append(
                 "Re-running a cell keeps the calls its earlier run left going (`%miniagents rerun cancel` to cancel)"

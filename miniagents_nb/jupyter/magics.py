@@ -58,6 +58,12 @@ class ChatSession(Protocol):
 
     def status_text(self) -> str: ...
 
+    def record(self, value: str | None) -> str: ...
+
+    def runs_table(self, limit: int | None) -> Any: ...
+
+    def recorded_run(self, run_id: int, *, tree: bool = True, timeline: bool = False) -> Any: ...
+
     rerun_policy: str
 
 
@@ -291,41 +297,66 @@ class MiniAgentsMagics(Magics):
         "action",
         nargs="?",
         default="status",
-        choices=["status", "cancel", "reset", "rerun"],
+        choices=["status", "cancel", "reset", "rerun", "record", "runs", "run"],
         help="status (default): running calls and settings; cancel: cancel every running call; "
         "reset: forget the %%%%chat conversation; rerun cancel|keep: what re-running a cell does to the calls its "
-        "earlier run left going.",
+        "earlier run left going; record off|on|PATH: where the cells' runs are recorded; runs: the recent "
+        "recorded runs; run ID: show one recorded run.",
     )
     @argument(
-        "policy",
+        "value",
         nargs="?",
         default=None,
-        choices=["cancel", "keep"],
-        help="after `rerun`: cancel (the default) stops the earlier run's calls when the cell runs again; keep "
-        "lets them run on. Either way their views say superseded.",
+        help="after `rerun`: cancel (the default) or keep; after `record`: off, on, or the store file (a "
+        "directory gets runs.sqlite in it); after `run`: the run's id (from `%%miniagents runs`).",
     )
+    @argument("--limit", "-n", type=int, default=20, help="`runs`: how many runs to list, newest first (default 20).")
+    @argument("--timeline", action="store_true", help="`run`: open the run's timeline (it is closed by default).")
     @line_magic
     def miniagents(self, line: str) -> Any:
-        """Show the notebook's agent calls and settings, cancel the running calls, reset the chat, or choose what a
-        re-run does.
+        """Show the notebook's agent calls and settings, cancel the running calls, reset the chat, choose what a
+        re-run does, and record and reopen runs.
 
         `%miniagents rerun cancel|keep`: when a cell runs again while calls of its earlier run still go on (an
         agent streaming in the background after that run returned), their views say "superseded" and, by default
         (`cancel`), they are cancelled: the re-run replaced the cell's output, so whatever the earlier run still
         produced would cost LLM tokens and never be seen. `keep` lets them run (to compare runs side by side).
         `%miniagents rerun` alone shows the choice in force.
+
+        `%miniagents record off|on|PATH`: every cell that starts agent calls is recorded as a run (by default to
+        `.miniagents/runs.sqlite` beside the notebook; `MINIAGENTS_NB_RECORD=0|PATH` chooses when the kernel
+        starts). `%miniagents runs [-n N]` lists the recent runs; `%miniagents run ID [--timeline]` shows one as
+        its reply was shown (messages, call tree with details, timeline), also after a kernel restart.
         """
         args = parse_argstring(self.miniagents, line)
-        if args.policy is not None and args.action != "rerun":
-            raise UsageError(f"%miniagents: {args.policy!r} goes after `rerun` (`%miniagents rerun {args.policy}`).")
-        if args.action == "rerun":
-            if args.policy is not None:
-                self.session.rerun_policy = args.policy
+        action, value = args.action, args.value
+        if value in {"cancel", "keep"} and action != "rerun":
+            raise UsageError(f"%miniagents: {value!r} goes after `rerun` (`%miniagents rerun {value}`).")
+        if value is not None and action not in {"rerun", "record", "run"}:
+            raise UsageError(
+                f"%miniagents {action}: unexpected {value!r} (only `rerun`, `record` and `run` take a value)."
+            )
+        if action == "rerun":
+            if value is not None:
+                if value not in {"cancel", "keep"}:
+                    raise UsageError(f"%miniagents rerun: expected cancel or keep, got {value!r}.")
+                self.session.rerun_policy = value
             return _Status(_rerun_text(self.session.rerun_policy))
-        if args.action == "cancel":
+        if action == "record":
+            return _Status(self.session.record(value))
+        if action == "runs":
+            return self.session.runs_table(args.limit if args.limit > 0 else None)
+        if action == "run":
+            if value is None or not value.lstrip("#").isdigit():
+                raise UsageError("%miniagents run: give the run's id, e.g. `%miniagents run 3` (`%miniagents runs`).")
+            try:
+                return self.session.recorded_run(int(value.lstrip("#")), timeline=bool(args.timeline))
+            except MiniAgentsError as error:
+                raise UsageError(f"%miniagents run: {error}") from None
+        if action == "cancel":
             cancelled = self.session.cancel_all()
             return _Status(f"Cancelled {cancelled} running agent call{'s' if cancelled != 1 else ''}.")
-        if args.action == "reset":
+        if action == "reset":
             self.session.chat_history.clear()
             return _Status("The %%chat conversation was reset.")
         return _Status(self.session.status_text())

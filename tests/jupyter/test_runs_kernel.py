@@ -1,0 +1,154 @@
+"""Runs recorded by one real kernel, listed and reopened by a second one (the kernel restart of issue 13).
+
+The first kernel loads the extension (which records by default), runs a cell that triggers a small tree of agents
+(a streamed reply among them), and prints what it saw: its call records with their monotonic times, the reply's
+messages, and the final state of the live view of that reply. The second kernel, started afresh on the same store,
+lists the run with `%miniagents runs` and reopens it with `%miniagents run ID`: the tree, the messages and every
+time are equal to the first kernel's, and the reopened view reads as the live one did.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .kernel_harness import Kernel
+
+pytestmark = pytest.mark.timeout(120)
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
+
+AGENTS = """\
+import asyncio, json
+from miniagents_nb import MessageTokenAppender, TextMessage, miniagent
+from miniagents_nb.jupyter import current_session
+
+
+@miniagent
+async def streamer(ctx, words="one two three"):
+    with MessageTokenAppender(capture_errors=True) as appender:  # tokens from its own task, as an LLM agent's
+        ctx.reply(TextMessage.promise(message_token_streamer=appender))
+        for word in words.split():
+            await asyncio.sleep(0.01)
+            appender.append(word + " ")
+    ctx.reply("streamed: " + words)
+
+
+@miniagent
+async def boss(ctx):
+    ctx.reply(["boss says hi", streamer.trigger(ctx.message_promises, words="alpha beta")])
+"""
+
+RUN = 'reply = boss.trigger("hello")\nawait reply'
+
+SEEN = """\
+view = current_session().view(reply, tree=True)
+await view.wait()
+root = current_session().tracker.record_of_sequence(reply)
+seen = {
+    "calls": [
+        [r.alias, r.caller.alias if r.caller else None, r.status, r.queued_at, r.started_at, r.ended_at]
+        for r in root.walk()
+    ],
+    "messages": [str(m) for m in await reply],
+    "state": view.state,
+    "text": view.text(),
+}
+print(json.dumps(seen))
+"""
+
+REOPENED = """\
+import json, os
+from miniagents_nb.runs import RunStore
+from miniagents_nb.jupyter._recorded_view import recorded_state
+run = RunStore.shared(os.environ["MINIAGENTS_NB_RECORD"]).load({run_id})
+calls = [
+    [c.alias, c.parent.alias if c.parent else None, c.status.value, c.queued_at, c.started_at, c.ended_at]
+    for c in run.calls.values()
+]
+print(json.dumps({{"calls": calls, "label": run.label, "cell": run.summary.cell, "state": recorded_state(run)}}))
+"""
+
+_STATUS = {"finished": "done"}
+_TIMES = ("queued", "started", "ended", "elapsed", "marks")
+"""What the views compute from the calls' times. Token ticks, and the "with its callees" total that ends at the last
+one, are samples: the recorder's and the live view's are taken at different moments."""
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "nb" / ".miniagents" / "runs.sqlite"
+    monkeypatch.setenv("MINIAGENTS_NB_RECORD", str(path))
+    return path
+
+
+def _last_json(stdout: str) -> Any:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _plain(run: Any) -> str:
+    data = run.display_data()
+    assert data, run.messages
+    return str(data[-1]["data"]["text/plain"])
+
+
+def test_a_second_kernel_lists_and_reopens_the_run_of_the_first(store: Path) -> None:
+    first = Kernel(ARTIFACTS / "runs-first-kernel.log")
+    try:
+        first.ok("%load_ext miniagents_nb")
+        first.ok(AGENTS)
+        first.ok(RUN)
+        seen = _last_json(first.ok(SEEN).stdout)
+        status = _plain(first.ok("%miniagents"))
+    finally:
+        first.close()
+    assert f"Recording: runs to {store}" in status
+    assert [call[0] for call in seen["calls"]] == ["BOSS", "STREAMER"]
+
+    second = Kernel(ARTIFACTS / "runs-second-kernel.log")
+    try:
+        second.ok("%load_ext miniagents_nb")
+        table = _plain(second.ok("%miniagents runs"))
+        [row] = [line for line in table.splitlines() if line.startswith("#")]
+        run_id = int(re.match(r"#(\d+) ", row).group(1))  # type: ignore[union-attr]
+        shown = second.ok(f"%miniagents run {run_id}").display_data()[-1]["data"]
+        reopened = _last_json(second.ok(REOPENED.format(run_id=run_id)).stdout)
+    finally:
+        second.close()
+
+    # the table: one run, the cell that triggered the agents, its counts
+    assert table.splitlines()[0] == f"1 recent run in {store}"
+    cells = [cell.strip() for cell in row.split(" · ")]
+    assert cells[1] == "In [3]"
+    assert cells[4:] == ["finished", "2", "3", "2", "0", f"%miniagents run {run_id}"]
+    assert reopened["label"] == "In [3]"
+    assert reopened["cell"] == "3"
+
+    # the tree and every time, exactly as the first kernel's records had them (its monotonic clock)
+    recorded = [
+        [alias, parent, _STATUS.get(status, status), *times] for alias, parent, status, *times in reopened["calls"]
+    ]
+    assert recorded == seen["calls"]
+
+    # the messages, and the view: the reopened one reads as the live one did
+    assert [message["text"] for message in reopened["state"]["messages"]] == seen["messages"]
+    live, again = seen["state"], reopened["state"]
+    for key in ("kind", "title", "status", "error", "show_messages", "show_tree", "messages", "roots"):
+        assert again[key] == live[key], key
+    assert again["nodes"].keys() == live["nodes"].keys()
+    for label, node in live["nodes"].items():
+        for key in ("alias", "status", "error", "children", "messages", "message_count", *_TIMES):
+            assert again["nodes"][label][key] == node[key], (label, key)
+    for label, node in again["nodes"].items():
+        assert node["ticks"] == sorted(node["ticks"])
+        assert (node["total"] is not None) == (live["nodes"][label]["total"] is not None)
+    assert again["nodes"][live["roots"][0]]["children"]
+    assert again["nodes"][again["nodes"][live["roots"][0]]["children"][0]]["ticks"]
+    assert shown["text/plain"].split("\n", 1)[1] == seen["text"]
+    assert shown["text/plain"].startswith('Recorded Run "In [3]" · finished · 2 calls · 3 messages · 0 failures')
+    assert '<div class="mna-tree">' in shown["text/html"]
+    assert 'class="mna-timeline"' in shown["text/html"]

@@ -1,0 +1,212 @@
+"""Recording in IPython's own shell: the default store beside the notebook, `MINIAGENTS_NB_RECORD=0|PATH`,
+`%miniagents record off|on|PATH`, `%miniagents runs` / `run ID`, a `RecordedRun` shown as a reply view, and a store
+that cannot be written (one warning, the cells work on)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from miniagents_nb.jupyter import current_session
+from miniagents_nb.runs import RunStore
+
+from .helpers import RecordingComm
+from .test_magics import ok, usage_error
+
+AGENTS = """
+from miniagents_nb import miniagent
+
+@miniagent
+async def helper(ctx):
+    ctx.reply("helper: " + str(await ctx.message_promises.as_single_text_promise()))
+
+@miniagent
+async def boss(ctx):
+    ctx.reply(["boss here", helper.trigger(ctx.message_promises)])
+"""
+
+CALL = "print([str(m) for m in await boss.trigger('hi')])"
+REPLIES = "['boss here', 'helper: hi']\n"
+WARNING = "miniagents_nb: not recording runs to"
+
+Loader = Callable[[str | None], Any]
+LOAD_STDERR: list[str] = []
+
+
+@pytest.fixture
+def load(comms: list[RecordingComm], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loader]:
+    """`load(env)`: `%load_ext miniagents_nb` with `MINIAGENTS_NB_RECORD=env` (None: unset), in `tmp_path/nb`."""
+    notebook_dir = tmp_path / "nb"
+    notebook_dir.mkdir()
+    monkeypatch.chdir(notebook_dir)
+    ip = InteractiveShell.instance()
+    loaded: list[bool] = []
+
+    def load_with(env: str | None) -> Any:
+        if env is None:
+            monkeypatch.delenv("MINIAGENTS_NB_RECORD", raising=False)
+        else:
+            monkeypatch.setenv("MINIAGENTS_NB_RECORD", env)
+        LOAD_STDERR[:] = [ok(ip, "%load_ext miniagents_nb").stderr]  # what the load cell wrote (a pre-checked fault)
+        loaded.append(True)
+        ok(ip, AGENTS)
+        return ip
+
+    yield load_with
+    if loaded:
+        ip.run_cell("%unload_ext miniagents_nb")
+        ip.reset(new_session=False)
+
+
+def run_count(path: Path) -> int:
+    return len(RunStore.shared(path).runs(limit=None)) if path.exists() else 0
+
+
+def test_the_default_store_is_beside_the_notebook_and_each_cell_is_a_run(load: Loader, tmp_path: Path) -> None:
+    ip = load(None)
+    default = tmp_path / "nb" / ".miniagents" / "runs.sqlite"
+    assert not default.exists()  # nothing is written before a cell starts agent calls
+    assert ok(ip, CALL).stdout == REPLIES
+    assert ok(ip, "x = 1").stdout == ""  # a cell without agent calls makes no run
+    assert ok(ip, CALL + "\n" + CALL).stdout == REPLIES * 2
+    assert run_count(default) == 2
+    status = ok(ip, "%miniagents").stdout
+    assert "Recording: runs to .miniagents/runs.sqlite (`%miniagents runs` lists them)" in status
+    table = ok(ip, "%miniagents runs").stdout
+    assert "2 recent runs in .miniagents/runs.sqlite" in table
+    rows = [line for line in table.splitlines() if line.startswith("#")]
+    assert [row.split(" · ")[4].strip() for row in rows] == ["finished", "finished"]
+    assert [row.split(" · ")[5].strip() for row in rows] == ["4", "2"]  # newest first: the cell with two calls
+    newest = rows[0].split(" ")[0].lstrip("#")
+    shown = ok(ip, f"%miniagents run {newest}").stdout
+    assert "Recorded Run" in shown
+    assert shown.count("[BOSS] boss here") == 2
+    assert "Agent calls:" in shown
+    assert "%miniagents run " + newest in ok(ip, "%miniagents runs -n 1").stdout
+
+
+def test_env_zero_turns_recording_off_and_record_on_turns_it_on(load: Loader, tmp_path: Path) -> None:
+    ip = load("0")
+    default = tmp_path / "nb" / ".miniagents" / "runs.sqlite"
+    assert "Recording: off (`%miniagents record on` records runs)" in ok(ip, "%miniagents").stdout
+    assert ok(ip, CALL).stdout == REPLIES
+    assert not default.parent.exists()
+    assert "Recording: runs to .miniagents/runs.sqlite" in ok(ip, "%miniagents record on").stdout
+    ok(ip, CALL)
+    assert run_count(default) == 1
+    assert "No runs recorded" not in ok(ip, "%miniagents runs").stdout
+
+
+def test_env_path_and_record_path_off_on(load: Loader, tmp_path: Path) -> None:
+    first = tmp_path / "first.sqlite"
+    ip = load(str(first))
+    ok(ip, CALL)
+    assert run_count(first) == 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = ok(ip, f"%miniagents record {elsewhere}").stdout  # a directory gets runs.sqlite in it
+    second = elsewhere / "runs.sqlite"
+    assert f"Recording: runs to {second}" in shown
+    ok(ip, CALL)
+    assert (run_count(first), run_count(second)) == (1, 1)
+    assert "Recording: off" in ok(ip, "%miniagents record off").stdout
+    ok(ip, CALL)
+    assert (run_count(first), run_count(second)) == (1, 1)
+    assert current_session(ip).miniagents.recording is None  # type: ignore[union-attr]
+    assert f"Recording: runs to {second}" in ok(ip, "%miniagents record on").stdout  # the last path again
+    ok(ip, CALL)
+    assert (run_count(first), run_count(second)) == (1, 2)
+    assert "Recording: runs to" in ok(ip, "%miniagents record").stdout  # no value: just tells
+
+
+def test_run_and_runs_errors_are_usage_errors(load: Loader, tmp_path: Path) -> None:
+    ip = load(str(tmp_path / "empty.sqlite"))
+    assert "No runs recorded in" in ok(ip, "%miniagents runs").stdout
+    assert "give the run's id" in usage_error(ip, "%miniagents run")
+    assert "give the run's id" in usage_error(ip, "%miniagents run latest")
+    ok(ip, CALL)
+    assert "holds no run 99" in usage_error(ip, "%miniagents run 99")
+    assert "only `rerun`, `record` and `run` take a value" in usage_error(ip, "%miniagents runs 3")
+
+
+def test_a_recorded_run_displays_as_the_reply_view(load: Loader, tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    ip = load(str(path))
+    ok(ip, CALL)
+    code = f"from miniagents_nb.runs import RunStore\nRunStore.shared({str(path)!r}).load(1)"
+    [output] = ok(ip, code).outputs  # displayed, as a live view is, with its text and HTML forms
+    shown = output.data["text/plain"]
+    assert '<div class="mna-tree">' in output.data["text/html"]
+    assert 'Recorded Run "In [' in shown
+    assert "[HELPER] helper: hi" in shown
+    assert "    HELPER: done, 1 message" in shown
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    """A directory nobody can create files in: read-only for a normal user; under /proc for root."""
+    directory = tmp_path / "read-only"
+    directory.mkdir()
+    directory.chmod(0o500)
+    if not os.access(directory, os.W_OK):
+        return directory
+    return Path("/proc/miniagents-nb-no-such-directory")
+
+
+@pytest.mark.parametrize("where", ["read-only directory", "path under a file"])
+def test_a_store_that_cannot_be_written_warns_once_and_the_cells_work(load: Loader, tmp_path: Path, where: str) -> None:
+    if where == "read-only directory":
+        path = _unwritable(tmp_path) / "runs.sqlite"
+    else:
+        (tmp_path / "a-file").write_text("not a directory")
+        path = tmp_path / "a-file" / "runs.sqlite"
+    ip = InteractiveShell.instance()
+    try:
+        load(str(path))
+        warnings = LOAD_STDERR[0].count(WARNING)
+        for _ in range(3):
+            captured = ok(ip, CALL)
+            assert captured.stdout == REPLIES
+            warnings += captured.stderr.count(WARNING)
+        status = ok(ip, "%miniagents").stdout
+    finally:
+        os.chmod(tmp_path / "read-only", 0o700) if (tmp_path / "read-only").exists() else None
+    # in the load cell (a directory that cannot be written is seen at once) or in the first cell that recorded
+    assert warnings == 1
+    assert f"Recording: off ({path}" in status
+    assert "`%miniagents record on` tries again" in status
+    assert not path.exists()
+
+
+def test_the_runs_table_is_deterministic_once_sanitized() -> None:
+    """Ids, start times and durations vary; the tutorials' nbval rules replace them and nothing else differs."""
+    import re
+
+    from nbval.plugin import get_sanitize_patterns  # type: ignore[import-untyped]
+
+    from miniagents_nb.jupyter._runs_table import RunsTable
+    from miniagents_nb.runs import RunSummary
+
+    rules = get_sanitize_patterns((Path(__file__).parents[2] / "notebooks" / "nbval_sanitize.cfg").read_text())
+
+    def sanitized(ids: list[int], durations: list[float]) -> tuple[str, str]:
+        summaries = [
+            RunSummary(i, "In [3]", "finished", 1.7e9 + 97 * i, d, 2, 3, 5, 0)
+            for i, d in zip(ids, durations, strict=True)
+        ]
+        text, page = RunsTable(summaries, ".miniagents/runs.sqlite")._repr_mimebundle_().values()
+        for regex, replace in rules:
+            text, page = re.sub(regex, replace, text), re.sub(regex, replace, page)
+        return text, page
+
+    text, page = sanitized([1, 2], [0.001, 0.5])
+    assert (text, page) == sanitized([1234, 99], [125.0, 12.5])
+    assert text.splitlines()[2] == (
+        "#ID · In [3] · (STARTED) · (DURATION) · finished · 2     · 3        · 5      · 0        · %miniagents run ID"
+    )
+    assert "(RUN-id)" in page
+    assert not re.search(r"run \d", page)
