@@ -1,0 +1,91 @@
+"""The trace view's times: a call's inclusive time (from its start until it and its callees finished replying) and
+its self time (its body, less the time its callees ran), so an agent that hands its work to others no longer reads
+"0.0 s"."""
+
+from __future__ import annotations
+
+import asyncio
+from miniagents_nb import InteractionContext, MiniAgents, miniagent
+from miniagents_nb.jupyter import SequenceView
+from miniagents_nb.jupyter._call_times import CallTimes
+from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
+
+from .helpers import RecordingComm
+
+
+def ended_record(label: str, started: float, ended: float, caller: CallRecord | None = None) -> CallRecord:
+    record = CallRecord((0, int(label)), label, f"A{label}", caller, None, queued_at=0.0)
+    record.started_at, record.ended_at, record.status = started, ended, "done"
+    if caller is not None:
+        caller.children.append(record)
+    return record
+
+
+def test_self_time_is_the_body_less_the_union_of_the_callees_times() -> None:
+    root = ended_record("1", 0.0, 1.0)
+    ended_record("2", 0.2, 0.5, root)
+    ended_record("3", 0.4, 0.8, root)  # overlaps the first callee: counted once
+    late = ended_record("4", 0.9, 2.5, root)  # runs past the body's end: only its first 0.1 s is subtracted
+    times = CallTimes()
+    assert times.total(root) == 2.5
+    assert times.total(late) == 1.6
+    assert times.own(root) == 0.3
+    assert times.own(late) == 1.6
+
+
+def test_times_are_none_while_a_callee_runs() -> None:
+    root = ended_record("1", 0.0, 0.1)
+    child = CallRecord((0, 2), "2", "CHILD", root, None)
+    child.started_at = 0.05
+    root.children.append(child)
+    times = CallTimes()
+    assert times.total(root) is None
+    assert times.own(root) is None
+
+
+release = asyncio.Event()
+
+
+@miniagent(alias="WORKER")
+async def worker(ctx: InteractionContext) -> None:
+    await release.wait()
+    ctx.reply("the work")
+
+
+@miniagent(alias="DELEGATOR")
+async def delegator(ctx: InteractionContext) -> None:
+    ctx.reply(worker.trigger())  # hands the work over and returns at once
+
+
+@miniagent(alias="WAITER")
+async def waiter(ctx: InteractionContext) -> None:
+    ctx.reply(await worker.trigger())  # waits for the worker, then replies
+
+
+async def test_tree_nodes_carry_inclusive_and_self_times(comms: list[RecordingComm]) -> None:
+    release.clear()
+    async with MiniAgents() as mini_agents:
+        tracker = CallTracker(mini_agents)
+        mini_agents.subscribe(tracker)
+        reply = delegator.trigger()
+        other = waiter.trigger()
+        view = SequenceView(reply, tree=True, tracker=tracker)
+        other_view = SequenceView(other, tree=True, tracker=tracker)
+        release.set()
+        await reply
+        await other
+        await view.wait()
+        await other_view.wait()
+    for state in (view.state, other_view.state):
+        (root_label,) = state["roots"]
+        root = state["nodes"][root_label]
+        (child_label,) = root["children"]
+        child = state["nodes"][child_label]
+        assert root["total"] is not None and child["total"] is not None
+        assert root["total"] >= child["total"]  # inclusive: the callee's time is in it
+        assert root["self"] is not None and root["self"] <= root["elapsed"]
+        assert child["self"] == child["total"] or child["self"] <= child["elapsed"]
+    waiting = other_view.state["nodes"][other_view.state["roots"][0]]
+    worked = other_view.state["nodes"][waiting["children"][0]]
+    # the waiter's body contains the worker's whole run: its self time is its body less that run
+    assert abs(waiting["self"] - max(0.0, waiting["elapsed"] - worked["total"])) <= 0.002
