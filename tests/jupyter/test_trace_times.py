@@ -5,6 +5,7 @@ its self time (its body, less the time its callees ran), so an agent that hands 
 from __future__ import annotations
 
 import asyncio
+
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.jupyter import SequenceView
 from miniagents_nb.jupyter._call_times import CallTimes
@@ -81,9 +82,11 @@ async def test_tree_nodes_carry_inclusive_and_self_times(comms: list[RecordingCo
         root = state["nodes"][root_label]
         (child_label,) = root["children"]
         child = state["nodes"][child_label]
-        assert root["total"] is not None and child["total"] is not None
+        assert root["total"] is not None
+        assert child["total"] is not None
         assert root["total"] >= child["total"]  # inclusive: the callee's time is in it
-        assert root["self"] is not None and root["self"] <= root["elapsed"]
+        assert root["self"] is not None
+        assert root["self"] <= root["elapsed"]
         assert child["self"] == child["total"] or child["self"] <= child["elapsed"]
     waiting = other_view.state["nodes"][other_view.state["roots"][0]]
     worked = other_view.state["nodes"][waiting["children"][0]]

@@ -17,6 +17,7 @@ from miniagents_nb.jupyter import AgentTreeView, SequenceView, TokenStreamView
 from miniagents_nb.jupyter._render import FALLBACK_MESSAGE_CHARS, render_html, render_text
 from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL
 from miniagents_nb.jupyter._tracker import CallTracker
+from miniagents_nb.jupyter._tree_model import LISTED_PREVIEW_CHARS
 from miniagents_nb.jupyter.views import make_view
 
 from .helpers import RecordingComm, comm_of, comparable, replay
@@ -145,8 +146,11 @@ async def test_tree_shows_who_called_whom_with_status_messages_and_order(comms: 
     assert (root["alias"], root["status"], root["message_count"]) == ("EDITOR", "done", 1)
     assert [state["nodes"][child]["alias"] for child in root["children"]] == ["WRITER", "CRITIC"]
     writer = state["nodes"][root["children"][0]]
-    assert writer["messages"][0].startswith("Roses are red, violets are blue")
+    # the list above shows the message in full: the tree only refers to it (no text shown twice)
+    assert writer["messages"][0].startswith("↑ Roses are red, violets are blue")
     assert writer["messages"][0].endswith("…")
+    assert len(writer["messages"][0]) <= 2 + LISTED_PREVIEW_CHARS
+    assert state["messages"][1]["text"].startswith("Roses are red, violets are blue")
     assert all(node["elapsed"] is not None and node["elapsed"] >= 0 for node in state["nodes"].values())
 
 
