@@ -5,6 +5,7 @@ its self time (its body, less the time its callees ran), so an agent that hands 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.jupyter import SequenceView
@@ -92,3 +93,40 @@ async def test_tree_nodes_carry_inclusive_and_self_times(comms: list[RecordingCo
     worked = other_view.state["nodes"][waiting["children"][0]]
     # the waiter's body contains the worker's whole run: its self time is its body less that run
     assert abs(waiting["self"] - max(0.0, waiting["elapsed"] - worked["total"])) <= 0.002
+
+
+def test_static_tree_folds_and_starts_closed_below_the_open_depth() -> None:
+    from miniagents_nb.jupyter._render import TREE_OPEN_DEPTH, render_html
+
+    depth = TREE_OPEN_DEPTH + 2
+    nodes = {
+        str(i): {
+            "alias": f"LEVEL{i}",
+            "status": "done",
+            "error": None,
+            "children": [str(i + 1)] if i < depth else [],
+            "messages": [],
+            "message_count": 0,
+        }
+        for i in range(1, depth + 1)
+    }
+    html = render_html(
+        {
+            "kind": "sequence",
+            "title": "LEVEL1",
+            "status": "done",
+            "error": None,
+            "superseded": False,
+            "show_messages": False,
+            "show_tree": True,
+            "show_timeline": False,
+            "clock": None,
+            "messages": [],
+            "nodes": nodes,
+            "roots": ["1"],
+        }
+    )
+    opened = re.findall(r'data-id="(\d+)"><details class="mna-node-box"( open)?>', html)
+    assert [(label, bool(flag)) for label, flag in opened] == [
+        (str(i), i <= TREE_OPEN_DEPTH) for i in range(1, depth + 1)
+    ]
