@@ -14,7 +14,7 @@ from typing import Any
 
 from miniagents_nb.jupyter._details import details_html
 from miniagents_nb.jupyter._static import widget_css
-from miniagents_nb.jupyter._timeline import timeline_html, timeline_text_lines
+from miniagents_nb.jupyter._timeline import format_seconds, timeline_html, timeline_text_lines
 
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
@@ -207,6 +207,15 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     )
 
 
+def _node_seconds(node: dict[str, Any]) -> str:
+    """Inclusive and self time (a final view's; nbval_sanitize.cfg masks them, text/plain has none)."""
+    total, own = node.get("total"), node.get("self")
+    if total is None:
+        return ""
+    text = format_seconds(total) + ("" if own is None else f" · self {format_seconds(own)}")
+    return f' <span class="mna-node-elapsed">{_esc(text)}</span>'
+
+
 def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> str:
     nodes = state["nodes"]
 
@@ -215,6 +224,7 @@ def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None)
         line = (
             f'<span class="mna-node-alias"><b>{_esc(node["alias"])}</b></span> '
             + _badge("mna-node-status", node["status"], node["status"])
+            + _node_seconds(node)
             + (
                 f' <span class="mna-node-count">{_count(node["message_count"], "message")}</span>'
                 if node["message_count"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.jupyter import SequenceView
@@ -130,3 +131,40 @@ def test_static_tree_folds_and_starts_closed_below_the_open_depth() -> None:
     assert [(label, bool(flag)) for label, flag in opened] == [
         (str(i), i <= TREE_OPEN_DEPTH) for i in range(1, depth + 1)
     ]
+
+
+def test_static_tree_shows_inclusive_and_self_time_where_nbval_masks_them() -> None:
+    from miniagents_nb.jupyter._render import render_html, render_text
+
+    node = {
+        "alias": "BOSS",
+        "status": "done",
+        "error": None,
+        "children": [],
+        "messages": [],
+        "message_count": 0,
+        "total": 2.1,
+        "self": 0.004,
+    }
+    state = {
+        "kind": "sequence",
+        "title": "BOSS",
+        "status": "done",
+        "error": None,
+        "superseded": False,
+        "show_messages": False,
+        "show_tree": True,
+        "show_timeline": False,
+        "clock": None,
+        "messages": [],
+        "nodes": {"1": node},
+        "roots": ["1"],
+    }
+    html = render_html(state)
+    assert '<span class="mna-node-elapsed">2.10 s · self 0.004 s</span>' in html
+    assert "2.10" not in render_text(state)  # text/plain stays deterministic
+    rules = Path("notebooks/nbval_sanitize.cfg").read_text(encoding="utf-8")
+    for pattern in re.findall(r"^regex: (.*)$", rules, flags=re.MULTILINE):
+        html = re.sub(pattern, "", html)
+    assert "2.10" not in html
+    assert "0.004" not in html
