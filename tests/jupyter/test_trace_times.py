@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.jupyter import SequenceView
@@ -136,7 +137,7 @@ def test_static_tree_folds_and_starts_closed_below_the_open_depth() -> None:
 def test_static_tree_shows_inclusive_and_self_time_where_nbval_masks_them() -> None:
     from miniagents_nb.jupyter._render import render_html, render_text
 
-    node = {
+    node: dict[str, Any] = {
         "alias": "BOSS",
         "status": "done",
         "error": None,
