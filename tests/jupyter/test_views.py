@@ -23,6 +23,7 @@ from miniagents_nb.jupyter.views import make_view
 from .helpers import RecordingComm, comm_of, comparable, replay
 
 TIMELINE_HTML = r'<details class="mna-timeline"[^>]*>.*?</details>'
+NODE_TIME_HTML = r'<span class="mna-node-elapsed">[^<]*</span>'
 
 
 def tokens_of(text: str) -> list[str]:
@@ -235,10 +236,15 @@ async def test_the_static_forms_are_deterministic(comms: list[RecordingComm]) ->
     assert render_text(first) == render_text(second)
     # the timeline (closed under the tree) holds the run's times, the one thing that differs between runs: the
     # tutorials' nbval rules set it aside the same way (notebooks/nbval_sanitize.cfg, [regex2])
-    timeless = [re.sub(TIMELINE_HTML, "(TIMELINE)", render_html(state)) for state in (first, second)]
+    # as are the tree nodes' inclusive and self times ([regex4])
+    timeless = [
+        re.sub(NODE_TIME_HTML, "(TIME)", re.sub(TIMELINE_HTML, "(TIMELINE)", render_html(state)))
+        for state in (first, second)
+    ]
     # (the calls' details are only in a final view's own form, with their paths and ids: see test_details.py)
     assert timeless[0] == timeless[1]
     assert timeless[0].count("(TIMELINE)") == 1
+    assert timeless[0].count("(TIME)") == 3  # one per call: EDITOR, WRITER, CRITIC
     text = render_text(first)
     assert text.startswith("EDITOR · 3 messages · done\n[EDITOR] Here is the draft:\n[WRITER] Roses are red,")
     assert text.endswith(
