@@ -1,5 +1,5 @@
 """When the calls of a view happened, on the view's own clock (seconds since its first call was queued): what the
-timeline draws and the tree's "with its callees" time.
+timeline draws, and the tree's inclusive ("with its callees") and self times.
 
 Token ticks cost nothing per token: at each of the view's updates, a call whose messages gained pieces since the
 previous look gets one tick, so they are as fine as the update rate (20 per second by default).
@@ -67,6 +67,30 @@ class CallTimes:
         last = max([end, *(self._ticks[member.label][-1] for member in subtree if self._ticks.get(member.label))])
         return round(max(0.0, last - record.started_at), 3)
 
+    def own(self, record: CallRecord) -> float | None:
+        """Self time: seconds the agent's body ran while none of its callees did (None until the call and its
+        callees all ended). An agent that hands its work to others has a small self time and a large total; one
+        that awaits its callees has the time it waited subtracted."""
+        if record.started_at is None or record.ended_at is None:
+            return None
+        busy: list[tuple[float, float]] = []
+        for child in record.children:
+            child_total = self.total(child)
+            if child.started_at is None:
+                continue
+            if child_total is None:
+                return None
+            busy.append((child.started_at, child.started_at + child_total))
+        start, end = record.started_at, record.ended_at
+        covered = 0.0
+        cursor = start
+        for lo, hi in sorted(busy):
+            lo, hi = max(lo, cursor), min(hi, end)
+            if hi > lo:
+                covered += hi - lo
+                cursor = hi
+        return round(max(0.0, (end - start) - covered), 3)
+
     def node_times(self, record: CallRecord, roots: list[CallRecord]) -> dict[str, Any]:
         """A tree node's time fields (seconds on the view's clock)."""
         t0 = self.t0(roots)
@@ -74,6 +98,7 @@ class CallTimes:
         started = None if record.started_at is None else _since(record.started_at, t0)
         return {
             "total": self.total(record),
+            "self": self.own(record),
             "queued": _since(record.queued_at, t0),
             "started": started,
             "ended": None if record.ended_at is None else _since(record.ended_at, t0),

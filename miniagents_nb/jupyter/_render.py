@@ -14,12 +14,13 @@ from typing import Any
 
 from miniagents_nb.jupyter._details import details_html
 from miniagents_nb.jupyter._static import widget_css
-from miniagents_nb.jupyter._timeline import timeline_html, timeline_text_lines
+from miniagents_nb.jupyter._timeline import format_seconds, timeline_html, timeline_text_lines
 
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
     "MESSAGE_PREVIEW_CHARS",
     "SUPERSEDED_TEXT",
+    "TREE_OPEN_DEPTH",
     "TERMINAL_STATUSES",
     "header_title",
     "mark_incomplete",
@@ -28,6 +29,9 @@ __all__ = [
     "render_html",
     "render_text",
 ]
+
+TREE_OPEN_DEPTH = 3
+"""Tree nodes this deep and deeper start closed (live and static; views.js has the same number)."""
 
 MESSAGE_PREVIEW_CHARS = 160
 """How much of each message an agent tree node shows (the sequence view shows every message in full)."""
@@ -203,14 +207,24 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     )
 
 
+def _node_seconds(node: dict[str, Any]) -> str:
+    """Inclusive and self time (a final view's; nbval_sanitize.cfg masks them, text/plain has none)."""
+    total, own = node.get("total"), node.get("self")
+    if total is None:
+        return ""
+    text = format_seconds(total) + ("" if own is None else f" · self {format_seconds(own)}")
+    return f' <span class="mna-node-elapsed">{_esc(text)}</span>'
+
+
 def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> str:
     nodes = state["nodes"]
 
-    def item(label: str) -> str:
+    def item(label: str, depth: int) -> str:
         node = nodes[label]
         line = (
             f'<span class="mna-node-alias"><b>{_esc(node["alias"])}</b></span> '
             + _badge("mna-node-status", node["status"], node["status"])
+            + _node_seconds(node)
             + (
                 f' <span class="mna-node-count">{_count(node["message_count"], "message")}</span>'
                 if node["message_count"]
@@ -222,16 +236,18 @@ def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None)
             body = details_html(details[label], with_times=False)
             error += f'<details class="mna-node-details"><summary>details</summary>{body}</details>'
         messages = "".join(f'<li class="mna-node-message">{_esc(text)}</li>' for text in node["messages"])
-        children = "".join(item(child) for child in node["children"] if child in nodes)
+        children = "".join(item(child, depth + 1) for child in node["children"] if child in nodes)
+        opened = " open" if depth < TREE_OPEN_DEPTH else ""  # folds without script; deep trees start closed
         return (
             f'<li class="mna-node mna-status-{_esc(node["status"])}" data-status="{_esc(node["status"])}"'
-            f' data-alias="{_esc(node["alias"])}"><div class="mna-node-line">{line}</div>{error}'
+            f' data-alias="{_esc(node["alias"])}" data-id="{_esc(label)}"><details class="mna-node-box"{opened}>'
+            f'<summary class="mna-node-line">{line}</summary>{error}'
             + (f'<ul class="mna-node-messages">{messages}</ul>' if messages else "")
             + (f'<ul class="mna-tree-list">{children}</ul>' if children else "")
-            + "</li>"
+            + "</details></li>"
         )
 
-    body = "".join(item(root) for root in state["roots"] if root in nodes)
+    body = "".join(item(root, 0) for root in state["roots"] if root in nodes)
     body = body or '<li class="mna-node-none">(no agent calls yet)</li>'
     return f'<div class="mna-tree"><div class="mna-tree-title">Agent calls</div><ul class="mna-tree-list">{body}</ul></div>'
 

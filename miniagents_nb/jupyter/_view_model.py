@@ -13,9 +13,9 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
-from miniagents_nb.jupyter._render import preview
-from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
+from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
+from miniagents_nb.jupyter._tree_model import node_differs, node_state
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
 
 __all__ = ["Slot", "ViewModel"]
@@ -84,6 +84,8 @@ class ViewModel:
         self._sent_nodes: dict[str, dict[str, Any]] = {}
         self._sent_roots: list[str] = []
         self._times = CallTimes()
+        self._listed: set[int] = set()
+        """`id()`s of the messages the list shows (kept alive by their slots): the tree only refers to them."""
         self._previews_were_live = False
         self._own_record = tracker.record_of_sequence(sequence) if tracker is not None and sequence else None
         """The call whose reply the view shows (tells whether a re-run of its cell superseded it)."""
@@ -116,6 +118,7 @@ class ViewModel:
         record = self._sender_record(item)
         cursor = self._early_cursors.pop(id(item), None) or Cursor(item)
         slot = Slot(cursor, record.alias if record is not None else None)
+        self._listed.add(id(item))
         self.slots.append(slot)
         if (
             record is not None
@@ -337,27 +340,7 @@ class ViewModel:
         )
 
     def _node_state(self, record: CallRecord) -> dict[str, Any]:
-        previews = []
-        for promise in record.live_messages():
-            pieces = stream_pieces(promise)
-            if stream_finished(promise):
-                result, error = Cursor(promise).result()
-                text = message_text(result) if error is None else _joined_text(pieces)
-            else:
-                text = _joined_text(pieces, limit=200)
-            previews.append(preview(text))
-        elapsed = record.elapsed()
-        return {
-            "id": record.label,
-            "alias": record.alias,
-            "status": record.status,
-            "error": record.error,
-            "children": [child.label for child in record.children],
-            "messages": previews,
-            "message_count": len(record.messages),
-            "elapsed": None if elapsed is None else round(elapsed, 3),
-            **self._times.node_times(record, self.roots),
-        }
+        return node_state(record, self._times, self.roots, self._listed if self.show_messages else None)
 
     def _tree_changes(self) -> tuple[list[dict[str, Any]], list[str] | None]:
         self._times.sample(self.roots)
@@ -366,7 +349,7 @@ class ViewModel:
             for record in root.walk():
                 node = self._node_state(record)
                 sent = self._sent_nodes.get(record.label)
-                if sent is None or _node_differs(sent, node):
+                if sent is None or node_differs(sent, node):
                     self._sent_nodes[record.label] = node
                     changed.append(node)
         roots = [root.label for root in self.roots]
@@ -419,31 +402,3 @@ class ViewModel:
             "nodes": nodes,
             "roots": [root.label for root in self.roots],
         }
-
-
-def _joined_text(pieces: list[Any], limit: int | None = None) -> str:
-    texts: list[str] = []
-    size = 0
-    for piece in pieces:
-        if isinstance(piece, BaseException):
-            continue
-        text = piece_text(piece)
-        texts.append(text)
-        size += len(text)
-        if limit is not None and size >= limit:
-            break
-    return "".join(texts)
-
-
-_COUNTED_UP = frozenset({"elapsed", "total"})
-
-
-def _node_differs(sent: dict[str, Any], node: dict[str, Any]) -> bool:
-    """Elapsed time alone is not a change worth a message: the front end counts it up by itself."""
-    for key, value in node.items():
-        if key in _COUNTED_UP:
-            if (sent[key] is None) != (value is None):
-                return True
-        elif sent[key] != value:
-            return True
-    return False

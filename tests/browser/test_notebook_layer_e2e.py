@@ -57,7 +57,7 @@ CELLS = [
 
 FIRST_VIEW = ".mna-view[data-kind='sequence']"
 POET_TEXT = f"{FIRST_VIEW} .mna-message[data-index='1'] .mna-message-text"
-POET_STATUS = f"{FIRST_VIEW} .mna-node[data-alias='POET'] > .mna-node-line .mna-node-status"
+POET_STATUS = f"{FIRST_VIEW} .mna-node[data-alias='POET'] > .mna-node-box > .mna-node-line .mna-node-status"
 
 
 def test_live_views_stream_and_show_the_agent_tree(lab: LabPage) -> None:
@@ -83,7 +83,7 @@ def test_live_views_stream_and_show_the_agent_tree(lab: LabPage) -> None:
     aliases = lab.texts(f"{FIRST_VIEW} .mna-node-alias")
     assert aliases[:3] == ["EDITOR", "POET", "CRITIC"], aliases
     nested = lab.texts(
-        f"{FIRST_VIEW} .mna-node[data-alias='EDITOR'] .mna-node[data-alias] > .mna-node-line .mna-node-alias"
+        f"{FIRST_VIEW} .mna-node[data-alias='EDITOR'] .mna-node[data-alias] > .mna-node-box > .mna-node-line .mna-node-alias"
     )
     assert nested == ["POET", "CRITIC"], nested
     node_statuses = lab.texts(f"{FIRST_VIEW} .mna-node-status")

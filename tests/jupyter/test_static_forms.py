@@ -108,6 +108,7 @@ def test_the_static_html_is_the_live_dom_with_its_stylesheet() -> None:
         "mna-tree-list",
         "mna-node",
         "mna-node-line",
+        "mna-node-box",
         "mna-node-alias",
         "mna-node-status",
         "mna-node-count",
@@ -115,8 +116,10 @@ def test_the_static_html_is_the_live_dom_with_its_stylesheet() -> None:
         "mna-node-message",
     } <= found.classes()
     assert ("pre", set()) not in [(tag, set()) for tag, _ in found.tags]  # no <pre>: JupyterLab's rules break words
-    assert re.search(r'<li class="mna-node mna-status-done" data-status="done" data-alias="EDITOR">', html)
-    assert re.search(r'data-alias="EDITOR">.*<ul class="mna-tree-list"><li [^>]*data-alias="POET"', html)
+    assert re.search(r'<li class="mna-node mna-status-done" data-status="done" data-alias="EDITOR" data-id="1">', html)
+    assert re.search(r'data-alias="EDITOR"[^>]*>.*<ul class="mna-tree-list"><li [^>]*data-alias="POET"', html)
+    # every call folds, with no script: a <details> whose <summary> is the node's line, open at this depth
+    assert re.search(r'data-id="1"><details class="mna-node-box" open><summary class="mna-node-line">', html)
     assert "".join(found.text).startswith("EDITOR · 2 messages done")
 
 

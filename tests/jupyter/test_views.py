@@ -17,11 +17,13 @@ from miniagents_nb.jupyter import AgentTreeView, SequenceView, TokenStreamView
 from miniagents_nb.jupyter._render import FALLBACK_MESSAGE_CHARS, render_html, render_text
 from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL
 from miniagents_nb.jupyter._tracker import CallTracker
+from miniagents_nb.jupyter._tree_model import LISTED_PREVIEW_CHARS
 from miniagents_nb.jupyter.views import make_view
 
 from .helpers import RecordingComm, comm_of, comparable, replay
 
 TIMELINE_HTML = r'<details class="mna-timeline"[^>]*>.*?</details>'
+NODE_TIME_HTML = r'<span class="mna-node-elapsed">[^<]*</span>'
 
 
 def tokens_of(text: str) -> list[str]:
@@ -145,8 +147,11 @@ async def test_tree_shows_who_called_whom_with_status_messages_and_order(comms: 
     assert (root["alias"], root["status"], root["message_count"]) == ("EDITOR", "done", 1)
     assert [state["nodes"][child]["alias"] for child in root["children"]] == ["WRITER", "CRITIC"]
     writer = state["nodes"][root["children"][0]]
-    assert writer["messages"][0].startswith("Roses are red, violets are blue")
+    # the list above shows the message in full: the tree only refers to it (no text shown twice)
+    assert writer["messages"][0].startswith("↑ Roses are red, violets are blue")
     assert writer["messages"][0].endswith("…")
+    assert len(writer["messages"][0]) <= 2 + LISTED_PREVIEW_CHARS
+    assert state["messages"][1]["text"].startswith("Roses are red, violets are blue")
     assert all(node["elapsed"] is not None and node["elapsed"] >= 0 for node in state["nodes"].values())
 
 
@@ -231,10 +236,15 @@ async def test_the_static_forms_are_deterministic(comms: list[RecordingComm]) ->
     assert render_text(first) == render_text(second)
     # the timeline (closed under the tree) holds the run's times, the one thing that differs between runs: the
     # tutorials' nbval rules set it aside the same way (notebooks/nbval_sanitize.cfg, [regex2])
-    timeless = [re.sub(TIMELINE_HTML, "(TIMELINE)", render_html(state)) for state in (first, second)]
+    # as are the tree nodes' inclusive and self times ([regex4])
+    timeless = [
+        re.sub(NODE_TIME_HTML, "(TIME)", re.sub(TIMELINE_HTML, "(TIMELINE)", render_html(state)))
+        for state in (first, second)
+    ]
     # (the calls' details are only in a final view's own form, with their paths and ids: see test_details.py)
     assert timeless[0] == timeless[1]
     assert timeless[0].count("(TIMELINE)") == 1
+    assert timeless[0].count("(TIME)") == 3  # one per call: EDITOR, WRITER, CRITIC
     text = render_text(first)
     assert text.startswith("EDITOR · 3 messages · done\n[EDITOR] Here is the draft:\n[WRITER] Roses are red,")
     assert text.endswith(

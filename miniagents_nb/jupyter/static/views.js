@@ -76,17 +76,6 @@ function endMessage(parts, message) {
   parts.error.textContent = messageEndText(message);
 }
 
-function formatElapsed(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${(seconds % 60).toFixed(0)} s`;
-}
-
-function nodeElapsed(node) {
-  if (node.elapsed === null || node.elapsed === undefined) return null;
-  const running = node.status === "running";
-  return node.elapsed + (running ? (performance.now() - (node._recv ?? performance.now())) / 1000 : 0);
-}
-
 // --- a call's details: asked for when the user opens them, drawn as _details.py draws them ----------------------
 
 function pairsView(className, pairs) {
@@ -141,46 +130,97 @@ function nodeDetails(id, view) {
   return el;
 }
 
-function treeView(data, elapsedEls, view) {
-  const box = h("div", "mna-tree");
-  box.appendChild(h("div", "mna-tree-title", "Agent calls"));
-  const list = h("ul", "mna-tree-list");
-  const item = (id) => {
-    const node = data.nodes[id];
-    const li = h("li", `mna-node mna-status-${node.status}`);
-    li.dataset.status = node.status;
-    li.dataset.alias = node.alias;
-    const line = h("div", "mna-node-line");
-    line.appendChild(h("span", "mna-node-alias", node.alias));
-    line.appendChild(h("span", badgeClass("mna-node-status", node.status), statusText(node.status, null)));
-    const elapsed = h("span", "mna-node-elapsed", formatElapsed(nodeElapsed(node)));
-    elapsedEls.push([elapsed, node]);
-    line.appendChild(elapsed);
-    if (node.message_count) line.appendChild(h("span", "mna-node-count", plural(node.message_count, "message")));
-    li.appendChild(line);
-    if (node.error) li.appendChild(h("div", "mna-node-error", node.error));
-    li.appendChild(nodeDetails(id, view));
-    if (node.messages.length) {
-      const messages = h("ul", "mna-node-messages");
-      for (const text of node.messages) messages.appendChild(h("li", "mna-node-message", text));
-      li.appendChild(messages);
+// --- the agent tree: one <details> per call (it folds without script, as the static form does), patched in place
+// so a node the user opened or closed stays so while updates arrive. view.folded: id -> open, as the user left it.
+const OPEN_DEPTH = 3; // deeper nodes start closed
+
+function nodeSeconds(node, data) {
+  // inclusive: from its start until it and its callees ended replying (counted up until the kernel knows it)
+  const total = node.total ?? (node.started === null || node.started === undefined ? null : Math.max(0, liveClock(data) - node.started));
+  if (total === null) return "";
+  return node.self === null || node.self === undefined ? formatSeconds(total) : `${formatSeconds(total)} · self ${formatSeconds(node.self)}`;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function nodeEl(id, depth, view) {
+  const li = h("li", "mna-node");
+  const box = h("details", "mna-node-box");
+  box.open = view.folded.has(id) ? view.folded.get(id) : depth < OPEN_DEPTH;
+  box.addEventListener("toggle", () => view.folded.set(id, box.open));
+  const line = h("summary", "mna-node-line");
+  const parts = { li, box, line, id, depth };
+  parts.alias = h("span", "mna-node-alias");
+  parts.status = h("span", "mna-node-status");
+  parts.time = h("span", "mna-node-elapsed");
+  parts.count = h("span", "mna-node-count");
+  line.append(parts.alias, parts.status, parts.time, parts.count);
+  parts.error = h("div", "mna-node-error");
+  parts.messages = h("ul", "mna-node-messages");
+  parts.children = h("ul", "mna-tree-list");
+  box.append(line, parts.error, nodeDetails(id, view), parts.messages, parts.children);
+  li.appendChild(box);
+  return parts;
+}
+
+function patchNode(parts, node, data) {
+  parts.li.className = `mna-node mna-status-${node.status}`;
+  parts.li.dataset.status = node.status;
+  parts.li.dataset.alias = node.alias;
+  parts.li.dataset.id = parts.id;
+  setText(parts.alias, node.alias);
+  parts.status.className = badgeClass("mna-node-status", node.status);
+  setText(parts.status, statusText(node.status, null));
+  setText(parts.time, nodeSeconds(node, data));
+  setText(parts.count, node.message_count ? plural(node.message_count, "message") : "");
+  setText(parts.error, node.error ?? "");
+  parts.error.hidden = !node.error;
+  const shown = JSON.stringify(node.messages);
+  if (parts.shown !== shown) {
+    parts.shown = shown;
+    parts.messages.replaceChildren(...node.messages.map((text) => h("li", "mna-node-message", text)));
+  }
+  parts.messages.hidden = !node.messages.length;
+  parts.children.hidden = !node.children.some((child) => child in data.nodes);
+}
+
+// view.nodes: id -> the parts of its element (kept while the view lives, so patches find them)
+function patchTree(tree, data, view) {
+  const seen = new Set();
+  const place = (ul, ids, depth) => {
+    let index = 0;
+    for (const id of ids) {
+      const node = data.nodes[id];
+      if (!node || seen.has(id)) continue;
+      seen.add(id);
+      let parts = view.nodes.get(id);
+      if (!parts) view.nodes.set(id, (parts = nodeEl(id, depth, view)));
+      patchNode(parts, node, data);
+      const at = ul.children[index] ?? null; // in call order, moving nothing already in place
+      if (at !== parts.li) ul.insertBefore(parts.li, at);
+      index += 1;
+      place(parts.children, node.children, depth + 1);
     }
-    const children = node.children.filter((child) => child in data.nodes);
-    if (children.length) {
-      const ul = h("ul", "mna-tree-list");
-      for (const child of children) ul.appendChild(item(child));
-      li.appendChild(ul);
-    }
-    return li;
   };
-  for (const root of data.roots) if (root in data.nodes) list.appendChild(item(root));
-  if (!list.children.length) list.appendChild(h("li", "mna-node-none", "(no agent calls yet)"));
-  box.appendChild(list);
-  return box;
+  tree.none.remove();
+  place(tree.list, data.roots, 0);
+  if (!tree.list.children.length) tree.list.appendChild(tree.none);
+}
+
+function treeView(data, view) {
+  const el = h("div", "mna-tree");
+  el.appendChild(h("div", "mna-tree-title", "Agent calls"));
+  const tree = { el, list: h("ul", "mna-tree-list"), none: h("li", "mna-node-none", "(no agent calls yet)") };
+  el.appendChild(tree.list);
+  view.nodes = new Map();
+  patchTree(tree, data, view);
+  return tree;
 }
 
 function build(root, data, view) {
-  const parts = { messages: [], elapsedEls: [], tree: null, timeline: null };
+  const parts = { messages: [], tree: null, timeline: null };
   const header = h("div", "mna-header");
   parts.title = h("span", "mna-title", headerText(data));
   parts.status = h("span", badgeClass("mna-view-status", data.status), statusText(data.status, data.error));
@@ -198,8 +238,8 @@ function build(root, data, view) {
     root.appendChild(parts.list);
   }
   if (data.show_tree) {
-    parts.tree = treeView(data, parts.elapsedEls, view);
-    root.appendChild(parts.tree);
+    parts.tree = treeView(data, view);
+    root.appendChild(parts.tree.el);
   }
   if (data.show_tree || data.show_timeline) {
     parts.timeline = timelineView(data, view);
@@ -239,12 +279,7 @@ function patch(root, parts, data, delta, view) {
       endMessage(view, data.messages[index]);
     }
   }
-  if (data.show_tree && (delta.nodes || delta.roots)) {
-    parts.elapsedEls = [];
-    const tree = treeView(data, parts.elapsedEls, view);
-    root.replaceChild(tree, parts.tree);
-    parts.tree = tree;
-  }
+  if (data.show_tree && (delta.nodes || delta.roots)) patchTree(parts.tree, data, view);
   if (delta.nodes || delta.roots || "clock" in delta) redrawTimeline(root, parts, data, view);
 }
 
@@ -259,6 +294,8 @@ function render({ model, el }) {
     timeline: Boolean(st.data?.show_timeline),
     details: new Map(),
     opened: new Set(),
+    folded: new Map(),
+    nodes: new Map(),
     request: (id) => model.send({ type: "details", id }),
   };
   const onDetails = (msg) => {
@@ -282,8 +319,9 @@ function render({ model, el }) {
   let ticks = 0;
   const timer = setInterval(() => {
     if (!parts) return;
-    for (const [span, node] of parts.elapsedEls) {
-      if (node.status === "running") span.textContent = formatElapsed(nodeElapsed(node));
+    for (const nodeParts of parts.tree ? view.nodes.values() : []) {
+      const node = st.data.nodes[nodeParts.id];
+      if (node && node.total === null && node.started !== null) setText(nodeParts.time, nodeSeconds(node, st.data));
     }
     ticks += 1;
     const running = Object.values(st.data?.nodes ?? {}).some((node) => node.ended === null);
