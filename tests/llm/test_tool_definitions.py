@@ -127,7 +127,11 @@ def test_an_agent_becomes_a_tool_of_its_request_and_keyword_parameters() -> None
 
     made = as_tool(researcher)
     assert made.name == "researcher"
-    assert made.description == researcher.description
+    # the docstring's Args section is in the schema (below), not repeated in the description the model reads
+    assert researcher.description == (
+        "Researches a question. Args: request: The question to research. depth: How many sources to read."
+    )
+    assert made.description == "Researches a question."
     assert made.parameters == {
         "type": "object",
         "properties": {
@@ -206,3 +210,29 @@ def test_tool_calls_are_frozen_values() -> None:
     assert (call.name, call.arguments.place.city, call.id) == ("forecast", "Oslo", None)
     assert ToolCall("forecast", '{"broken"', id="c1").arguments == '{"broken"'
     assert call.hash_key == ToolCall("forecast", {"place": {"city": "Oslo"}}).hash_key
+
+
+def test_an_agent_tool_keeps_a_description_given_to_the_agent() -> None:
+    @miniagent(description="Writes a short poem about {AGENT_ALIAS}'s topic. Args: none of these are parsed.")
+    async def poet(ctx: InteractionContext) -> None:
+        """Writes poems.
+
+        Args:
+            request: The topic.
+        """
+        ctx.reply("a poem")
+
+    @miniagent
+    async def summarizer(ctx: InteractionContext) -> None:
+        """{AGENT_ALIAS} sums a text up in one line.
+
+        Returns:
+            One line.
+        """
+        ctx.reply("a line")
+
+    made = as_tool(poet)
+    assert made.description == "Writes a short poem about POET's topic. Args: none of these are parsed."
+    assert made.parameters["properties"]["request"]["description"] == "The topic."
+    assert as_tool(summarizer).description == "SUMMARIZER sums a text up in one line."
+    assert as_tool(poet.fork(description="Another poet.")).description == "Another poet."

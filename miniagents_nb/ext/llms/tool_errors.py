@@ -7,9 +7,11 @@ result by default, so that it can try again).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from miniagents_nb.errors import MiniAgentsError
+from miniagents_nb.promising.ext.frozen import Frozen
 
 __all__ = [
     "ToolArgumentsError",
@@ -50,11 +52,12 @@ class ToolTimeoutError(ToolError, TimeoutError):
 
 class ToolLoopLimitError(ToolError):
     """The model still asked for tools after `max_turns` requests; `turns` holds the exchange so far (what the final
-    message would have carried)."""
+    message's `tool_turns` would have been): frozen, like a message's fields, so that code catching the error reads
+    it the same way (`turns[0].tool_calls[0].name`) and cannot change what the error reports."""
 
-    def __init__(self, message: str, *, turns: tuple[Any, ...] = ()) -> None:
+    def __init__(self, message: str, *, turns: Iterable[Any] = ()) -> None:
         super().__init__(message)
-        self.turns = turns
+        self.turns: tuple[Frozen, ...] = tuple(turn if isinstance(turn, Frozen) else Frozen(**turn) for turn in turns)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_limit_error, (str(self), self.turns))

@@ -36,21 +36,27 @@ _TOOL_ERRORS = ("return", "raise")
 class ToolTurn:
     """One model request of the tool loop, as the provider sees it: `request` holds the provider-shaped keyword
     arguments to add (`tools`, `tool_choice`, ...); the provider reports each tool call the model streams with
-    `start_tool_call(index, call_id, name)` and `add_arguments(index, json_piece)` (once per streamed piece)."""
+    `start_tool_call(index, call_id, name)` and `add_arguments(index, json_piece)` (once per streamed piece).
+    `errors_returned` is whether a tool's failure goes back to the model (`tool_errors="return"`)."""
 
-    __slots__ = ("_calls", "_tools", "_turn_number", "request")
+    __slots__ = ("_calls", "_errors_returned", "_tools", "_turn_number", "request")
 
-    def __init__(self, request: dict[str, Any], tools: ToolSet, turn_number: int) -> None:
+    def __init__(
+        self, request: dict[str, Any], tools: ToolSet, turn_number: int, *, errors_returned: bool = True
+    ) -> None:
         self.request = request
         self._tools = tools
         self._turn_number = turn_number
+        self._errors_returned = errors_returned
         self._calls: dict[int, _StreamedCall] = {}
 
     def start_tool_call(self, index: int, call_id: str | None, name: str) -> None:
         early = self._calls.get(index)
         if early is not None and early.name:
             return  # the provider repeated the call's start
-        call = self._calls[index] = _StreamedCall(call_id or f"call_{self._turn_number}_{index}", name, self._tools)
+        call = self._calls[index] = _StreamedCall(
+            call_id or f"call_{self._turn_number}_{index}", name, self._tools, self._errors_returned
+        )
         if early is not None:  # pieces that came before the name
             for piece in early.pieces:
                 call.add(piece)
@@ -60,7 +66,9 @@ class ToolTurn:
         if piece:
             call = self._calls.get(index)
             if call is None:  # a provider that sends arguments before the name: name it when the name comes
-                call = self._calls[index] = _StreamedCall(f"call_{self._turn_number}_{index}", "", self._tools)
+                call = self._calls[index] = _StreamedCall(
+                    f"call_{self._turn_number}_{index}", "", self._tools, self._errors_returned
+                )
             call.add(piece)
 
     @property
@@ -75,7 +83,7 @@ class ToolTurn:
 class _StreamedCall:
     __slots__ = ("agent_call", "appender", "id", "name", "pieces", "promise")
 
-    def __init__(self, call_id: str, name: str, tools: ToolSet) -> None:
+    def __init__(self, call_id: str, name: str, tools: ToolSet, errors_returned: bool) -> None:
         self.id = call_id
         self.name = name
         self.pieces: list[str] = []
@@ -87,7 +95,11 @@ class _StreamedCall:
         tool = tools.by_name.get(name)
         self.agent_call: AgentCall | None = None
         if tool is not None:  # queued now, under the LLM call; it runs when the turn is over
-            self.agent_call = tool.agent.initiate_call(start_soon=False).send_message(self.promise).finish()
+            # Whatever the context says: with tool_errors="return" a failure is the model's error result, handled
+            # by the loop, so it is an ErrorMessage (not logged as an error nobody handled); with "raise" it is a
+            # failure of the LLM call, logged once, here, where its agent trace names the tool.
+            initiated = tool.agent.initiate_call(start_soon=False, errors_as_messages=errors_returned)
+            self.agent_call = initiated.send_message(self.promise).finish()
 
     def add(self, piece: str) -> None:
         self.pieces.append(piece)
@@ -171,7 +183,12 @@ async def arun_tool_loop(
     last: dict[str, Any] = {}
     for turn_number in range(1, llm.max_turns + 1):
         tool_choice = llm.tool_choice if turn_number == 1 else None  # forcing every turn would never end
-        turn = ToolTurn(llm.tool_request_kwargs(tools, thaw(tool_choice), llm.parallel_tool_calls), tools, turn_number)
+        turn = ToolTurn(
+            llm.tool_request_kwargs(tools, thaw(tool_choice), llm.parallel_tool_calls),
+            tools,
+            turn_number,
+            errors_returned=llm.tool_errors == "return",
+        )
         start = len(response.pieces_so_far)
         aux.clear()
         llm.bind_tool_turn(turn)

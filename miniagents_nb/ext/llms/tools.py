@@ -180,8 +180,13 @@ def _function_definition(function: Callable[..., Any], name: str | None) -> tupl
 def _agent_definition(agent: MiniAgent, name: str | None) -> tuple[str, str, list[ToolParameter]]:
     tool_name = check_tool_name(name if name is not None else agent.alias.lower(), f"Agent {agent.alias}")
     func = agent.wrapped_func_or_class
+    doc = inspect.getdoc(func)
+    docstring_text, descriptions = parse_docstring(doc)
     description = agent.description or ""
-    _, descriptions = parse_docstring(inspect.getdoc(func))
+    if doc and description == " ".join(doc.split()).replace("{AGENT_ALIAS}", agent.alias):
+        # the agent's description is its whole docstring: the model reads the text before the sections (the
+        # parameters' descriptions go into the schema, Returns / Raises are for programmers)
+        description = docstring_text.replace("{AGENT_ALIAS}", agent.alias)
     request = ToolParameter(
         AGENT_REQUEST_PARAMETER,
         str,
