@@ -141,8 +141,12 @@ def test_a_second_kernel_lists_and_reopens_the_run_of_the_first(store: Path) -> 
         assert again[key] == live[key], key
     assert again["nodes"].keys() == live["nodes"].keys()
     for label, node in live["nodes"].items():
-        for key in ("alias", "status", "error", "children", "messages", "message_count", *_TIMES):
+        for key in ("alias", "status", "error", "children", "message_count", *_TIMES):
             assert again["nodes"][label][key] == node[key], (label, key)
+        # the live tree shows a message the list shows as a short "↑ " reference; the reopened one in full
+        assert [text.removeprefix("↑ ") for text in node["messages"]] == [
+            text[: len(text.removeprefix("↑ "))] for text in again["nodes"][label]["messages"]
+        ], label
     for label, node in again["nodes"].items():
         assert node["ticks"] == sorted(node["ticks"])
         assert (node["total"] is not None) == (live["nodes"][label]["total"] is not None)
