@@ -42,6 +42,7 @@ LLMAgent = Any
 __all__ = [
     "OFFLINE_SWITCHES",
     "Replayer",
+    "forget_notices",
     "llm_switch",
     "producer_for",
     "replay_parameters",
@@ -70,6 +71,12 @@ def _announce(mode: str, text: str) -> None:
             return
         _announced.add(mode)
     logger.warning(text)
+
+
+def forget_notices() -> None:
+    """Announce the switches again (their notice is given once per process; tests and notebooks may reset it)."""
+    with _announced_lock:
+        _announced.clear()
 
 
 def _switchable(agent: LLMAgent) -> bool:
