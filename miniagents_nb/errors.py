@@ -24,6 +24,7 @@ upstream MiniAgents that catches those keeps working::
     ├── InvalidArgumentsError(ValueError)
     ├── RunStoreError(OSError)
     │   └── UnknownRunError(LookupError)
+    ├── ReplayMismatchError(LookupError)
     ├── RecordedError
     ├── HistoryFileError(OSError)               miniagents_nb.ext.agents.history_agents
     ├── OutputFileError(OSError)                miniagents_nb.ext.agents.misc_agents
@@ -76,6 +77,7 @@ __all__ = [
     "PromiseNotReadyError",
     "PromisingError",
     "RecordedError",
+    "ReplayMismatchError",
     "RunStoreError",
     "RunningEventLoopError",
     "SyncContextManagerError",
@@ -167,6 +169,14 @@ class RunStoreError(MiniAgentsError, OSError):
 
 class UnknownRunError(RunStoreError, LookupError):
     """`RunStore.load(run_id)` was asked for a run the store does not hold (never recorded, or pruned)."""
+
+
+class ReplayMismatchError(MiniAgentsError, LookupError):
+    """An LLM agent answering from a run store (`MINIAGENTS_NB_LLM=replay`, `MiniAgents(replay_from=...)`) made a
+    request the store holds no reply for: the message names the agent and shows the request.
+
+    It ends that agent's reply only (like any LLM failure, at the message); other agents go on.
+    """
 
 
 class RecordedError(MiniAgentsError):

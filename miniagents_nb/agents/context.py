@@ -63,6 +63,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         await_reply_persistence_before_agent_finish: bool = False,
         start_everything_asap_by_default: bool | Sentinel = NO_VALUE,
         record_to: RecordTarget | None = None,
+        replay_from: Any = None,
         **kwargs: Any,
     ) -> None:
         if start_everything_asap_by_default is not NO_VALUE:  # the seed-era name (see `miniagents_nb.compat`)
@@ -87,6 +88,9 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self._call_count = 0
         self.recorder = recorder_for(record_to)
         """Where the runs of this context are recorded (`record_to=`: a path or a `miniagents_nb.runs.RunStore`)."""
+        self.replay_from = replay_from
+        """Where the LLM agents of this context take their replies from instead of the provider (`replay_from=`: a
+        run store, its path or a `miniagents_nb.runs.replay.ReplaySource`; read by the LLM agents, see docs/runs.md)."""
         self.recording: Recording | None = None
         """The recording of the current activation (None when not recording): the notebook layer starts a run per
         cell through it (`RunStore` recordings have `start_run(label, notebook=..., cell=...)`)."""

@@ -27,7 +27,9 @@ __all__ = [
     "pack_tokens",
     "rebuild_messages",
     "recorded_error",
+    "token_lengths",
     "unpack_keys",
+    "unpack_token_lengths",
     "unpack_tokens",
 ]
 
@@ -132,11 +134,32 @@ def _provider_of(class_name: str) -> str:
     return name.lower() or class_name.lower()
 
 
-def llm_columns(message: Message, parameters_json: str | None) -> tuple[Any, ...] | None:
-    """(provider, model, response_model, parameters, usage, stop_reason) when the message is an LLM's reply.
+def token_lengths(pieces: list[Any] | None, content: Any) -> bytes | None:
+    """How a streamed reply was cut into tokens (each token's length, packed), when its tokens are exactly its
+    text: what replay needs to stream the reply back token by token."""
+    if not pieces or not isinstance(content, str) or not all(isinstance(piece, str) for piece in pieces):
+        return None
+    lengths = array("I", map(len, pieces))
+    return lengths.tobytes() if sum(lengths) == len(content) else None
+
+
+def unpack_token_lengths(packed: bytes | None) -> tuple[int, ...]:
+    if not packed:
+        return ()
+    lengths = array("I")
+    lengths.frombytes(packed)
+    return tuple(lengths)
+
+
+def llm_columns(
+    message: Message, parameters_json: str | None, pieces: list[Any] | None = None
+) -> tuple[Any, ...] | None:
+    """(provider, model, response_model, parameters, usage, stop_reason, request_key, token_lengths) when the
+    message is an LLM's reply.
 
     An LLM agent's reply names its `model` (known before the request) and carries what the provider said
-    (`usage`, `stop_reason` or `choices[0].finish_reason`, `response_model`): read by name, no LLM module imported.
+    (`usage`, `stop_reason` or `choices[0].finish_reason`, `response_model`) and, in a recorded context, the
+    `request_key` replay matches requests by: read by name, no LLM module imported.
     """
     fields = message.serialize()
     if "model" not in fields or "agent_alias" not in fields:
@@ -153,6 +176,8 @@ def llm_columns(message: Message, parameters_json: str | None) -> tuple[Any, ...
         parameters_json,
         None if usage is None else json.dumps(usage, ensure_ascii=False, sort_keys=True),
         None if stop_reason is None else str(stop_reason),
+        fields.get("request_key"),
+        token_lengths(pieces, fields.get("content")),
     )
 
 

@@ -17,7 +17,7 @@ from miniagents_nb.runs.encoding import (
 )
 from miniagents_nb.runs.recorded import LLMRequest, RecordedCall, RecordedMessage, RecordedRun, RunSummary
 
-__all__ = ["read_run", "read_summaries"]
+__all__ = ["load_messages", "read_run", "read_summaries"]
 
 _SUMMARY = """
 SELECT r.id, r.label, r.status, r.started_wall, r.started_at, r.ended_at, r.notebook, r.cell,
@@ -90,7 +90,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
     unpacked = [(call_id, role, unpack_keys(packed), errors) for call_id, role, packed, errors in packed_lists]
     for _, _, list_keys, _ in unpacked:
         keys.extend(key for key in list_keys if key is not None)
-    run.messages = _load_messages(connection, keys)
+    run.messages = load_messages(connection, keys)
     lists: dict[tuple[int, str], list[Message | RecordedError]] = {}
     for call_id, role, list_keys, errors_json in unpacked:
         errors = json.loads(errors_json) if errors_json else {}
@@ -133,6 +133,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
                 usage=json.loads(row["usage"]) if row["usage"] else None,
                 stop_reason=row["stop_reason"],
                 time_to_first_token=row["time_to_first_token"],
+                request_key=row.get("request_key"),
             )
         )
     for call_id, call in run.calls.items():
@@ -147,7 +148,7 @@ def read_run(connection: sqlite3.Connection, run_id: int) -> RecordedRun:
     return run
 
 
-def _load_messages(connection: sqlite3.Connection, keys: list[str]) -> dict[str, Message]:
+def load_messages(connection: sqlite3.Connection, keys: list[str]) -> dict[str, Message]:
     """The messages with these keys and every message nested in them."""
     rows: dict[str, tuple[str, str]] = {}
     todo = list(dict.fromkeys(keys))

@@ -63,6 +63,8 @@ class LLMRequest:
     stop_reason: str | None
     time_to_first_token: float | None
     """Seconds from the call's start to the first sampled token (None when not streamed)."""
+    request_key: str | None = None
+    """The key replay matches the request by (`miniagents_nb.runs.replay.request_key`; None in older stores)."""
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ class StoreRecording:
             known = promise.known_beforehand
             if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
                 self._facts.replied.extend(
-                    (run.key, self._context, call_id, position, known, False, event.at, event.at, (), ())
+                    (run.key, self._context, call_id, position, known, False, event.at, event.at, (), (), None)
                 )
             else:
                 self._streams.append(_Stream(run, call_id, position, promise, event.at))
@@ -280,6 +280,7 @@ class StoreRecording:
                 ended_at,
                 stream.counts,
                 stream.times,
+                pieces if streamed else None,  # the stream's own (ended) list: the writer measures the tokens
             )
         )
 

@@ -80,8 +80,9 @@ STARTED_FIELDS = 3
 """run key, call id, at."""
 ENDED_FIELDS = 5
 """run key, call id, status, at, error."""
-REPLIED_FIELDS = 10
-"""run key, context, call id, position, entry, streamed, replied at, ended at, token counts, token times."""
+REPLIED_FIELDS = 11
+"""run key, context, call id, position, entry, streamed, replied at, ended at, token counts, token times, pieces
+(the streamed pieces, None for a whole message)."""
 LIST_FIELDS = 5
 """run key, context, call id, role, entries."""
 
@@ -119,7 +120,7 @@ _REPLIED = (
 )
 _LLM = (
     "INSERT OR REPLACE INTO llm_requests (run_id, call_id, position, provider, model, response_model, parameters, "
-    "usage, stop_reason, time_to_first_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "usage, stop_reason, request_key, token_lengths, time_to_first_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _RUN_END = "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?"
 
@@ -216,13 +217,20 @@ class RowBuilder:
                 batch.ended.append((status, at, *columns, run_id, call_id))
         values = facts.replied
         for start in range(0, len(values), REPLIED_FIELDS):
-            key, context, call_id, position, entry, streamed, replied_at, ended_at, counts, times = values[
+            key, context, call_id, position, entry, streamed, replied_at, ended_at, counts, times, pieces = values[
                 start : start + REPLIED_FIELDS
             ]
             run_id = run_ids.get(key)
             if run_id is not None:
                 self._add_replied(
-                    batch, context, run_id, call_id, position, entry, streamed, replied_at, ended_at, counts, times
+                    batch,
+                    context,
+                    run_id,
+                    call_id,
+                    position,
+                    entry,
+                    (streamed, replied_at, ended_at),
+                    (counts, times, pieces),
                 )
         values = facts.lists
         for start in range(0, len(values), LIST_FIELDS):
@@ -239,12 +247,11 @@ class RowBuilder:
         call_id: int,
         position: int,
         entry: Any,
-        streamed: bool,
-        replied_at: float,
-        ended_at: float | None,
-        counts: list[int],
-        times: list[float],
+        timing: tuple[bool, float, float | None],
+        stream: tuple[list[int], list[float], list[Any] | None],
     ) -> None:
+        streamed, replied_at, ended_at = timing
+        counts, times, pieces = stream
         key, text = self._entry(context, batch, entry)
         tokens = counts[-1] if counts else 0
         blobs = pack_tokens(counts, times) if streamed and counts else (None, None)
@@ -252,7 +259,7 @@ class RowBuilder:
         batch.replied.append((run_id, call_id, position, key, text, int(streamed), replied_at, ended, tokens, *blobs))
         self._own.setdefault((run_id, call_id), []).append(key)
         if isinstance(entry, Message):
-            self._add_llm(batch, context, run_id, call_id, position, entry, times if streamed else [])
+            self._add_llm(batch, context, run_id, call_id, position, entry, times if streamed else [], pieces)
 
     def _add_list(
         self, batch: Batch, context: contextvars.Context, run_id: int, call_id: int, role: str, entries: list[Any]
@@ -295,9 +302,10 @@ class RowBuilder:
         position: int,
         message: Message,
         times: list[float],
+        pieces: list[Any] | None,
     ) -> None:
         try:
-            columns = context.run(llm_columns, message, self._kwargs.get((run_id, call_id)))
+            columns = context.run(llm_columns, message, self._kwargs.get((run_id, call_id)), pieces)
         except Exception:
             return
         if columns is None:

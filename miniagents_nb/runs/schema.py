@@ -88,6 +88,14 @@ CREATE TABLE llm_requests (
 """
 
 
+_V2 = """
+ALTER TABLE llm_requests ADD COLUMN request_key TEXT;  -- the replay key of the request (`runs.replay.request_key`)
+ALTER TABLE llm_requests ADD COLUMN token_lengths BLOB;  -- array('I'): the length of each streamed token, in order
+CREATE INDEX llm_requests_by_key ON llm_requests(request_key);
+"""
+"""Version 2: what replay needs, the request's key and how the reply was cut into tokens."""
+
+
 def _statements(script: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
@@ -101,7 +109,7 @@ def _run_script(script: str) -> Callable[[sqlite3.Connection], None]:
     return migration
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_run_script(_V1)]
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_run_script(_V1), _run_script(_V2)]
 """`_MIGRATIONS[n]` takes a file from version n to n + 1 (append new ones; never change a released one)."""
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -3,7 +3,8 @@
 `_offline_llm_environment` (autouse) replaces the API keys with dummies, points both SDKs' base URLs at a closed
 local port and removes proxy settings, for every test in this directory. `llm_server` starts the local protocol
 server (tests/llm/servers.py) and points the SDKs' base URLs (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`) at it, so
-code that names no `base_url`, like the seeds' examples, talks to it too.
+code that names no `base_url`, like the seeds' examples, talks to it too; it also turns the offline switch
+(`MINIAGENTS_NB_LLM=fake`, which would make every LLM agent answer with the fake) off.
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ def _offline_llm_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def real_llms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The offline switch off (`MINIAGENTS_NB_LLM` unset): the agents take their SDK paths (and fail there)."""
+    monkeypatch.delenv("MINIAGENTS_NB_LLM", raising=False)
+
+
+@pytest.fixture
 def llm_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LLMTestServer]:
     server = LLMTestServer().start()
+    monkeypatch.delenv("MINIAGENTS_NB_LLM")  # the offline switch off: these tests drive the SDKs against the server
     monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_base_url)
     try:

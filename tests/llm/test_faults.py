@@ -204,6 +204,7 @@ async def test_errors_as_messages_puts_an_error_message_at_the_position(
     assert (str(messages[0]), str(messages[2])) == ("before", "after")
 
 
+@pytest.mark.usefixtures("real_llms")
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_an_unreachable_server_is_a_connection_error(provider: str) -> None:
     """No local server at all (the autouse fixture points the SDKs at a closed port): it fails at once."""
@@ -213,6 +214,7 @@ async def test_an_unreachable_server_is_a_connection_error(provider: str) -> Non
     assert "127.0.0.1:9" in error.message or "connection" in error.message.lower()
 
 
+@pytest.mark.usefixtures("real_llms")
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_missing_api_key_says_which_variable_to_set(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_VARIABLES[provider])
@@ -224,6 +226,7 @@ async def test_a_missing_api_key_says_which_variable_to_set(provider: str, monke
     assert "FakeLLMAgent" in error.message
 
 
+@pytest.mark.usefixtures("real_llms")
 @pytest.mark.parametrize(("provider", "module"), [("openai", "openai"), ("anthropic", "anthropic")])
 async def test_a_missing_sdk_names_the_extra_to_install(
     provider: str, module: str, monkeypatch: pytest.MonkeyPatch

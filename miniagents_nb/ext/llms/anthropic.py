@@ -162,6 +162,8 @@ class AnthropicLLMAgent(LLMAgent):
     """
 
     provider: ClassVar[str] = "anthropic"
+    replay_fields: ClassVar[tuple[str, ...]] = ("max_tokens",)
+    """Declared arguments that shape the answer, so part of the replay key (see `offline.replay_parameters`)."""
 
     response_message_class: type[Message] = AnthropicMessage
     max_tokens: int = 4096

@@ -28,6 +28,7 @@ from miniagents_nb.ext.llms.conversion import (
 from miniagents_nb.ext.llms.errors import llm_error_from
 from miniagents_nb.ext.llms.llm_miniagent import SECRET_KWARGS, LLMMiniAgent, is_freezable, llm_miniagent
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
+from miniagents_nb.ext.llms.offline import Replayer, producer_for, stamp_request_key
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult
 from miniagents_nb.ext.llms.tool_loop import DEFAULT_MAX_TURNS, ToolTurn, arun_tool_loop
 from miniagents_nb.ext.llms.tools import ToolSet, make_tool_set
@@ -128,14 +129,19 @@ class LLMAgent(BaseModel, ABC):
             return
 
         self._start_logging(message_dicts, response)
+        producer: Any = self
         try:
-            if isinstance(self.tools, ToolSet):
-                await arun_tool_loop(self, message_dicts, appender, response)
+            producer = producer_for(self)  # the fake or a run store's replay under the offline switches
+            if isinstance(producer, Replayer):
+                await producer.areplay(message_dicts, appender)
+            elif isinstance(self.tools, ToolSet):
+                await arun_tool_loop(producer, message_dicts, appender, response)
             else:
-                await self.aproduce_tokens(message_dicts, appender)
-                self.after_response(appender.auxiliary_field_collector)
+                await producer.aproduce_tokens(message_dicts, appender)
+                producer.after_response(appender.auxiliary_field_collector)
+            stamp_request_key(self, message_dicts, appender)
         except Exception as error:
-            appender.close(self.translate_error(error))
+            appender.close(producer.translate_error(error))
         except BaseException as error:  # cancelled or interrupted: end the message with it, then let it propagate
             appender.close(error)
             raise
