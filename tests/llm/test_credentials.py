@@ -216,3 +216,18 @@ def test_what_looks_like_a_credential() -> None:
         "sk-abcdef",
         "tok-123",
     ]
+
+
+def test_an_adapter_repr_never_shows_a_key_inside_its_base_url() -> None:
+    from miniagents_nb.orchestration.adapters import CustomAPIAdapter
+
+    adapter = CustomAPIAdapter(
+        f"https://user:{SECRETS['user_info']}@llm.example/v1?key={SECRETS['query']}",
+        "m",
+        0.0,
+        1.0,
+        {},
+        api_key=SECRETS["bearer"],
+    )
+    _assert_no_secret(repr(adapter), "user_info", "query", "bearer")
+    assert "llm.example/v1" in repr(adapter)
