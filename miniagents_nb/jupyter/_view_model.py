@@ -13,7 +13,14 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
-from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
+from miniagents_nb.jupyter._streams import (
+    LIVE_MESSAGE_CHARS,
+    Cursor,
+    live_text,
+    message_text,
+    piece_text,
+    stream_finished,
+)
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
@@ -32,15 +39,27 @@ def _error_text(error: BaseException) -> str | None:
 class Slot:
     """One message of a view: where its stream is, the text so far, who sent it."""
 
-    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "status")
+    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "shown", "status")
 
     def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
         self.cursor = cursor
         self.sender = sender
         self.parts: list[str] = []
+        self.shown = 0  # characters in `parts` while streaming (at most LIVE_MESSAGE_CHARS)
         self.status = "streaming"
         self.error: str | None = None
         self.final_sent = False
+
+    def keep(self, chunk: str) -> str:
+        """Add a streamed chunk; returns the part of it that is shown (none past `LIVE_MESSAGE_CHARS`)."""
+        room = LIVE_MESSAGE_CHARS - self.shown
+        if room <= 0:
+            return ""
+        if len(chunk) > room:
+            chunk = chunk[:room]  # the final state adds how many characters are not shown
+        self.parts.append(chunk)
+        self.shown += len(chunk)
+        return chunk
 
     def as_state(self) -> dict[str, Any]:
         return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
@@ -111,7 +130,7 @@ class ViewModel:
     def _add_message(self, item: MessagePromise | Message) -> Slot:
         if isinstance(item, Message):
             slot = Slot(None, None)
-            slot.parts.append(message_text(item))
+            slot.parts.append(live_text(message_text(item)))
             slot.status = "done"
             self.slots.append(slot)
             return slot
@@ -211,9 +230,7 @@ class ViewModel:
         except TypeError:  # an exception among them, or tokens of another type
             pass
         else:
-            if chunk:
-                slot.parts.append(chunk)
-            return chunk
+            return slot.keep(chunk) if chunk else chunk
         texts: list[str] = []
         for piece in pieces:
             if isinstance(piece, BaseException):
@@ -222,9 +239,7 @@ class ViewModel:
             else:
                 texts.append(piece_text(piece))
         chunk = "".join(texts)
-        if chunk:
-            slot.parts.append(chunk)
-        return chunk
+        return slot.keep(chunk) if chunk else chunk
 
     def _collect_slot_text(self, delta: dict[str, Any]) -> None:
         """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
@@ -241,7 +256,11 @@ class ViewModel:
             if chunk:
                 appended.append([index, chunk])
             if cursor.finished:
-                ended.append([index, self._finish_slot(slot, cursor)])
+                update = self._finish_slot(slot, cursor)
+                suffix = update.pop("suffix", None)
+                if suffix:  # the final text extends what was shown (a capped message): send only the rest
+                    appended.append([index, suffix])
+                ended.append([index, update])
         if appended:
             delta["append"] = appended
         if ended:
@@ -257,10 +276,14 @@ class ViewModel:
             slot.status, slot.error = _error_status(error), _error_text(error)
         elif slot.status == "streaming":
             slot.status = "done"
-            text = message_text(result)
-            if text != "".join(slot.parts):
+            text = live_text(message_text(result))
+            shown = "".join(slot.parts)
+            if text != shown:
                 slot.parts = [text]
-                update["text"] = text
+                if shown and text.startswith(shown):
+                    update["suffix"] = text[len(shown) :]
+                else:
+                    update["text"] = text
         update["status"] = slot.status
         update["error"] = slot.error
         return update
