@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import batch_recorder, texts
 
-from miniagents_nb import InteractionContext, Message, MiniAgents, miniagent
+from miniagents_nb import InteractionContext, Message, MiniAgents, TextMessage, miniagent
 from miniagents_nb.errors import MessageTypeError, MiniAgentsError, NoActiveContextError, NotFreezableError
 from miniagents_nb.promising import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen
@@ -127,6 +127,30 @@ async def test_an_agent_replying_an_unhashable_value_fails_at_its_position() -> 
         replies = await texts(replier.trigger())
     assert replies[0] == "first"
     assert replies[1].startswith("NotFreezableError: The field `blob` of Message")
+
+
+async def test_a_streamed_reply_with_a_lone_surrogate_fails_once_and_the_rest_is_persisted() -> None:
+    async def tokens(_aux: dict[str, Any]) -> AsyncIterator[str]:
+        yield "half an emoji \ud83d"  # e.g. a provider that split a surrogate pair across two chunks
+        yield "\ude00"
+
+    @miniagent
+    async def streamer(ctx: InteractionContext) -> None:
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens))
+        ctx.reply("after")
+
+    mini_agents = MiniAgents(await_reply_persistence_before_agent_finish=True)
+    persisted = batch_recorder(mini_agents)
+    outcomes: list[str] = []
+    async with mini_agents:
+        async for promise in streamer.trigger():  # the sequence itself ends normally: the failure is not repeated
+            try:
+                outcomes.append(str(await promise))
+            except NotFreezableError as error:
+                outcomes.append(f"refused: {error}")
+    assert outcomes[0].startswith("refused: The field `content` of TextMessage holds text that is not valid Unicode")
+    assert outcomes[1:] == ["after"]
+    assert "after" in [str(message.get("content")) for batch in persisted for message in batch]
 
 
 PERSISTENCE_NEVER_WEDGES = """
