@@ -231,3 +231,38 @@ def test_an_adapter_repr_never_shows_a_key_inside_its_base_url() -> None:
     )
     _assert_no_secret(repr(adapter), "user_info", "query", "bearer")
     assert "llm.example/v1" in repr(adapter)
+
+
+async def test_the_views_and_their_saved_forms_never_show_a_credential(
+    llm_server: LLMTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import comm
+    from jupyter.helpers import RecordingComm
+
+    from miniagents_nb.jupyter import SequenceView
+    from miniagents_nb.jupyter._tracker import CallTracker
+
+    comms: list[RecordingComm] = []
+
+    def create_comm(*args: Any, **kwargs: Any) -> RecordingComm:
+        comms.append(RecordingComm(*args, **kwargs))
+        return comms[-1]
+
+    monkeypatch.setattr(comm, "create_comm", create_comm)
+    async with MiniAgents() as mini_agents:
+        tracker = CallTracker(mini_agents)
+        mini_agents.subscribe(tracker)
+        agent = OpenAIAgent.fork(
+            model="m", extra_headers={"Authorization": f"Bearer {SECRETS['bearer']}"}, max_retries=0
+        )
+        reply = agent.trigger("hi", default_headers={"api-key": SECRETS["azure"]})
+        view = SequenceView(reply, tree=True, tracker=tracker)
+        await reply
+        await view.wait()
+    assert llm_server.requests[0].headers["authorization"] == f"Bearer {SECRETS['bearer']}"
+    assert llm_server.requests[0].headers["api-key"] == SECRETS["azure"]
+    bundle, _ = view._repr_mimebundle_()  # the saved notebook output: the tree with each call's details
+    shown = [bundle["text/html"], bundle["text/plain"], repr(view._model.all_details()), repr(view.state)]
+    shown += [repr(data) for recording in comms for _, data in recording.published]  # what the widget was sent
+    _assert_no_secret("\n".join(shown), "bearer", "azure")
+    assert REDACTED in bundle["text/html"]
