@@ -160,3 +160,23 @@ async def test_a_message_streamed_past_the_cap_reads_the_same_on_the_front_end(c
     opened = recording.published[0][1]["state"]["state"]
     assert replay(opened, recording.custom_messages())["messages"][0]["text"] == expected
     assert published_bytes(comms) < 4 * LIVE_MESSAGE_CHARS
+
+
+async def test_hostile_aliases_stay_text_in_the_timeline(comms: list[RecordingComm]) -> None:
+    """Held on main already: documents it (the alias also lands in a `title` attribute there)."""
+
+    @miniagent(alias=HOSTILE)
+    async def quick(ctx: InteractionContext) -> None:
+        ctx.reply(HOSTILE)
+
+    async with MiniAgents() as mini_agents:
+        tracker = CallTracker(mini_agents)
+        mini_agents.subscribe(tracker)
+        reply = quick.trigger()
+        view = SequenceView(reply, timeline=True, tracker=tracker)
+        await reply
+        await view.wait()
+    html = view._repr_mimebundle_()[0]["text/html"]
+    assert "mna-lane-label" in html  # the timeline is there
+    assert_markup_stays_text(html)
+    assert HOSTILE in view._repr_mimebundle_()[0]["text/plain"]
