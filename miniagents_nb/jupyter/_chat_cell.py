@@ -16,7 +16,8 @@ from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._streams import Cursor
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter.views import AgentTreeView, LiveView
-from miniagents_nb.messages import MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["ChatCellView", "ExchangeModel", "chat_cell_views"]
 
@@ -53,7 +54,7 @@ class ExchangeModel(ChatModel):
         if isinstance(error, asyncio.CancelledError):
             self.status = CANCELLED
         else:
-            self.status, self.error = FAILED, error_to_text(error)
+            self.status, self.error = FAILED, safe_error_text(error)
 
     def waiters(self) -> list[asyncio.Future[None]]:
         futures = super().waiters()

@@ -32,7 +32,8 @@ from miniagents_nb.events import (
     ObservedCall,
 )
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise, stream_finished
-from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext, error_to_text
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["ENDED", "CallRecord", "CallTracker", "current_cell"]
 
@@ -286,8 +287,8 @@ class CallTracker:
         elif isinstance(event, AgentCallFinished):
             self._end(record, DONE, at=event.at)
         elif isinstance(event, AgentCallFailed):
-            record.traceback = error_to_text(event.error, with_traceback=True)
-            self._end(record, FAILED, error_to_text(event.error), at=event.at)
+            record.traceback = safe_error_text(event.error, with_traceback=True)
+            self._end(record, FAILED, safe_error_text(event.error), at=event.at)
             self.failures_seen += 1
             self.last_failure = f"{record.alias}: {record.error}"
         elif isinstance(event, AgentCallCancelled):

@@ -13,10 +13,11 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
-from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
+from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state
-from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["Slot", "ViewModel"]
 
@@ -26,7 +27,7 @@ def _error_status(error: BaseException) -> str:
 
 
 def _error_text(error: BaseException) -> str | None:
-    return None if isinstance(error, asyncio.CancelledError) else error_to_text(error)
+    return None if isinstance(error, asyncio.CancelledError) else safe_error_text(error)
 
 
 class Slot:
@@ -93,9 +94,9 @@ class ViewModel:
         if self.follows_calls and self._own_record is not None:
             self._add_root(self._own_record)
         if message is not None:
-            self._add_message(message)
+            slot = self._add_message(message)
             if isinstance(message, Message):
-                self.status = "done"
+                self.status, self.error = slot.status, slot.error
 
     # --- building --------------------------------------------------------------------------------------------
 
@@ -111,8 +112,9 @@ class ViewModel:
     def _add_message(self, item: MessagePromise | Message) -> Slot:
         if isinstance(item, Message):
             slot = Slot(None, None)
-            slot.parts.append(message_text(item))
-            slot.status = "done"
+            text, error = message_text_or_error(item)
+            slot.parts.append(text)
+            slot.status, slot.error = ("done", None) if error is None else ("failed", error)
             self.slots.append(slot)
             return slot
         record = self._sender_record(item)
@@ -256,11 +258,14 @@ class ViewModel:
         if error is not None:
             slot.status, slot.error = _error_status(error), _error_text(error)
         elif slot.status == "streaming":
-            slot.status = "done"
-            text = message_text(result)
-            if text != "".join(slot.parts):
-                slot.parts = [text]
-                update["text"] = text
+            text, text_error = message_text_or_error(result)
+            if text_error is not None:  # it has no text: show what streamed and why it failed, and go on
+                slot.status, slot.error = "failed", text_error
+            else:
+                slot.status = "done"
+                if text != "".join(slot.parts):
+                    slot.parts = [text]
+                    update["text"] = text
         update["status"] = slot.status
         update["error"] = slot.error
         return update

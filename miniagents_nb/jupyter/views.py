@@ -225,9 +225,11 @@ class LiveView(anywidget.AnyWidget):
                 )
         finally:
             if not self._final and not self._closed:
-                # Cancelled (the kernel shuts down, or the sync facade's loop ends): show exactly what is known.
+                # Cancelled (the kernel shuts down, or the sync facade's loop ends), or failed: show exactly what is
+                # known, and end (a view that says "streaming" for ever is worse than one marked incomplete).
                 with contextlib.suppress(Exception):
                     self._model.collect()
+                with contextlib.suppress(Exception):
                     self._finish(force=True)
 
     def _finish(self, force: bool = False) -> None:
@@ -447,4 +449,8 @@ def refresh_live_views(cell: int | None = None) -> None:
             continue
         if view._loop is not None and cell not in view._display_cells:
             continue
-        view.refresh()
+        try:
+            view.refresh()
+        except Exception:  # one broken view must not fail the cell (this runs in IPython's post_run_cell hook)
+            with contextlib.suppress(Exception):
+                view._finish(force=True)
