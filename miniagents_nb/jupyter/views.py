@@ -26,7 +26,6 @@ import contextlib
 import math
 import threading
 import uuid
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -35,6 +34,7 @@ import traitlets
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter import _follower as follower
 from miniagents_nb.jupyter._ipython import display, update_display
+from miniagents_nb.jupyter._live_views import refresh_live_views, register_live_view
 from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
 from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL, saved_form
 from miniagents_nb.jupyter._static import widget_css, widget_esm
@@ -113,7 +113,7 @@ class LiveView(anywidget.AnyWidget):
             self._unsubscribe = model.tracker.add_listener(self._on_record_changed)
         self._task: asyncio.Task[None] | None = None
         self.on_msg(self._on_front_end_message)
-        _register_live_view(self)
+        register_live_view(self)
         if model.finished():  # the state it was created with is final already: nothing more to send
             self._final = True
             self._stop_following()
@@ -425,32 +425,3 @@ def make_view(
         f"Cannot show a {type(obj).__name__}: show() takes a MessageSequencePromise (e.g. `agent.trigger(...)`), "
         "a MessagePromise or a Message."
     )
-
-
-_LIVE_VIEWS: weakref.WeakSet[LiveView] = weakref.WeakSet()
-
-
-def _register_live_view(view: LiveView) -> None:
-    _LIVE_VIEWS.add(view)
-
-
-def refresh_live_views(cell: int | None = None) -> None:
-    """Bring the views that cell `cell` displayed up to date now (called at the end of each cell).
-
-    A stream that ended while the cell ran gets its final state sent before the cell's reply, so headless runs
-    record it whatever order the tasks happened to run in. Views displayed by earlier cells are left to their own
-    follower: an update sent now would carry this cell's header, and nbclient would rewrite the earlier cell's
-    saved output with a final form that nbval (which ignores display updates) never sees. Views with no event loop
-    to follow them (a plain IPython shell) are refreshed at every cell end.
-    """
-    me = threading.get_ident()
-    for view in list(_LIVE_VIEWS):
-        if view._final or view._closed or view._thread != me:
-            continue
-        if view._loop is not None and cell not in view._display_cells:
-            continue
-        try:
-            view.refresh()
-        except Exception:  # one broken view must not fail the cell (this runs in IPython's post_run_cell hook)
-            with contextlib.suppress(Exception):
-                view._finish(force=True)

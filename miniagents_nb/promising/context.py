@@ -22,8 +22,9 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
     WrongActiveContextError,
 )
-from miniagents_nb.promising.environment import in_ipython
+from miniagents_nb.promising.environment import in_ipython, in_ipython_kernel
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 
 __all__ = [
     "BlockingRunner",
@@ -66,8 +67,14 @@ def install_blocking_runner(runner: BlockingRunner) -> Callable[[], None]:
 
 
 def current_blocking_runner() -> BlockingRunner | None:
-    """The runner `run()` uses under a running event loop, if one is installed."""
-    return _blocking_runners[-1] if _blocking_runners else None
+    """The runner `run()` uses under a running event loop: the one installed last; else, in a Jupyter kernel (a
+    notebook cell without `%load_ext miniagents_nb`, where the seeds' `MiniAgents().run(main())` is pasted), a worker
+    thread with a loop of its own; else None (plain Python under a running loop: `run()` refuses)."""
+    if _blocking_runners:
+        return _blocking_runners[-1]
+    if in_ipython_kernel():
+        return run_in_worker_thread
+    return None
 
 
 def current_context_or_none() -> PromisingContext | None:
@@ -138,6 +145,9 @@ class PromisingContext:
         chat history), so that it never lives in a module global shared by every context."""
         self._activation_token: Token[PromisingContext | None] | None = None
         self._is_active = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop running where it was last activated (None: activated outside a loop). Its streams are
+        produced there: `run()` on a worker loop refuses to wait for them while that loop waits for it."""
         for handler in _as_handler_list(on_promise_resolved):
             self.on_promise_resolved(handler)
 
@@ -266,6 +276,10 @@ class PromisingContext:
             )
         self._activation_token = _current_context.set(self)
         self._is_active = True
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
         return self
 
     async def afinalize(self) -> None:

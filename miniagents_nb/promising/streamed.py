@@ -24,6 +24,7 @@ from miniagents_nb.errors import (
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.promise import Promise, PromiseResolver
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.promising.worker_thread import BLOCKED_LOOPS, refuse_waiting_on_blocked_loop
 
 __all__ = ["FinishedPieceStream", "PieceStream", "PromiseStreamer", "StreamAppender", "StreamedPromise"]
 
@@ -142,9 +143,16 @@ class _ReplayIterator(AsyncIterator[Any]):
                 return piece
             if stream.finished:
                 raise StopAsyncIteration
+            if BLOCKED_LOOPS:  # (the sync facade runs: is this stream produced on the loop that waits for it?)
+                _refuse_if_blocked(self._source)
             self._source._ensure_producing()
             await stream.wait()
             stream = self._source._stream
+
+
+def _refuse_if_blocked(source: StreamedPromise[Any, Any] | StreamAppender[Any]) -> None:
+    if isinstance(source, Promise):
+        refuse_waiting_on_blocked_loop(source._ctx.loop, f"a {type(source).__name__}")
 
 
 class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
@@ -294,6 +302,8 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
         """Wait until the stream has ended and return every piece (exceptions included, not raised)."""
         stream = self._stream
         while not stream.finished:
+            if BLOCKED_LOOPS:
+                _refuse_if_blocked(self)
             self._ensure_producing()
             await stream.wait()
             stream = self._stream

@@ -1,6 +1,7 @@
 """The notebook layer under abuse, in a real ipykernel: objects whose `str()` raises (an exception class, a message
 whose `content_template` names a missing field) must not break the call tracker, the views' followers or the
-cell hooks; every view still ends and shows the failure, and the next cell runs normally."""
+cell hooks; every view still ends and shows the failure, and the next cell runs normally. The sync facade asked to
+wait for a reply that only the (waiting) kernel loop can produce fails at once instead of deadlocking."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 SETUP = """\
 import asyncio
-from miniagents_nb import InteractionContext, TextMessage, miniagent
+from miniagents_nb import InteractionContext, MessageTokenAppender, MiniAgents, TextMessage, miniagent
 from miniagents_nb.jupyter import current_session, view
 
 
@@ -38,6 +39,15 @@ async def unprintable_failure(ctx: InteractionContext) -> None:
 @miniagent
 async def templated(ctx: InteractionContext) -> None:
     ctx.reply(Templated(content="x"))
+
+
+@miniagent
+async def ticker(ctx: InteractionContext, count: int = 40, delay: float = 0.05) -> None:
+    with MessageTokenAppender(capture_errors=True) as appender:
+        ctx.reply(TextMessage.promise(message_token_streamer=appender))
+        for index in range(count):
+            await asyncio.sleep(delay)
+            appender.append(f"t{index} ")
 """
 
 
@@ -101,3 +111,30 @@ def test_a_message_whose_str_raises_ends_its_view_as_failed(kernel: Kernel) -> N
     displayed = [content["data"]["text/plain"] for content in run.display_data()]
     assert displayed[-1].startswith("TEMPLATED · 1 message · done\n[TEMPLATED] <Templated that cannot be shown as text")
     assert kernel.ok("print(1 + 1)").stdout == "2\n"
+
+
+def test_the_sync_facade_refuses_at_once_to_wait_for_a_reply_streaming_on_the_kernel_loop(kernel: Kernel) -> None:
+    kernel.ok("early = ticker.trigger(count=2000, delay=0.01)")  # streams on the kernel's loop for 20 s
+    for waiting in ("await early", "[m async for m in early]", "await early.as_single_text_promise()"):
+        run = kernel.execute(
+            f"async def main():\n    return {waiting}\n"
+            "try:\n    MiniAgents().run(main())\nexcept Exception as error:\n    print(type(error).__name__, error)",
+            timeout=15,  # (it used to wait until interrupted)
+        )
+        assert run.error is None, run.error
+        assert run.stdout.startswith("RunningEventLoopError `MiniAgents().run(...)` cannot wait for a Message"), (
+            waiting,
+            run.stdout,
+        )
+        assert "would wait for ever" in run.stdout
+    # what already ended is given, and the reply the facade refused goes on streaming on the kernel loop
+    run = kernel.ok(
+        "done = ticker.trigger(count=2, delay=0)\nawait done\n"
+        "async def main():\n    return [str(m) for m in await done]\n"
+        "print(MiniAgents().run(main()))\n"
+        "print(early.producer_ended)\n"
+        "early_texts = [str(m) for m in await MiniAgents().arun(ticker.trigger(count=3, delay=0))]\n"
+        "print(early_texts)"
+    )
+    assert run.stdout.splitlines() == ["['t0 t1 ']", "False", "['t0 t1 t2 ']"]
+    assert kernel.ok("%miniagents cancel\nprint('ok')").stdout.endswith("ok\n")

@@ -1,13 +1,17 @@
-"""The sync facade inside a notebook: `MiniAgents().run(main())` in a cell whose kernel loop is already running.
+"""The sync facade under a running loop: `MiniAgents().run(main())` in a notebook cell, whose kernel loop runs.
 
-The coroutine runs to completion on a fresh event loop in a worker thread while the cell waits, with a copy of the
-cell's context variables (so output goes to the cell and the notebook-wide context is the parent of the one being
-run). Nothing patches the kernel's loop: `nest_asyncio` 1.6 drops the cells queued behind such a cell on
-ipykernel 7.3+ ("Run All" stops), and even `nest-asyncio2` changes the loop for the rest of the session.
+The coroutine runs to completion on a fresh event loop in a worker thread while the caller waits, with a copy of
+the caller's context variables (so output goes to the cell and, with `%load_ext miniagents_nb`, the notebook-wide
+context is the parent of the one being run). Nothing patches the caller's loop: `nest_asyncio` 1.6 drops the cells
+queued behind such a cell on ipykernel 7.3+ ("Run All" stops), and even `nest-asyncio2` changes the loop for the
+rest of the session. `run()` uses it in any IPython shell (detected without importing IPython), with or without
+the notebook layer; the notebook layer installs it too (`install_blocking_runner`).
 
-Costs, by design: the kernel's loop waits meanwhile, so agents already running in the background pause until the
-cell returns, and loop-bound objects (locks, clients) made on the kernel's loop cannot be used inside. Interrupting
-the kernel cancels everything on the worker loop and raises `KeyboardInterrupt` in the cell.
+Costs, by design: the caller's loop waits meanwhile, so what already runs on it (agents that an earlier cell left
+streaming) pauses until the run returns, and loop-bound objects made on it cannot be used inside. Waiting inside
+the run for a stream that only that paused loop can produce would wait for ever: it fails at once instead
+(`refuse_waiting_on_blocked_loop`). Interrupting the kernel cancels everything on the worker loop and raises
+`KeyboardInterrupt` in the caller.
 """
 
 from __future__ import annotations
@@ -18,9 +22,32 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["run_in_worker_thread"]
+from miniagents_nb.errors import RunningEventLoopError
+
+__all__ = ["refuse_waiting_on_blocked_loop", "run_in_worker_thread"]
 
 _SHUTDOWN_GRACE_SECONDS = 10.0
+
+BLOCKED_LOOPS: dict[asyncio.AbstractEventLoop, int] = {}
+"""The loops whose thread waits in `run_in_worker_thread` (how many runs each waits for): nothing on them can run."""
+
+
+def refuse_waiting_on_blocked_loop(owner_loop: asyncio.AbstractEventLoop | None, what: str) -> None:
+    """Raise at once when the running code is about to wait for something only `owner_loop` can produce while that
+    loop waits for this very run (it would wait for ever). Callers check `BLOCKED_LOOPS` first (it is mostly empty)."""
+    if owner_loop is None or owner_loop not in BLOCKED_LOOPS:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is owner_loop:
+        return
+    raise RunningEventLoopError(
+        f"`MiniAgents().run(...)` cannot wait for {what} that is still being produced on the notebook's event loop: "
+        "that loop waits for this cell to return, so it would wait for ever. Await it in a cell of its own "
+        "(`await reply`), or use `await MiniAgents().arun(...)` instead of `run(...)`."
+    )
 
 
 class _Run:
@@ -91,6 +118,22 @@ def run_in_worker_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
         name="miniagents_nb sync facade",
         daemon=True,
     )
+    try:
+        caller_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        caller_loop = None
+    if caller_loop is not None:
+        BLOCKED_LOOPS[caller_loop] = BLOCKED_LOOPS.get(caller_loop, 0) + 1
+    try:
+        return _run_and_wait(run, thread)
+    finally:
+        if caller_loop is not None:
+            remaining = BLOCKED_LOOPS.pop(caller_loop) - 1
+            if remaining:
+                BLOCKED_LOOPS[caller_loop] = remaining
+
+
+def _run_and_wait(run: _Run, thread: threading.Thread) -> Any:
     thread.start()
     try:
         run.done.wait()
