@@ -31,10 +31,16 @@ class ExchangeModel(ChatModel):
             title=title, greeting="", placeholder="", user_label="USER", tracker=tracker, takes_input=False
         )
         self.add_user(user_text)
-        self._reply = Cursor(reply)
-        self._reply_sequence = reply  # the view keeps what it shows alive
+        self._reply: Cursor | None = Cursor(reply)
+        self._reply_sequence: MessageSequencePromise | None = reply  # the view keeps what it shows alive (until final)
+
+    def release(self) -> None:
+        super().release()
+        self._reply = self._reply_sequence = None
 
     def collect(self) -> dict[str, Any] | None:
+        if self._reply is None:  # released: final
+            return None
         for piece in self._reply.take():
             if isinstance(piece, MessagePromise):
                 self.add_incoming(piece)
@@ -58,12 +64,12 @@ class ExchangeModel(ChatModel):
 
     def waiters(self) -> list[asyncio.Future[None]]:
         futures = super().waiters()
-        if (future := self._reply.waiter()) is not None:
+        if self._reply is not None and (future := self._reply.waiter()) is not None:
             futures.append(future)
         return futures
 
     def producers_ended(self) -> bool:
-        return self._reply.producer_ended and super().producers_ended()
+        return (self._reply is None or self._reply.producer_ended) and super().producers_ended()
 
 
 class ChatCellView(LiveView):

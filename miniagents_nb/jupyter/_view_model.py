@@ -91,6 +91,8 @@ class ViewModel:
         self._own_record = tracker.record_of_sequence(sequence) if tracker is not None and sequence else None
         """The call whose reply the view shows (tells whether a re-run of its cell superseded it)."""
         self._sent_superseded = False
+        self._released: tuple[dict[str, Any], dict[str, dict[str, Any]]] | None = None
+        """The final state and details, once `release()` dropped everything else."""
         if self.follows_calls and self._own_record is not None:
             self._add_root(self._own_record)
         if message is not None:
@@ -365,6 +367,8 @@ class ViewModel:
 
     def details(self, label: str) -> dict[str, Any] | None:
         """The details of one call of the view, built now (None for a call the view does not show)."""
+        if self._released is not None:
+            return self._released[1].get(label)
         for root in self.roots:
             for record in root.walk():
                 if record.label == label:
@@ -373,6 +377,8 @@ class ViewModel:
 
     def all_details(self) -> dict[str, dict[str, Any]]:
         """The details of every call of the view (for the final static form)."""
+        if self._released is not None:
+            return self._released[1]
         return {
             record.label: call_details(record, self._sent_nodes.get(record.label) or self._node_state(record))
             for root in self.roots
@@ -385,8 +391,31 @@ class ViewModel:
 
     # --- the whole state -------------------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Once the view is final: keep its final state and the calls' details, and let go of every stream, promise,
+        token piece and call record it followed. A displayed widget lives as long as the kernel (ipywidgets keeps it
+        for its front end), so a long session keeps only what its finished views show, not the engine behind them.
+        """
+        if self._released is not None:
+            return
+        details = self.all_details() if self.follows_calls else {}
+        self._released = (self.snapshot(), details)
+        self.tracker = None
+        self.slots = []
+        self._sequence_cursor = None
+        self._early_cursors = {}
+        self._keep = []
+        self.roots = []
+        self._root_keys = set()
+        self._own_record = None
+        self._sent_nodes = {}
+        self._times = CallTimes()
+        self._listed = set()
+
     def snapshot(self) -> dict[str, Any]:
         """The full state: the synced traits, and what the static forms are made of."""
+        if self._released is not None:
+            return dict(self._released[0])
         nodes: dict[str, dict[str, Any]] = {}
         if self.follows_calls:
             for root in self.roots:

@@ -117,6 +117,7 @@ class LiveView(anywidget.AnyWidget):
         if model.finished():  # the state it was created with is final already: nothing more to send
             self._final = True
             self._stop_following()
+            model.release()
         elif loop is not None:
             self._task = follower.start_follower(loop, self._follow())
 
@@ -236,6 +237,7 @@ class LiveView(anywidget.AnyWidget):
         if self._final:
             return
         self._final = True
+        self._model.release()  # (what it followed is not needed any more: see `ViewModel.release`)
         snapshot = self._model.snapshot()
         if force:  # what had not ended never will: say so rather than show it running in a saved notebook
             snapshot = mark_incomplete(snapshot)
