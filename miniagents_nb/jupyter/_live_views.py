@@ -11,6 +11,8 @@ import threading
 import weakref
 from typing import Any, Protocol
 
+from miniagents_nb.jupyter._follower import BUDGET
+
 
 class LiveView(Protocol):
     """What this module needs of a view (`views.LiveView`; a protocol, so that there is no import cycle)."""
@@ -22,6 +24,8 @@ class LiveView(Protocol):
     _display_cells: set[int | None]
 
     def refresh(self) -> None: ...
+
+    def messages_due(self) -> int: ...
 
     def _finish(self, force: bool = False) -> None: ...
 
@@ -46,13 +50,16 @@ def refresh_live_views(cell: int | None = None) -> None:
     record it whatever order the tasks happened to run in. Views displayed by earlier cells are left to their own
     follower: an update sent now would carry this cell's header, and nbclient would rewrite the earlier cell's
     saved output with a final form that nbval (which ignores display updates) never sees. Views with no event loop
-    to follow them (a plain IPython shell) are refreshed at every cell end.
+    to follow them (a plain IPython shell) are refreshed at every cell end. All of it within the messages budget
+    of every view together (`follower.BUDGET`): beyond it, a view is left to its follower, which waits its turn.
     """
     me = threading.get_ident()
     for view in list(_LIVE_VIEWS):
         if view._final or view._closed or view._thread != me:
             continue
         if view._loop is not None and cell not in view._display_cells:
+            continue
+        if not BUDGET.try_take(view.messages_due()):  # (too many at once for the front end: its follower sends it)
             continue
         try:
             view.refresh()

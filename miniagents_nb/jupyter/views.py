@@ -187,12 +187,20 @@ class LiveView(anywidget.AnyWidget):
 
     def _poll(self) -> None:
         delta = self._model.collect()
+        finished = self._model.finished()
         if delta is not None:
-            self._send_delta(delta)
-        if self._model.finished():
+            self._send_delta(delta, saved_form_due=not finished)  # (a final view's saved form is empty)
+        if finished:
             self._finish()
 
-    def _send_delta(self, delta: dict[str, Any]) -> None:
+    def messages_due(self) -> int:
+        """At most how many front-end messages the next poll sends: a delta and maybe the live saved form, or a last
+        delta, the final state and one display update per display (what the shared `follower.BUDGET` books)."""
+        if self._model.producers_ended():
+            return 2 + len(self._display_ids)
+        return 2 if self._loop is not None and self._loop.time() >= self._saved_form_due else 1
+
+    def _send_delta(self, delta: dict[str, Any], saved_form_due: bool = True) -> None:
         # The version counts deltas; the synced trait gets it only with the final state (one message, not two).
         delta["type"] = "delta"
         delta["from"] = self._version
@@ -202,13 +210,16 @@ class LiveView(anywidget.AnyWidget):
         self.updates_sent += 1
         if self._loop is not None:
             self._last_sent = self._loop.time()
-            if self._last_sent >= self._saved_form_due:
+            if saved_form_due and self._last_sent >= self._saved_form_due:
                 self._saved_form_due, self.saved_form = self._last_sent + SAVED_FORM_INTERVAL, saved_form(self)
 
     async def _follow(self) -> None:
         assert self._loop is not None
         try:
             while not self._final and not self._closed:
+                # every view's messages together stay under the front end's rate limit, final states included
+                if not await follower.wait_for_budget(self.messages_due, lambda: self._final or self._closed):
+                    break
                 self._poll()
                 if self._final or self._closed:
                     break

@@ -192,3 +192,42 @@ def test_finished_views_let_go_of_the_engine(kernel: Kernel) -> None:
         "Agent calls:",
         "  TICKER: done, 1 message",
     ]
+
+
+IOPUB_LIMIT_PER_SECOND = 1000  # jupyter_server's default `iopub_msg_rate_limit`, over `rate_limit_window` = 3 s
+UNCOUNTED = {"status", "comm_open", "execute_input"}  # what jupyter_server does not count
+
+
+def _most_in_a_window(stamps: list[float], seconds: float) -> int:
+    most, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] < stamp - seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_many_views_ending_together_stay_under_the_iopub_limit(kernel: Kernel) -> None:
+    kernel.ok(
+        "GATE = asyncio.Event()\n"
+        "@miniagent\nasync def gated(ctx):\n    await GATE.wait()\n    ctx.reply('done')\n"
+        "GATED_VIEWS = []"
+    )
+    for _ in range(12):  # 1,200 views in the background, all waiting (displayed 100 a cell)
+        kernel.ok("for _ in range(100):\n    v = view(gated.trigger())\n    display(v)\n    GATED_VIEWS.append(v)")
+    first = len(kernel.all_messages)
+    kernel.ok("GATE.set()")  # they all end together, and every view sends its final state
+    finals = kernel.ok(
+        "await asyncio.wait_for(asyncio.gather(*(v.wait() for v in GATED_VIEWS)), 100)\n"
+        "print(sum(v.is_final and v.state['status'] == 'done' for v in GATED_VIEWS))",
+        timeout=110,
+    )
+    assert finals.stdout == "1200\n"
+    counted = sorted(
+        message["header"]["date"].timestamp()
+        for _, message in kernel.all_messages[first:]
+        if message["msg_type"] not in UNCOUNTED
+    )
+    assert len(counted) >= 2400  # each view's final state and its display update
+    assert _most_in_a_window(counted, 3.0) <= 3 * IOPUB_LIMIT_PER_SECOND // 2  # half the limit: room for the cells
+    assert _most_in_a_window(counted, 1.0) <= IOPUB_LIMIT_PER_SECOND // 2
