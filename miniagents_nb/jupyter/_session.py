@@ -156,6 +156,7 @@ class NotebookSession:
         self.cancel_all()
         for task in list(self.miniagents.child_tasks) + list(self._tasks):
             task.cancel()
+        self.tracker.abandon()  # (it stops observing below: the calls' end events would never reach it)
         while self._undo:
             self._undo.pop()()
 

@@ -352,6 +352,18 @@ class CallTracker:
                 cancel_stream(promise)
         return cancelled
 
+    def abandon(self) -> None:
+        """The session goes away (`%unload_ext`) after cancelling every call: the events that would end them will not
+        reach this observer any more, so they end here, as cancelled, and the views that follow them are told (a
+        view must not say "running" for ever). Their messages still end on their own, as the cancellations run."""
+        with self._lock:
+            records = [record for record in self._active.values() if not record.ended]
+            for record in records:
+                record.cancel_requested = True  # (counted by `cancel` already)
+                self._end(record, CANCELLED)
+        for record in records:
+            self._changed(record)
+
     def _count_cancelled(self, record: CallRecord) -> None:
         with self._lock:
             self._cancelled_by_cell[record.cell] = self._cancelled_by_cell.get(record.cell, 0) + 1

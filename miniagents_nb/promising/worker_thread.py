@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -108,6 +109,25 @@ def _thread_main(run: _Run, coroutine: Coroutine[Any, Any, Any]) -> None:
         run.done.set()
 
 
+def _stop(run: _Run) -> None:
+    """Cancel everything on the run's loop and wait (a while) for it to end; further interrupts meanwhile (a user
+    pressing ■ again and again) only cancel again: the run is being stopped, and the first interrupt is raised."""
+    deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            run.started.wait(remaining)
+            loop = run.loop
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_cancel_all, loop)
+                except RuntimeError:  # it closed meanwhile
+                    pass
+            if run.done.wait(max(0.0, deadline - time.monotonic())):
+                return
+        except KeyboardInterrupt:
+            continue
+
+
 def run_in_worker_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Run `coroutine` to completion on a new loop in a worker thread and return its result (or raise)."""
     run = _Run()
@@ -138,14 +158,7 @@ def _run_and_wait(run: _Run, thread: threading.Thread) -> Any:
     try:
         run.done.wait()
     except BaseException:  # a kernel interrupt (KeyboardInterrupt) while waiting: stop the run, then re-raise
-        run.started.wait(_SHUTDOWN_GRACE_SECONDS)
-        loop = run.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(_cancel_all, loop)
-            except RuntimeError:  # it closed meanwhile
-                pass
-        run.done.wait(_SHUTDOWN_GRACE_SECONDS)
+        _stop(run)
         raise
     thread.join()
     if run.error is not None:
