@@ -103,6 +103,11 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
     assert not _open(lab, _node("BOSS", LIVE))  # the user's choice survived the update
     # a message the list shows in full is only referred to in the tree
     assert all(text.startswith("↑ ") for text in lab.texts(f"{_node('WORKER', LIVE)} .mna-node-message"))
+    markers = lab.page.evaluate(  # and carries only its own marker, not also the "›" of other tree lines
+        "(sel) => [...document.querySelectorAll(sel)].map(e => getComputedStyle(e, '::before').content)",
+        f"{_node('WORKER', LIVE)} .mna-node-message",
+    )
+    assert markers and all(marker in ("none", "normal") for marker in markers), markers
     lab.screenshot("trace-live-light", cell=2, output_only=True)
 
     _release(lab, 1)
