@@ -185,14 +185,7 @@ def test_the_timeline_grows_live_then_survives_the_kernel(lab: LabPage) -> None:
         what="the narrator's lane to read cancelled",
     )
 
-    lab.execute_command("docmanager:save")
-    lab.wait_for_js(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
-        None,
-        timeout=15,
-        what="the notebook to be saved",
-        texts=lambda: "",
-    )
+    lab.save_notebook()
     saved = json.loads((lab.server.root_dir / name).read_text())
     html = "".join(
         "".join(output.get("data", {}).get("text/html", "")) for output in saved["cells"][2].get("outputs", [])
@@ -208,14 +201,7 @@ def test_the_timeline_grows_live_then_survives_the_kernel(lab: LabPage) -> None:
     lab.wait_for_kernel_idle(expected_cells=len(CELLS), timeout=60)
     _check_final_timeline(lab)
     lab.screenshot("timeline-reopened-light", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme",
-        texts=lambda: "",
-    )
+    lab.use_theme("dark")
     _check_final_timeline(lab)
     lab.screenshot("timeline-reopened-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")

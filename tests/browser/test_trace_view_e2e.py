@@ -107,7 +107,8 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
         "(sel) => [...document.querySelectorAll(sel)].map(e => getComputedStyle(e, '::before').content)",
         f"{_node('WORKER', LIVE)} .mna-node-message",
     )
-    assert markers and all(marker in ("none", "normal") for marker in markers), markers
+    assert markers
+    assert all(marker in ("none", "normal") for marker in markers), markers
     lab.screenshot("trace-live-light", cell=2, output_only=True)
 
     _release(lab, 1)
@@ -137,14 +138,7 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
     assert header.startswith("BOSS · 2 messages"), header
     lab.screenshot("trace-final-light", cell=2, output_only=True)
 
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
+    lab.use_theme("dark")
     lab.screenshot("trace-final-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
     assert "model not found" not in lab.page.inner_text("body")
