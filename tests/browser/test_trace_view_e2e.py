@@ -87,6 +87,21 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
         True,
         False,
     ]
+    # click-to-details while live: the view asks the kernel for the call's details when they are opened
+    lab.click(
+        lab.page.locator(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details > summary").first,
+        what="the live boss's details",
+    )
+    lab.wait_for_js(
+        "(sel) => (document.querySelector(sel)?.innerText ?? '').includes('Replies')",
+        f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details",
+        timeout=30,
+        what="the live boss's details to arrive from the kernel ({texts})",
+        texts=lambda: lab.texts(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details"),
+    )
+    live_details = lab.texts(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details")[0]
+    assert "Input" in live_details, live_details
+    assert "Delegated:" in live_details, live_details  # its own reply
     # the user closes the boss; a mark on its element proves later updates patch it rather than redraw it
     lab.click(lab.page.locator(f"{_node('BOSS', LIVE)} > .mna-node-box > summary"), what="the boss's summary")
     assert not _open(lab, _node("BOSS", LIVE))
