@@ -109,7 +109,7 @@ function detailsView(details) {
   if (details.times.length) section("Times", pairsView("mna-details-pairs", details.times));
   if (details.arguments.length) section("Arguments", pairsView("mna-details-pairs", details.arguments));
   section("Input", details.input.length ? messagesView(details.input) : h("i", null, "(no input)"));
-  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(no replies)"));
+  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(none of its own: messages it passed on are shown under the calls that made them)"));
   if (details.error) section("Error", h("div", "mna-details-text mna-details-error", details.traceback ?? details.error));
   return body;
 }
