@@ -1,0 +1,174 @@
+"""Nothing hangs: every abuse of issue 17's "Hangs" list ends, with the result or a clear error at its position.
+
+A reply that never ends is the worst failure (the cell stays busy for ever and nothing says why), so each case runs
+in a fresh interpreter with a timeout: a regression fails the test instead of wedging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+HANG_TIMEOUT = 25
+"""Seconds a script may take (each ends in well under one when nothing hangs; importing the package is most of it)."""
+
+
+def run_script(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter; a script that does not end in time fails the test as a hang."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=HANG_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"The script hung (no end after {HANG_TIMEOUT} s). Its output so far: {expired.stdout!r}")
+
+
+def run_json(code: str, *args: str) -> Any:
+    """Run a script that prints one JSON document as its last line, and return that document."""
+    completed = run_script(code, *args)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- an error whose `str()` raises ---------------------------------------------------------------------------------
+
+UNPRINTABLE_ERROR = """
+import asyncio, json, sys
+from miniagents_nb import MiniAgents, TextMessage, miniagent
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise ValueError("no text for you")
+
+tracebacks = sys.argv[1] == "tracebacks"
+
+@miniagent
+async def failing(ctx):
+    ctx.reply("before")
+    raise Unprintable()
+
+@miniagent
+async def failing_tokens(ctx):
+    async def tokens():
+        yield "partial"
+        raise Unprintable()
+    ctx.reply(TextMessage.promise(message_token_streamer=lambda aux: tokens()))
+
+async def main():
+    async with MiniAgents(errors_as_messages=True, error_tracebacks_in_messages=tracebacks):
+        replies = await failing.trigger()
+        tokens = await failing_tokens.trigger()
+    async with MiniAgents():
+        try:
+            await failing.trigger()
+        except Unprintable:
+            raised = "Unprintable"
+    print(json.dumps({
+        "replies": [[type(m).__name__, str(m)] for m in replies],
+        "tokens": [[type(m).__name__, str(m)] for m in tokens],
+        "raised": raised,
+    }))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("tracebacks", ["plain", "tracebacks"])
+def test_an_error_whose_str_raises_still_ends_the_sequence(tracebacks: str) -> None:
+    result = run_json(UNPRINTABLE_ERROR, tracebacks)
+    (first, first_text), (kind, text) = result["replies"]
+    assert (first, first_text) == ("TextMessage", "before")
+    assert kind == "ErrorMessage"
+    if tracebacks == "plain":
+        assert text == "<Unprintable: str() failed: ValueError: no text for you>"
+    else:
+        assert text.startswith("Traceback")
+        assert "Unprintable" in text
+    [(token_kind, token_text)] = result["tokens"]
+    assert token_kind == "ErrorMessage"
+    assert token_text.startswith("partial\n")
+    assert "Unprintable" in token_text
+    assert result["raised"] == "Unprintable"  # without errors_as_messages the error itself is raised, as ever
+
+
+# --- observers that raise BaseExceptions ---------------------------------------------------------------------------
+
+RAISING_OBSERVER = """
+import asyncio, json, logging, sys
+from miniagents_nb import MiniAgents, miniagent
+
+event_name, raised_name = sys.argv[1], sys.argv[2]
+
+class Custom(BaseException):
+    pass
+
+RAISED = {"CancelledError": asyncio.CancelledError, "GeneratorExit": GeneratorExit, "Custom": Custom,
+          "KeyboardInterrupt": KeyboardInterrupt}[raised_name]
+logged = []
+
+class Keep(logging.Handler):
+    def emit(self, record):
+        logged.append(record.getMessage())
+
+@miniagent
+async def helper(ctx):
+    ctx.reply("from the helper")
+
+@miniagent
+async def watched(ctx):
+    ctx.reply("hello")
+    ctx.reply(helper.trigger())
+
+def observer(event):
+    if type(event).__name__ == event_name:
+        raise RAISED()
+
+async def main():
+    logger = logging.getLogger("hangs-test")
+    logger.addHandler(Keep())
+    logger.propagate = False
+    statuses = []
+    try:
+        async with MiniAgents(logger=logger) as context:
+            context.subscribe(observer)
+            context.subscribe(lambda event: statuses.append(type(event).__name__))
+            call = watched.initiate_call()
+            replies = await call.reply_sequence()
+    except KeyboardInterrupt:
+        print(json.dumps({"interrupted": True}))
+        return
+    print(json.dumps({"replies": [str(m) for m in replies], "status": call.status.value,
+                      "logged": logged, "events": statuses}))
+
+asyncio.run(main())
+"""
+
+EVENTS = ["AgentCallQueued", "AgentCallStarted", "MessageReplied", "AgentCallFinished"]
+
+
+@pytest.mark.parametrize("raised", ["CancelledError", "GeneratorExit", "Custom"])
+@pytest.mark.parametrize("event", EVENTS)
+def test_an_observer_raising_a_base_exception_never_breaks_the_agent(event: str, raised: str) -> None:
+    result = run_json(RAISING_OBSERVER, event, raised)
+    assert result["replies"] == ["hello", "from the helper"]
+    assert result["status"] == "finished"
+    assert any(f"AN OBSERVER FAILED ON {event}" in text for text in result["logged"])
+    assert result["events"].count("AgentCallFinished") == 2  # the other observers heard everything
+
+
+def test_an_observer_raising_keyboard_interrupt_still_interrupts() -> None:
+    assert run_json(RAISING_OBSERVER, "AgentCallQueued", "KeyboardInterrupt") == {"interrupted": True}
