@@ -11,6 +11,7 @@ upstream MiniAgents that catches those keeps working::
     │   ├── AppenderClosedError
     │   ├── HandlerDefinitionError(ValueError)
     │   ├── PromiseNotReadyError(RuntimeError)
+    │   ├── SequenceCycleError(RuntimeError)
     │   └── PromisingContextError(RuntimeError)
     │       ├── NoActiveContextError
     │       ├── WrongActiveContextError(TypeError)
@@ -80,6 +81,7 @@ __all__ = [
     "ReplayMismatchError",
     "RunStoreError",
     "RunningEventLoopError",
+    "SequenceCycleError",
     "SyncContextManagerError",
     "UnknownRunError",
     "WrongActiveContextError",
@@ -112,6 +114,11 @@ class HandlerDefinitionError(PromisingError, ValueError):
 
 class PromiseNotReadyError(PromisingError, RuntimeError):
     """A promise's value was asked for without waiting (`result_now()`) before it was known."""
+
+
+class SequenceCycleError(PromisingError, RuntimeError):
+    """A message sequence was given itself to flatten, directly or through other sequences (agent A replies agent
+    B's reply, and B replies A's): it could never end, so the error takes that item's place and the sequences end."""
 
 
 class PromisingContextError(PromisingError, RuntimeError):

@@ -172,3 +172,115 @@ def test_an_observer_raising_a_base_exception_never_breaks_the_agent(event: str,
 
 def test_an_observer_raising_keyboard_interrupt_still_interrupts() -> None:
     assert run_json(RAISING_OBSERVER, "AgentCallQueued", "KeyboardInterrupt") == {"interrupted": True}
+
+
+# --- replies nested very deep --------------------------------------------------------------------------------------
+
+DEEP_NESTING = """
+import asyncio, json, sys
+from miniagents_nb import MiniAgents, miniagent
+
+depth, shape = int(sys.argv[1]), sys.argv[2]
+
+async def nested(level):
+    if level == 0:
+        yield "leaf"
+    elif shape == "generators":
+        yield nested(level - 1)
+    else:  # a generator yielding a list holding the next generator
+        yield ["level", nested(level - 1)] if level % 100 == 0 else [nested(level - 1)]
+
+@miniagent
+async def deep(ctx):
+    ctx.reply("first")
+    ctx.reply(nested(depth))
+    ctx.reply("after")
+
+async def main():
+    async with MiniAgents():
+        replies = await deep.trigger()
+    print(json.dumps([str(message) for message in replies]))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("depth", [1000, 5000])
+@pytest.mark.parametrize("shape", ["generators", "lists"])
+def test_a_reply_nested_thousands_deep_is_flattened_to_its_end(depth: int, shape: str) -> None:
+    replies = run_json(DEEP_NESTING, str(depth), shape)
+    levels = depth // 100 if shape == "lists" else 0
+    assert replies == ["first", *["level"] * levels, "leaf", "after"]
+
+
+# --- a reply sequence that would wait for itself -------------------------------------------------------------------
+
+REPLY_CYCLES = """
+import asyncio, json, sys
+from miniagents_nb import MiniAgents, miniagent
+from miniagents_nb.errors import MiniAgentsError
+
+shape, as_messages = sys.argv[1], sys.argv[2] == "messages"
+calls = {}
+
+@miniagent
+async def agent_b(ctx):
+    ctx.reply("b says")
+    if shape == "through_input":
+        ctx.reply(ctx.message_promises)
+    else:
+        ctx.reply(calls["a"])
+
+@miniagent
+async def agent_a(ctx):
+    ctx.reply("a says")
+    if shape == "direct":
+        ctx.reply(calls["a"])
+    elif shape == "out_of_order":
+        ctx.reply_out_of_order(calls["a"])
+    elif shape == "through_input":
+        ctx.reply(agent_b.trigger(calls["a"]))
+    else:
+        ctx.reply(agent_b.trigger())
+    ctx.reply("a again")
+
+async def main():
+    async with MiniAgents(errors_as_messages=as_messages):
+        calls["a"] = agent_a.trigger()
+        pieces = []
+        iterator = aiter(calls["a"])
+        while True:  # an error is raised at its position; iterating goes on after it
+            try:
+                pieces.append(["message", str(await (await anext(iterator)))])
+            except StopAsyncIteration:
+                break
+            except Exception as error:
+                pieces.append([type(error).__name__, isinstance(error, MiniAgentsError), str(error)])
+    print(json.dumps(pieces))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("shape", ["direct", "out_of_order", "through_b", "through_input"])
+def test_a_reply_sequence_that_contains_itself_ends_with_a_library_error(shape: str) -> None:
+    pieces = run_json(REPLY_CYCLES, shape, "raised")
+    errors = [piece for piece in pieces if piece[0] != "message"]
+    assert len(errors) == 1, pieces
+    [(name, is_library_error, text)] = errors
+    assert (name, is_library_error) == ("SequenceCycleError", True)
+    assert "could never end" in text
+    messages = [piece[1] for piece in pieces if piece[0] == "message"]
+    assert messages[0] == "a says"
+    assert messages[-1] == "a again"
+    if shape in ("through_b", "through_input"):
+        assert "b says" in messages
+
+
+def test_a_reply_cycle_under_errors_as_messages_ends_with_an_error_message() -> None:
+    pieces = run_json(REPLY_CYCLES, "through_b", "messages")
+    texts = [piece[1] for piece in pieces]
+    assert [piece[0] for piece in pieces] == ["message"] * len(pieces)
+    assert texts[0] == "a says"
+    assert texts[-1] == "a again"
+    assert any(text.startswith("SequenceCycleError: A message sequence was given itself") for text in texts)
