@@ -34,7 +34,8 @@ def run_script(code: str, *args: str) -> subprocess.CompletedProcess[str]:
             check=False,
         )
     except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"The script hung (no end after {HANG_TIMEOUT} s). Its output so far: {expired.stdout!r}")
+        output = expired.stdout
+    pytest.fail(f"The script hung (no end after {HANG_TIMEOUT} s). Its output so far: {output!r}")
 
 
 def run_json(code: str, *args: str) -> Any:
@@ -284,3 +285,101 @@ def test_a_reply_cycle_under_errors_as_messages_ends_with_an_error_message() -> 
     assert texts[0] == "a says"
     assert texts[-1] == "a again"
     assert any(text.startswith("SequenceCycleError: A message sequence was given itself") for text in texts)
+
+
+# --- cancelling the owner of a context -----------------------------------------------------------------------------
+
+CANCELLED_OWNER = """
+import asyncio, gc, json, sys
+from miniagents_nb import MiniAgents, TextMessage, miniagent
+
+phase, cancels = sys.argv[1], int(sys.argv[2])
+never = None  # an event nobody sets: an agent waiting on it ends only when cancelled
+agent_started = None
+statuses = {}
+
+@miniagent
+async def waiting(ctx):
+    agent_started.set()
+    await never.wait()
+    ctx.reply("never replied")
+
+@miniagent
+async def lazy(ctx):
+    await never.wait()
+
+@miniagent
+async def streaming(ctx):
+    async def tokens():
+        yield "a"
+        await never.wait()
+    ctx.reply(TextMessage.promise(message_token_streamer=lambda aux: tokens()))
+    async def more():
+        yield "g"
+        await never.wait()
+    ctx.reply(more())
+
+@miniagent
+async def stubborn(ctx):
+    try:
+        await never.wait()
+    finally:  # its cleanup waits for an agent that only starts now
+        await lazy.trigger(start_soon=False)
+
+@miniagent
+async def parent(ctx):
+    ctx.reply([waiting.trigger(), streaming.trigger(), stubborn.trigger()])
+    ctx.make_sure_to_wait(never.wait())
+    await never.wait()
+
+async def persist(messages):
+    await never.wait()
+
+async def owner(in_exit):
+    async with MiniAgents(on_persist_messages=persist) as context:
+        context.subscribe(lambda event: statuses.__setitem__(event.call.agent.alias, event.call.status.value))
+        reply = parent.trigger()
+        if phase == "body":
+            await reply
+        in_exit.set()
+
+async def main():
+    global never, agent_started
+    never, agent_started, in_exit = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(owner(in_exit))
+    await agent_started.wait()
+    if phase == "exit":
+        await in_exit.wait()
+    for _ in range(cancels):
+        task.cancel()
+        await asyncio.sleep(0)
+    try:
+        await task
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+    else:
+        outcome = "not cancelled"
+    others = [repr(other) for other in asyncio.all_tasks() if other is not asyncio.current_task()]
+    return outcome, others
+
+loop = asyncio.new_event_loop()
+outcome, others = loop.run_until_complete(main())
+loop.close()  # no `shutdown_asyncgens`, no cancelling of leftovers: whatever is still pending would complain now
+gc.collect()
+print(json.dumps({"outcome": outcome, "others": others, "statuses": statuses}))
+"""
+
+
+@pytest.mark.parametrize("cancels", [1, 3])
+@pytest.mark.parametrize("phase", ["body", "exit"])
+def test_cancelling_the_owner_cancels_its_agents_and_leaves_nothing_behind(phase: str, cancels: int) -> None:
+    completed = run_script(CANCELLED_OWNER, phase, str(cancels))
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "cancelled"
+    assert result["others"] == []
+    assert set(result["statuses"]) == {"PARENT", "WAITING", "STREAMING", "STUBBORN", "LAZY"}
+    assert result["statuses"]["STREAMING"] == "finished"  # it had returned; its streams were cancelled
+    assert {status for alias, status in result["statuses"].items() if alias != "STREAMING"} == {"cancelled"}
+    for noise in ("Task was destroyed", "never awaited", "Task exception was never retrieved", "Traceback"):
+        assert noise not in completed.stderr
