@@ -17,7 +17,8 @@ upstream MiniAgents that catches those keeps working::
     │       ├── WrongActiveContextError(TypeError)
     │       ├── ContextReentryError
     │       ├── SyncContextManagerError
-    │       └── RunningEventLoopError
+    │       ├── RunningEventLoopError
+    │       └── ForeignLoopError
     ├── MessageTypeError(TypeError)
     ├── NotAwaitedError(TypeError)
     ├── NotFreezableError(TypeError)
@@ -66,6 +67,7 @@ __all__ = [
     "AppenderClosedError",
     "AppenderNotOpenError",
     "ContextReentryError",
+    "ForeignLoopError",
     "FunctionNotProvidedError",
     "HandlerDefinitionError",
     "InvalidArgumentsError",
@@ -143,6 +145,11 @@ class SyncContextManagerError(PromisingContextError):
 
 class RunningEventLoopError(PromisingContextError):
     """The blocking `run()` facade was called while an event loop is already running in this thread."""
+
+
+class ForeignLoopError(PromisingContextError):
+    """A promise was awaited from another thread's event loop while its own loop's thread is blocked waiting for
+    that very `run()` (a notebook cell's `MiniAgents().run(...)` awaiting a reply an earlier cell started)."""
 
 
 class MessageTypeError(MiniAgentsError, TypeError):

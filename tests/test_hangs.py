@@ -383,3 +383,116 @@ def test_cancelling_the_owner_cancels_its_agents_and_leaves_nothing_behind(phase
     assert {status for alias, status in result["statuses"].items() if alias != "STREAMING"} == {"cancelled"}
     for noise in ("Task was destroyed", "never awaited", "Task exception was never retrieved", "Traceback"):
         assert noise not in completed.stderr
+
+
+# --- a stream produced on one thread's loop, waited for from another's ---------------------------------------------
+
+OTHER_THREAD = """
+import asyncio, json, sys, threading
+from miniagents_nb import MiniAgents, TextMessage, miniagent
+
+start_soon = sys.argv[1] == "soon"
+ready, go, consumed = threading.Event(), threading.Event(), threading.Event()
+shared = {}
+
+@miniagent
+async def streaming(ctx):
+    shared["agent_thread"] = threading.get_ident()
+    async def tokens():
+        yield "a"
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)  # until the other thread saw "a"
+        yield "b"
+    ctx.reply(TextMessage.promise(message_token_streamer=lambda aux: tokens()))
+    ctx.reply("second")
+
+def producer_thread():
+    async def produce():
+        async with MiniAgents():
+            shared["reply"] = streaming.trigger(start_soon=start_soon)
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, consumed.wait)
+    shared["producer_thread"] = threading.get_ident()
+    asyncio.run(produce())
+
+async def consume():
+    reply = shared["reply"]
+    tokens = []
+    async for message_promise in reply:  # no timer anywhere: only a real wake-up lets this loop go on
+        async for token in message_promise:
+            tokens.append(str(token))
+            go.set()
+    messages = await reply
+    return tokens, [str(message) for message in messages]
+
+thread = threading.Thread(target=producer_thread)
+thread.start()
+ready.wait()
+try:
+    tokens, messages = asyncio.run(consume())
+finally:
+    go.set()
+    consumed.set()
+    thread.join()
+print(json.dumps({"tokens": tokens, "messages": messages,
+                  "agent_ran_on_its_loop": shared["agent_thread"] == shared["producer_thread"]}))
+"""
+
+
+@pytest.mark.parametrize("start", ["soon", "when_consumed"])
+def test_a_stream_of_another_threads_loop_wakes_its_waiters(start: str) -> None:
+    result = run_json(OTHER_THREAD, start)
+    assert result == {"tokens": ["a", "b", "second"], "messages": ["ab", "second"], "agent_ran_on_its_loop": True}
+
+
+BLOCKED_LOOP = """
+import asyncio, json, threading
+from miniagents_nb import MiniAgents, miniagent
+from miniagents_nb.errors import ForeignLoopError, MiniAgentsError
+from miniagents_nb.promising.context import install_blocking_runner
+
+go = threading.Event()
+
+def worker_thread_runner(coroutine):  # what a notebook's `run()` does: the cell's thread waits for a worker's loop
+    outcome = {}
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:
+            outcome["error"] = error
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+@miniagent
+async def slow(ctx):
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    ctx.reply("done")
+
+async def main():
+    install_blocking_runner(worker_thread_runner)
+    async with MiniAgents():
+        reply = slow.trigger()
+        async def await_it():
+            return await reply
+        try:
+            MiniAgents().run(await_it())  # blocks this loop's thread while the worker's loop awaits `reply`
+        except ForeignLoopError as error:
+            outcome = ["ForeignLoopError", isinstance(error, MiniAgentsError), str(error)]
+        go.set()
+        later = [str(message) for message in await reply]
+    return outcome, later
+
+outcome, later = asyncio.run(main())
+print(json.dumps({"outcome": outcome, "later": later}))
+"""
+
+
+def test_a_stream_whose_loop_is_blocked_by_this_run_fails_at_once() -> None:
+    result = run_json(BLOCKED_LOOP)
+    name, is_library_error, text = result["outcome"]
+    assert (name, is_library_error) == ("ForeignLoopError", True)
+    assert "blocked until this `run()` returns" in text
+    assert result["later"] == ["done"]  # the stream itself is not harmed: awaited on its own loop, it ends

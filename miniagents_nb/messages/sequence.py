@@ -115,13 +115,22 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
                 raise  # maybe this awaiter being cancelled: nothing to cache
             except BaseException as error:
                 if self._result is NO_VALUE and self._error is None:
+                    if not self._publishes_here():
+                        raise
                     self._set_error(error)
             else:
                 if self._result is NO_VALUE and self._error is None:
+                    if not self._publishes_here():
+                        return tuple(messages)
                     self._set_result(tuple(messages))
         if self._error is not None:
             raise self._error
         return self._result  # type: ignore[no-any-return]
+
+    def _publishes_here(self) -> bool:
+        """Whether this awaiter may publish the whole: not from another thread's loop while listeners (persistence,
+        views) would be notified, since their tasks belong to the sequence's own loop (which resolves it itself)."""
+        return not self._ctx.has_resolution_work() or self._ctx.foreign_home_loop(asyncio.get_running_loop()) is None
 
     def as_single_text_promise(self, **kwargs: Any) -> MessagePromise:
         """One text message promise joining every message of the sequence (lazy: starts when consumed)."""

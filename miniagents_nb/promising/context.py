@@ -24,6 +24,7 @@ from miniagents_nb.errors import (
     WrongActiveContextError,
 )
 from miniagents_nb.promising.environment import in_ipython
+from miniagents_nb.promising.loops import loop_blocked
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = [
@@ -140,6 +141,8 @@ class PromisingContext:
         """State that layers above keep for the lifetime of this context (e.g. the pre-packaged agents' default
         chat history), so that it never lives in a module global shared by every context."""
         self._activation_token: Token[PromisingContext | None] | None = None
+        self._home_loop: asyncio.AbstractEventLoop | None = None
+        """The loop the context was activated on: its promises are produced there (see `foreign_home_loop`)."""
         self._is_active = False
         for handler in _as_handler_list(on_promise_resolved):
             self.on_promise_resolved(handler)
@@ -321,7 +324,22 @@ class PromisingContext:
             )
         self._activation_token = _current_context.set(self)
         self._is_active = True
+        try:
+            self._home_loop = asyncio.get_running_loop()
+        except RuntimeError:  # activated by hand outside any loop: wherever it is used, it is at home
+            self._home_loop = None
         return self
+
+    def foreign_home_loop(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop | None:
+        """The loop this context's work runs on, when that is another running loop than `loop` (else None).
+
+        A stream waited for from another thread's loop registers its waiter on its home loop, thread-safely, and
+        the wake-up is handed back the same way (a thread switch per wake-up, for that waiter only).
+        """
+        home = self._home_loop
+        if home is None or home is loop or not home.is_running():
+            return None
+        return home
 
     async def afinalize(self) -> None:
         """Wait for every background task, then deactivate the context (it can be activated again later)."""
@@ -397,7 +415,8 @@ class PromisingContext:
             return asyncio.run(self.arun(awaitable))
         runner = current_blocking_runner()
         if runner is not None:
-            return runner(self.arun(awaitable))  # type: ignore[no-any-return]
+            with loop_blocked(asyncio.get_running_loop()):  # a wait for a stream of this loop fails at once
+                return runner(self.arun(awaitable))  # type: ignore[no-any-return]
         if inspect.iscoroutine(awaitable):
             awaitable.close()  # it will never run: close it so Python does not warn that it was never awaited
         name = type(self).__name__
