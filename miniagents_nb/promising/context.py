@@ -1,7 +1,8 @@
 """`PromisingContext`: the owner of every background task that promises and agents start.
 
-Leaving the context waits for all of them, so nothing is left running or unobserved ("no orphans"). The current
-context lives in a ContextVar, so tasks created under it inherit it.
+Leaving the context waits for all of them, so nothing is left running or unobserved ("no orphans"); when the task
+that owns it is cancelled, leaving cancels them instead, and waits until they ended. The current context lives in a
+ContextVar, so tasks created under it inherit it.
 """
 
 from __future__ import annotations
