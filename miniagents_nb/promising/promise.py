@@ -9,7 +9,6 @@ from typing import Any, Generic, TypeVar
 from miniagents_nb.errors import FunctionNotProvidedError, InvalidArgumentsError, PromiseNotReadyError
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
-from miniagents_nb.promising.worker_thread import BLOCKED_LOOPS, refuse_waiting_on_blocked_loop
 
 __all__ = ["Promise", "PromiseResolver"]
 
@@ -108,8 +107,6 @@ class Promise(Generic[T_co]):
     async def aresolve(self) -> T_co:
         """Wait for the value and return it (the same object every time), or raise the cached failure."""
         if self._result is NO_VALUE and self._error is None:
-            if BLOCKED_LOOPS:  # (the sync facade runs: is this promise resolved on the loop that waits for it?)
-                refuse_waiting_on_blocked_loop(self._ctx.loop, f"a {type(self).__name__}")
             task = self._resolve_task
             if task is None:
                 task = self._resolve_task = self._ctx.start_soon(self._aresolve_once())

@@ -9,9 +9,9 @@ the notebook layer; the notebook layer installs it too (`install_blocking_runner
 
 Costs, by design: the caller's loop waits meanwhile, so what already runs on it (agents that an earlier cell left
 streaming) pauses until the run returns, and loop-bound objects made on it cannot be used inside. Waiting inside
-the run for a stream that only that paused loop can produce would wait for ever: it fails at once instead
-(`refuse_waiting_on_blocked_loop`). Interrupting the kernel cancels everything on the worker loop and raises
-`KeyboardInterrupt` in the caller.
+the run for a stream that only that paused loop can produce would wait for ever: it fails at once instead (`run()`
+marks the loop blocked: see `promising/loops.py`). Interrupting the kernel cancels everything on the worker loop and
+raises `KeyboardInterrupt` in the caller.
 """
 
 from __future__ import annotations
@@ -23,32 +23,9 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from miniagents_nb.errors import RunningEventLoopError
-
-__all__ = ["refuse_waiting_on_blocked_loop", "run_in_worker_thread"]
+__all__ = ["run_in_worker_thread"]
 
 _SHUTDOWN_GRACE_SECONDS = 10.0
-
-BLOCKED_LOOPS: dict[asyncio.AbstractEventLoop, int] = {}
-"""The loops whose thread waits in `run_in_worker_thread` (how many runs each waits for): nothing on them can run."""
-
-
-def refuse_waiting_on_blocked_loop(owner_loop: asyncio.AbstractEventLoop | None, what: str) -> None:
-    """Raise at once when the running code is about to wait for something only `owner_loop` can produce while that
-    loop waits for this very run (it would wait for ever). Callers check `BLOCKED_LOOPS` first (it is mostly empty)."""
-    if owner_loop is None or owner_loop not in BLOCKED_LOOPS:
-        return
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    if running is owner_loop:
-        return
-    raise RunningEventLoopError(
-        f"`MiniAgents().run(...)` cannot wait for {what} that is still being produced on the notebook's event loop: "
-        "that loop waits for this cell to return, so it would wait for ever. Await it in a cell of its own "
-        "(`await reply`), or use `await MiniAgents().arun(...)` instead of `run(...)`."
-    )
 
 
 class _Run:
@@ -138,22 +115,6 @@ def run_in_worker_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
         name="miniagents_nb sync facade",
         daemon=True,
     )
-    try:
-        caller_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        caller_loop = None
-    if caller_loop is not None:
-        BLOCKED_LOOPS[caller_loop] = BLOCKED_LOOPS.get(caller_loop, 0) + 1
-    try:
-        return _run_and_wait(run, thread)
-    finally:
-        if caller_loop is not None:
-            remaining = BLOCKED_LOOPS.pop(caller_loop) - 1
-            if remaining:
-                BLOCKED_LOOPS[caller_loop] = remaining
-
-
-def _run_and_wait(run: _Run, thread: threading.Thread) -> Any:
     thread.start()
     try:
         run.done.wait()

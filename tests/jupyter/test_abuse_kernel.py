@@ -122,11 +122,11 @@ def test_the_sync_facade_refuses_at_once_to_wait_for_a_reply_streaming_on_the_ke
             timeout=15,  # (it used to wait until interrupted)
         )
         assert run.error is None, run.error
-        assert run.stdout.startswith("RunningEventLoopError `MiniAgents().run(...)` cannot wait for a Message"), (
+        assert run.stdout.startswith("ForeignLoopError This promise is produced on the event loop of another"), (
             waiting,
             run.stdout,
         )
-        assert "would wait for ever" in run.stdout
+        assert "can never be awaited here: `await` it in a cell of its own" in run.stdout
     # what already ended is given, and the reply the facade refused goes on streaming on the kernel loop
     run = kernel.ok(
         "done = ticker.trigger(count=2, delay=0)\nawait done\n"
