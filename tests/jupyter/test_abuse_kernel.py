@@ -113,6 +113,21 @@ def test_a_message_whose_str_raises_ends_its_view_as_failed(kernel: Kernel) -> N
     assert kernel.ok("print(1 + 1)").stdout == "2\n"
 
 
+def test_a_message_of_bytes_that_are_not_text_ends_its_view_as_failed(kernel: Kernel) -> None:
+    run = kernel.ok(
+        "from miniagents_nb import Message\n"
+        "try:\n"
+        "    undecodable = Message(data=b'\\xff\\xfe')\n"
+        "except Exception as error:  # (refusing such bytes at construction is fine too)\n"
+        "    print('refused', type(error).__name__)\n"
+        "else:\n"
+        "    v = view(undecodable)\n"
+        "    print(v.is_final, v.state['status'], v.state['error'].split(':')[0])"
+    )
+    assert run.stdout in {"True failed PydanticSerializationError\n", "refused MessageTypeError\n"}, run.stdout
+    assert run.stderr == ""
+
+
 def test_the_sync_facade_refuses_at_once_to_wait_for_a_reply_streaming_on_the_kernel_loop(kernel: Kernel) -> None:
     kernel.ok("early = ticker.trigger(count=2000, delay=0.01)")  # streams on the kernel's loop for 20 s
     for waiting in ("await early", "[m async for m in early]", "await early.as_single_text_promise()"):
