@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 from miniagents_nb import MiniAgents
 from miniagents_nb.errors import RunningEventLoopError
 
+from .kernel_harness import Kernel
 from .test_kernel import ARTIFACTS, SEED_CELL
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,3 +59,25 @@ async def test_under_a_running_loop_outside_a_kernel_run_still_refuses() -> None
 
     with pytest.raises(RunningEventLoopError, match="arun"):
         MiniAgents().run(main())
+
+
+def test_interrupting_the_seed_run_in_a_plain_notebook() -> None:
+    kernel = Kernel(ARTIFACTS / "seed_cells_plain.log")
+    try:
+        run = kernel.start(
+            "import asyncio\n"
+            "from miniagents_nb import MiniAgents\n"
+            "async def main():\n"
+            "    print('main started', flush=True)\n"
+            "    await asyncio.sleep(60)\n"
+            "MiniAgents().run(main())"
+        )
+        kernel.wait(run, until=lambda m: m["msg_type"] == "stream" and "main started" in m["content"]["text"])
+        kernel.km.interrupt_kernel()
+        kernel.wait(run)
+        assert run.error is not None
+        assert run.error["ename"] == "KeyboardInterrupt"
+        after = kernel.ok("import threading\nprint([t.name for t in threading.enumerate() if 'facade' in t.name])")
+        assert after.stdout == "[]\n"  # the worker thread and its loop are gone
+    finally:
+        kernel.close()
