@@ -40,7 +40,6 @@ from typing import Any
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.errors import RunStoreError
-from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._chat_cell import chat_cell_views
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
 from miniagents_nb.jupyter._recording import (
@@ -57,6 +56,7 @@ from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.promising import context as promising_context
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 from miniagents_nb.runs import RecordedRun, RunStore
 
 __all__ = ["NotebookSession", "current_session"]
@@ -116,7 +116,7 @@ class NotebookSession:
         self.recording.start()
         self._undo.append(self.recording.close)
 
-        self._undo.append(promising_context.install_blocking_runner(_runner.run_in_worker_thread))
+        self._undo.append(promising_context.install_blocking_runner(run_in_worker_thread))
 
         logger = self.miniagents.logger
         quiet = logging.NullHandler()  # the view and the `await` report an agent's failure (see the module docstring)
@@ -156,6 +156,7 @@ class NotebookSession:
         self.cancel_all()
         for task in list(self.miniagents.child_tasks) + list(self._tasks):
             task.cancel()
+        self.tracker.abandon()  # (it stops observing below: the calls' end events would never reach it)
         while self._undo:
             self._undo.pop()()
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
-from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
+from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state
-from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["Slot", "ViewModel"]
 
@@ -26,7 +27,7 @@ def _error_status(error: BaseException) -> str:
 
 
 def _error_text(error: BaseException) -> str | None:
-    return None if isinstance(error, asyncio.CancelledError) else error_to_text(error)
+    return None if isinstance(error, asyncio.CancelledError) else safe_error_text(error)
 
 
 class Slot:
@@ -90,12 +91,14 @@ class ViewModel:
         self._own_record = tracker.record_of_sequence(sequence) if tracker is not None and sequence else None
         """The call whose reply the view shows (tells whether a re-run of its cell superseded it)."""
         self._sent_superseded = False
+        self._released: tuple[dict[str, Any], dict[str, dict[str, Any]]] | None = None
+        """The final state and details, once `release()` dropped everything else."""
         if self.follows_calls and self._own_record is not None:
             self._add_root(self._own_record)
         if message is not None:
-            self._add_message(message)
+            slot = self._add_message(message)
             if isinstance(message, Message):
-                self.status = "done"
+                self.status, self.error = slot.status, slot.error
 
     # --- building --------------------------------------------------------------------------------------------
 
@@ -111,8 +114,9 @@ class ViewModel:
     def _add_message(self, item: MessagePromise | Message) -> Slot:
         if isinstance(item, Message):
             slot = Slot(None, None)
-            slot.parts.append(message_text(item))
-            slot.status = "done"
+            text, error = message_text_or_error(item)
+            slot.parts.append(text)
+            slot.status, slot.error = ("done", None) if error is None else ("failed", error)
             self.slots.append(slot)
             return slot
         record = self._sender_record(item)
@@ -256,11 +260,14 @@ class ViewModel:
         if error is not None:
             slot.status, slot.error = _error_status(error), _error_text(error)
         elif slot.status == "streaming":
-            slot.status = "done"
-            text = message_text(result)
-            if text != "".join(slot.parts):
-                slot.parts = [text]
-                update["text"] = text
+            text, text_error = message_text_or_error(result)
+            if text_error is not None:  # it has no text: show what streamed and why it failed, and go on
+                slot.status, slot.error = "failed", text_error
+            else:
+                slot.status = "done"
+                if text != "".join(slot.parts):
+                    slot.parts = [text]
+                    update["text"] = text
         update["status"] = slot.status
         update["error"] = slot.error
         return update
@@ -360,6 +367,8 @@ class ViewModel:
 
     def details(self, label: str) -> dict[str, Any] | None:
         """The details of one call of the view, built now (None for a call the view does not show)."""
+        if self._released is not None:
+            return self._released[1].get(label)
         for root in self.roots:
             for record in root.walk():
                 if record.label == label:
@@ -368,6 +377,8 @@ class ViewModel:
 
     def all_details(self) -> dict[str, dict[str, Any]]:
         """The details of every call of the view (for the final static form)."""
+        if self._released is not None:
+            return self._released[1]
         return {
             record.label: call_details(record, self._sent_nodes.get(record.label) or self._node_state(record))
             for root in self.roots
@@ -380,8 +391,31 @@ class ViewModel:
 
     # --- the whole state -------------------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Once the view is final: keep its final state and the calls' details, and let go of every stream, promise,
+        token piece and call record it followed. A displayed widget lives as long as the kernel (ipywidgets keeps it
+        for its front end), so a long session keeps only what its finished views show, not the engine behind them.
+        """
+        if self._released is not None:
+            return
+        details = self.all_details() if self.follows_calls else {}
+        self._released = (self.snapshot(), details)
+        self.tracker = None
+        self.slots = []
+        self._sequence_cursor = None
+        self._early_cursors = {}
+        self._keep = []
+        self.roots = []
+        self._root_keys = set()
+        self._own_record = None
+        self._sent_nodes = {}
+        self._times = CallTimes()
+        self._listed = set()
+
     def snapshot(self) -> dict[str, Any]:
         """The full state: the synced traits, and what the static forms are made of."""
+        if self._released is not None:
+            return dict(self._released[0])
         nodes: dict[str, dict[str, Any]] = {}
         if self.follows_calls:
             for root in self.roots:

@@ -24,9 +24,10 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
     WrongActiveContextError,
 )
-from miniagents_nb.promising.environment import in_ipython
+from miniagents_nb.promising.environment import in_ipython, in_ipython_kernel
 from miniagents_nb.promising.loops import loop_blocked
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 
 __all__ = [
     "BlockingRunner",
@@ -69,8 +70,14 @@ def install_blocking_runner(runner: BlockingRunner) -> Callable[[], None]:
 
 
 def current_blocking_runner() -> BlockingRunner | None:
-    """The runner `run()` uses under a running event loop, if one is installed."""
-    return _blocking_runners[-1] if _blocking_runners else None
+    """The runner `run()` uses under a running event loop: the one installed last; else, in a Jupyter kernel (a
+    notebook cell without `%load_ext miniagents_nb`, where the seeds' `MiniAgents().run(main())` is pasted), a worker
+    thread with a loop of its own; else None (plain Python under a running loop: `run()` refuses)."""
+    if _blocking_runners:
+        return _blocking_runners[-1]
+    if in_ipython_kernel():
+        return run_in_worker_thread
+    return None
 
 
 def current_context_or_none() -> PromisingContext | None:
