@@ -15,7 +15,7 @@ from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
-from miniagents_nb.jupyter._tree_model import node_differs, node_state
+from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
 
 __all__ = ["Slot", "ViewModel"]
@@ -332,12 +332,13 @@ class ViewModel:
     # --- the tree ----------------------------------------------------------------------------------------------
 
     def _tree_has_live_previews(self) -> bool:
-        return any(
-            not stream_finished(promise)
-            for root in self.roots
-            for record in root.walk()
-            for promise in record.live_messages()
-        )
+        for root in self.roots:
+            for record in root.walk():
+                if any(not stream_finished(promise) for promise in record.live_messages()):
+                    return True
+                if record.status == "queued" and tool_arguments_streaming(record):
+                    return True  # the model is writing a tool call's arguments: the node shows them filling in
+        return False
 
     def _node_state(self, record: CallRecord) -> dict[str, Any]:
         return node_state(record, self._times, self.roots, self._listed if self.show_messages else None)
