@@ -71,10 +71,18 @@ class FakeLLM(LLMAgent):
 
     @classmethod
     def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply."""
+        """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply.
+
+        `replies` and `reply_fn` replace each other: given one (and not the other), a fork or call drops the other one
+        it inherited. Otherwise an inherited `reply_fn` would go on answering (it wins over `replies`) and the new
+        script would be silently ignored."""
         live = super().prepare_fork_kwargs(kwargs)
         if "replies" in kwargs:
             live["reply_cursor"] = ReplyCursor()
+        if kwargs.get("replies") is not None and "reply_fn" not in kwargs:
+            live["reply_fn"] = None
+        elif kwargs.get("reply_fn") is not None and "replies" not in kwargs:
+            live["replies"] = None
         return live
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
