@@ -164,7 +164,14 @@ class ViewModel:
             if new_messages:
                 delta["new"] = new_messages
         self._collect_slot_text(delta)
-        if cursor is not None and cursor.finished and self.status == "streaming":
+        if (
+            cursor is not None
+            and cursor.finished
+            and self.status == "streaming"
+            and all(slot.final_sent for slot in self.slots)
+        ):
+            # done once its messages are, too: an LLM replies its one message promise at once (the sequence ends)
+            # and streams the tokens into it afterwards
             self.status = "done"
         elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
             self.status, self.error = self.slots[0].status, self.slots[0].error

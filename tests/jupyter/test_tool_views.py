@@ -87,6 +87,9 @@ async def test_a_tool_call_node_shows_the_arguments_filling_in_then_the_tool_run
             model.collect()
             assert tool_node(model)["tool"] == {"name": "weather", "arguments": "", "streaming": True}
             assert tool_node(model)["status"] == "queued"
+            # the LLM replied its one message promise at once, so the sequence has ended; the view is not done
+            # while that message still streams
+            assert model.status == "streaming"
             assert model.needs_polling()  # the arguments stream without waking the view: it looks at its own pace
 
             await step(ARGUMENT_PIECES[0])
@@ -127,6 +130,7 @@ async def test_a_tool_call_node_shows_the_arguments_filling_in_then_the_tool_run
         messages = await reply
     model.collect()  # (leaving the context awaited every call: this look sees the final state)
     assert model.finished()
+    assert model.status == "done"
     assert str(messages[0]).endswith("Sunny.")
     assert render_text(model.snapshot()).splitlines()[-2:] == [
         "  STEPPED_LLM: done, 1 message",
