@@ -16,7 +16,7 @@ from typing import Any
 from miniagents_nb.jupyter._streams import Cursor, message_text, stream_finished
 from miniagents_nb.jupyter._timeline import format_seconds
 from miniagents_nb.jupyter._tracker import CallRecord
-from miniagents_nb.messages import Message, MessagePromise
+from miniagents_nb.messages import ImageMessage, Message, MessagePromise
 
 __all__ = ["DETAIL_TEXT_CHARS", "call_details", "details_html"]
 
@@ -59,7 +59,9 @@ def _message_entry(item: MessagePromise | Message) -> dict[str, Any]:
     fields: list[list[str]] = []
     if isinstance(message, Message):
         for name, value in message.as_kwargs().items():
-            if name not in _MESSAGE_OWN_FIELDS and value is not None:
+            if name == "data_base64" and isinstance(message, ImageMessage) and isinstance(value, str):
+                fields.append([name, f"({len(value)} characters of base64: the image's bytes)"])
+            elif name not in _MESSAGE_OWN_FIELDS and value is not None:
                 fields.append([name, _value_text(name, value)])
     return {"text": _capped(message_text(message)), "fields": fields}
 

@@ -15,6 +15,7 @@ from typing import Any
 from miniagents_nb.agents import AgentCallStatus
 from miniagents_nb.errors import RecordedError
 from miniagents_nb.jupyter._details import call_details
+from miniagents_nb.jupyter._images import image_state
 from miniagents_nb.jupyter._render import preview, render_html, render_text
 from miniagents_nb.jupyter._streams import message_text
 from miniagents_nb.jupyter._tool_calls import message_tool_state
@@ -106,7 +107,16 @@ def _senders(run: RecordedRun) -> dict[int, str]:
 def _message_slot(entry: Message | RecordedError, senders: dict[int, str]) -> dict[str, Any]:
     if isinstance(entry, RecordedError):
         return {"sender": None, "text": "", "status": "failed", "error": str(entry)}
-    return {"sender": senders.get(id(entry)), "text": message_text(entry), "status": "done", "error": None}
+    slot: dict[str, Any] = {
+        "sender": senders.get(id(entry)),
+        "text": message_text(entry),
+        "status": "done",
+        "error": None,
+    }
+    image = image_state(entry)
+    if image is not None:
+        slot["image"] = image
+    return slot
 
 
 def recorded_state(

@@ -13,6 +13,7 @@ import html
 from typing import Any
 
 from miniagents_nb.jupyter._details import details_html
+from miniagents_nb.jupyter._images import is_shown_image_source
 from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._timeline import format_seconds, timeline_html, timeline_text_lines
 
@@ -201,6 +202,14 @@ def message_end_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def _html_image(message: dict[str, Any]) -> str:
+    """An image message's image (a checked `data:` URL, see `_images.py`; "" for any other message)."""
+    image = message.get("image")
+    if not image or not is_shown_image_source(str(image.get("src", ""))):
+        return ""
+    return f'<img class="mna-message-image" src="{_esc(image["src"])}" alt="{_esc(str(image.get("alt", "")))}">'
+
+
 def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     sender = (
         f'<span class="mna-sender"><b>{_esc(message["sender"])}</b></span> '
@@ -210,7 +219,7 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     end = message_end_text(message)
     return (
         f'<div class="mna-message mna-status-{_esc(message["status"])}" data-index="{index}">{sender}'
-        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}</div>'
+        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}{_html_image(message)}</div>'
         + (f'<div class="mna-message-error">{_esc(end)}</div>' if end else "")
         + "</div>"
     )

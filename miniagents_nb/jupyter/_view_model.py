@@ -13,6 +13,7 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
+from miniagents_nb.jupyter._images import image_state
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
@@ -30,9 +31,10 @@ def _error_text(error: BaseException) -> str | None:
 
 
 class Slot:
-    """One message of a view: where its stream is, the text so far, who sent it."""
+    """One message of a view: where its stream is, the text so far, who sent it, and the image it shows (an
+    `ImageMessage`'s, see `_images.py`)."""
 
-    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "status")
+    __slots__ = ("cursor", "error", "final_sent", "image", "parts", "sender", "status")
 
     def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
         self.cursor = cursor
@@ -41,9 +43,18 @@ class Slot:
         self.status = "streaming"
         self.error: str | None = None
         self.final_sent = False
+        self.image: dict[str, str] | None = None
 
     def as_state(self) -> dict[str, Any]:
-        return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
+        state: dict[str, Any] = {
+            "sender": self.sender,
+            "text": "".join(self.parts),
+            "status": self.status,
+            "error": self.error,
+        }
+        if self.image is not None:
+            state["image"] = self.image
+        return state
 
 
 class ViewModel:
@@ -112,6 +123,7 @@ class ViewModel:
         if isinstance(item, Message):
             slot = Slot(None, None)
             slot.parts.append(message_text(item))
+            slot.image = image_state(item)
             slot.status = "done"
             self.slots.append(slot)
             return slot
@@ -268,6 +280,9 @@ class ViewModel:
             if text != "".join(slot.parts):
                 slot.parts = [text]
                 update["text"] = text
+            slot.image = image_state(result)
+            if slot.image is not None:
+                update["image"] = slot.image
         update["status"] = slot.status
         update["error"] = slot.error
         return update
