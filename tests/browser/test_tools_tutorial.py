@@ -5,6 +5,7 @@ in the light and the dark theme."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 
@@ -32,6 +33,19 @@ def _dark(lab: LabPage) -> None:
     )
 
 
+def _wait_for_image(lab: LabPage, selector: str) -> None:
+    """Wait until the image is decoded and drawn (a broken or refused image has no natural width)."""
+    lab.wait_for_js(
+        "(sel) => { const img = document.querySelector(sel); return !!img && img.complete && img.naturalWidth > 0; }",
+        selector,
+        timeout=30,
+        what=f"the image {selector!r} to be drawn (images: {{texts}})",
+        texts=lambda: lab.page.evaluate(
+            "() => [...document.querySelectorAll('img.mna-message-image')].map(i => [i.naturalWidth, i.src.slice(0, 40)])"
+        ),
+    )
+
+
 def test_the_tools_tutorial_runs_and_its_trace_shows_tool_nodes(lab: LabPage) -> None:
     shutil.copytree(REPO_ROOT / "notebooks" / "images", lab.server.root_dir / "images", dirs_exist_ok=True)
     lab.open_notebook(TUTORIAL)
@@ -55,8 +69,14 @@ def test_the_tools_tutorial_runs_and_its_trace_shows_tool_nodes(lab: LabPage) ->
         lab.texts(f"{view} .mna-node[data-alias='RESEARCH_ASSISTANT'] > .mna-node-box .mna-node-kind") == ["tool"] * 4
     )  # (the badges are the tool calls'; the LLM call has none)
     lab.screenshot("tools-tutorial-trace-light", cell=cell, output_only=True)
+    # the image question's chart, shown by its message's view (the static form: a checked data: URL)
+    chart_cell = _cell_index("chart = ImageMessage.from_file(")
+    chart = f".jp-Cell:nth-child({chart_cell + 1}) .mna-view img.mna-message-image"
+    _wait_for_image(lab, chart)
+    lab.screenshot("tools-tutorial-chart-light", cell=chart_cell, output_only=True)
     _dark(lab)
     lab.screenshot("tools-tutorial-trace-dark", cell=cell, output_only=True)
+    lab.screenshot("tools-tutorial-chart-dark", cell=chart_cell, output_only=True)
     lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
     assert "model not found" not in lab.page.inner_text("body")
 
@@ -158,4 +178,42 @@ def test_a_live_view_draws_a_tool_call_while_the_model_writes_it(lab: LabPage) -
     lab.screenshot("tools-live-final-light", cell=2, output_only=True)
     _dark(lab)
     lab.screenshot("tools-live-final-dark", cell=2, output_only=True)
+    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+
+
+PAINTER_CELL = """\
+import asyncio
+import base64
+
+from miniagents_nb import InteractionContext, miniagent
+from miniagents_nb.messages import ImageMessage
+from miniagents_nb.jupyter import show
+
+gate = asyncio.Event()
+
+
+@miniagent
+async def painter(ctx: InteractionContext) -> None:
+    ctx.reply("Here is the chart:")
+    ctx.reply(ImageMessage.from_bytes(base64.b64decode("PNG_BASE64"), "image/png", content="Two bars."))
+    await gate.wait()
+    ctx.reply("That was the chart.")
+"""
+
+
+def test_a_live_view_draws_an_image_message(lab: LabPage) -> None:
+    png = base64.b64encode((REPO_ROOT / "notebooks" / "images" / "landmark_heights.png").read_bytes()).decode()
+    cells = ["%load_ext miniagents_nb", PAINTER_CELL.replace("PNG_BASE64", png), "show(painter.trigger())"]
+    lab.open_notebook(cells, "live-image.ipynb")
+    lab.run_all(timeout=60)
+    live = ".jp-Cell:nth-child(3) .mna-view:not(.mna-static)"
+    _wait_for_image(lab, f"{live} img.mna-message-image")  # drawn by the widget (static/views.js)
+    assert lab.texts(f"{live} .mna-message-text") == ["Here is the chart:", "Two bars."]
+    lab.screenshot("tools-live-image-light", cell=2, output_only=True)
+    _run_in_kernel(lab, "gate.set()")
+    static = ".jp-Cell:nth-child(3) .mna-view.mna-static"
+    lab.wait_for_text(f"{static} .mna-message-text", "That was the chart.", timeout=30)
+    _wait_for_image(lab, f"{static} img.mna-message-image")
+    _dark(lab)
+    lab.screenshot("tools-live-image-final-dark", cell=2, output_only=True)
     lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
