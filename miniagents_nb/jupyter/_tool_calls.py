@@ -24,15 +24,14 @@ __all__ = ["arguments_text", "message_tool_state", "tool_call_input", "tool_stat
 
 def tool_call_input(record: CallRecord) -> MessagePromise | None:
     """The model's tool call that this call executes (the first message of its input, a `ToolCallMessage`), or
-    None for a call that is not a tool call. Looks at the first input piece only: O(1) at each view update."""
+    None for a call that is not a tool call. Looks at the first input piece only (O(1) at each view update), and only
+    at what is there: a message promise sent to a call is placed in its input at once, with no task, so the tool
+    call's message is there as soon as the call is; a view never starts a call's input flowing (that could start a
+    lazy agent whose reply is in the input)."""
     sequence = record.input_sequence
     if sequence is None:
         return None
-    cursor = Cursor(sequence)
-    pieces = cursor.peek()
-    if not pieces and not cursor.producer_ended:
-        cursor.take()  # starts flattening the input (as its agent will): the tool loop sent the call already
-        pieces = cursor.peek()
+    pieces = Cursor(sequence).peek()
     first = pieces[0] if pieces else None
     if isinstance(first, MessagePromise) and issubclass(first.message_class, ToolCallMessage):
         return first
