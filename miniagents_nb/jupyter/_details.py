@@ -39,6 +39,10 @@ def _capped(text: str) -> str:
 def _value_text(name: str, value: Any) -> str:
     if _SECRET_NAME.search(name):
         return "•••"  # never shown, never saved
+    if isinstance(value, ImageMessage):
+        return _capped(str(value))  # its caption or description, never its bytes
+    if isinstance(value, tuple):  # frozen lists (a reply's tool_calls, ...): each item read the same way
+        return _capped("(" + ", ".join(_value_text(name, item) for item in value) + ")")
     as_kwargs = getattr(value, "as_kwargs", None)  # frozen data (a dict given to a message): its fields
     if callable(as_kwargs):
         value = {key: item for key, item in as_kwargs().items() if key != "class_"}

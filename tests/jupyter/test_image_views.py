@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
+from miniagents_nb.ext.llms import FakeLLMAgent, ToolCall, tool
 from miniagents_nb.jupyter._images import MAX_SHOWN_IMAGE_CHARS, image_state, is_shown_image_source
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
 from miniagents_nb.jupyter._render import render_html, render_text
@@ -115,3 +116,32 @@ async def test_a_recorded_run_shows_its_images(tmp_path: Path) -> None:
     store.close()
     assert sources(view.html()) == [PNG_SOURCE]
     assert "[PAINTER] A chart" in view.text()
+
+
+async def test_the_details_of_a_reply_with_tool_images_name_them_without_their_bytes() -> None:
+    @tool
+    def plot(title: str) -> ImageMessage:
+        """Plot something."""
+        return CHART
+
+    llm = FakeLLMAgent.fork(replies=[ToolCall("plot", {"title": "sales"}), "Plotted."])
+    async with MiniAgents() as mini_agents:
+        tracker = CallTracker(mini_agents)
+        mini_agents.subscribe(tracker)
+        reply = llm.trigger("Plot sales", tools=[plot])
+        model = ViewModel(
+            kind="sequence",
+            title="FAKE",
+            sequence=reply,
+            message=None,
+            tracker=tracker,
+            show_messages=True,
+            show_tree=True,
+        )
+        await reply
+    model.collect()
+    details = model.all_details()
+    (llm_details,) = [entry for entry in details.values() if entry["alias"] == "FAKE_LLM_AGENT"]
+    fields = dict(llm_details["replies"][0]["fields"])
+    assert "images=(A chart)" in fields["tool_calls"]
+    assert PNG_B64 not in repr(details)
