@@ -22,17 +22,6 @@ def _cell_index(source_start: str) -> int:
     return matches[0]
 
 
-def _dark(lab: LabPage) -> None:
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
-
-
 def _wait_for_image(lab: LabPage, selector: str) -> None:
     """Wait until the image is decoded and drawn (a broken or refused image has no natural width)."""
     lab.wait_for_js(
@@ -74,10 +63,10 @@ def test_the_tools_tutorial_runs_and_its_trace_shows_tool_nodes(lab: LabPage) ->
     chart = f".jp-Cell:nth-child({chart_cell + 1}) .mna-view img.mna-message-image"
     _wait_for_image(lab, chart)
     lab.screenshot("tools-tutorial-chart-light", cell=chart_cell, output_only=True)
-    _dark(lab)
+    lab.use_theme("dark")
     lab.screenshot("tools-tutorial-trace-dark", cell=cell, output_only=True)
     lab.screenshot("tools-tutorial-chart-dark", cell=chart_cell, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
     assert "model not found" not in lab.page.inner_text("body")
 
 
@@ -176,9 +165,9 @@ def test_a_live_view_draws_a_tool_call_while_the_model_writes_it(lab: LabPage) -
     )
     assert "It will be sunny in Oslo" in lab.cell_output_text(2)
     lab.screenshot("tools-live-final-light", cell=2, output_only=True)
-    _dark(lab)
+    lab.use_theme("dark")
     lab.screenshot("tools-live-final-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
 
 
 PAINTER_CELL = """\
@@ -214,6 +203,6 @@ def test_a_live_view_draws_an_image_message(lab: LabPage) -> None:
     static = ".jp-Cell:nth-child(3) .mna-view.mna-static"
     lab.wait_for_text(f"{static} .mna-message-text", "That was the chart.", timeout=30)
     _wait_for_image(lab, f"{static} img.mna-message-image")
-    _dark(lab)
+    lab.use_theme("dark")
     lab.screenshot("tools-live-image-final-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
