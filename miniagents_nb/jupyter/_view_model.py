@@ -13,9 +13,10 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
+from miniagents_nb.jupyter._images import image_state
 from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
-from miniagents_nb.jupyter._tree_model import node_differs, node_state
+from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.messages.safe_text import safe_error_text
 
@@ -31,9 +32,10 @@ def _error_text(error: BaseException) -> str | None:
 
 
 class Slot:
-    """One message of a view: where its stream is, the text so far, who sent it."""
+    """One message of a view: where its stream is, the text so far, who sent it, and the image it shows (an
+    `ImageMessage`'s, see `_images.py`)."""
 
-    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "status")
+    __slots__ = ("cursor", "error", "final_sent", "image", "parts", "sender", "status")
 
     def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
         self.cursor = cursor
@@ -42,9 +44,18 @@ class Slot:
         self.status = "streaming"
         self.error: str | None = None
         self.final_sent = False
+        self.image: dict[str, str] | None = None
 
     def as_state(self) -> dict[str, Any]:
-        return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
+        state: dict[str, Any] = {
+            "sender": self.sender,
+            "text": "".join(self.parts),
+            "status": self.status,
+            "error": self.error,
+        }
+        if self.image is not None:
+            state["image"] = self.image
+        return state
 
 
 class ViewModel:
@@ -116,6 +127,7 @@ class ViewModel:
             slot = Slot(None, None)
             text, error = message_text_or_error(item)
             slot.parts.append(text)
+            slot.image = image_state(item)
             slot.status, slot.error = ("done", None) if error is None else ("failed", error)
             self.slots.append(slot)
             return slot
@@ -168,7 +180,14 @@ class ViewModel:
             if new_messages:
                 delta["new"] = new_messages
         self._collect_slot_text(delta)
-        if cursor is not None and cursor.finished and self.status == "streaming":
+        if (
+            cursor is not None
+            and cursor.finished
+            and self.status == "streaming"
+            and all(slot.final_sent for slot in self.slots)
+        ):
+            # done once its messages are, too: an LLM replies its one message promise at once (the sequence ends)
+            # and streams the tokens into it afterwards
             self.status = "done"
         elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
             self.status, self.error = self.slots[0].status, self.slots[0].error
@@ -268,6 +287,9 @@ class ViewModel:
                 if text != "".join(slot.parts):
                     slot.parts = [text]
                     update["text"] = text
+                slot.image = image_state(result)
+                if slot.image is not None:
+                    update["image"] = slot.image
         update["status"] = slot.status
         update["error"] = slot.error
         return update
@@ -339,12 +361,13 @@ class ViewModel:
     # --- the tree ----------------------------------------------------------------------------------------------
 
     def _tree_has_live_previews(self) -> bool:
-        return any(
-            not stream_finished(promise)
-            for root in self.roots
-            for record in root.walk()
-            for promise in record.live_messages()
-        )
+        for root in self.roots:
+            for record in root.walk():
+                if any(not stream_finished(promise) for promise in record.live_messages()):
+                    return True
+                if record.status == "queued" and tool_arguments_streaming(record):
+                    return True  # the model is writing a tool call's arguments: the node shows them filling in
+        return False
 
     def _node_state(self, record: CallRecord) -> dict[str, Any]:
         return node_state(record, self._times, self.roots, self._listed if self.show_messages else None)

@@ -71,9 +71,21 @@ function messageView(message, labelled, index) {
   return parts;
 }
 
+// An image message's image: only a base64 data: URL of a raster type (_images.py decides, this checks again).
+const IMAGE_SOURCE = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]*={0,2}$/;
+
+function showImage(parts, image) {
+  if (!image || parts.image || !IMAGE_SOURCE.test(image.src ?? "")) return;
+  parts.image = h("img", "mna-message-image");
+  parts.image.alt = image.alt ?? "";
+  parts.image.src = image.src;
+  parts.text.parentNode.appendChild(parts.image);
+}
+
 function endMessage(parts, message) {
   parts.el.className = `mna-message mna-status-${message.status}`;
   parts.error.textContent = messageEndText(message);
+  showImage(parts, message.image);
 }
 
 // --- a call's details: asked for when the user opens them, drawn as _details.py draws them ----------------------
@@ -152,11 +164,13 @@ function nodeEl(id, depth, view) {
   box.addEventListener("toggle", () => view.folded.set(id, box.open));
   const line = h("summary", "mna-node-line");
   const parts = { li, box, line, id, depth };
+  parts.kind = h("span", badgeClass("mna-node-kind", "tool"), "tool"); // a tool call's node (_tool_badge in _render.py)
   parts.alias = h("span", "mna-node-alias");
+  parts.args = h("span", "mna-node-arguments");
   parts.status = h("span", "mna-node-status");
   parts.time = h("span", "mna-node-elapsed");
   parts.count = h("span", "mna-node-count");
-  line.append(parts.alias, parts.status, parts.time, parts.count);
+  line.append(parts.kind, parts.alias, parts.args, parts.status, parts.time, parts.count);
   parts.error = h("div", "mna-node-error");
   parts.messages = h("ul", "mna-node-messages");
   parts.children = h("ul", "mna-tree-list");
@@ -165,12 +179,24 @@ function nodeEl(id, depth, view) {
   return parts;
 }
 
+// A tool call's name and arguments: filling in while the model writes them (_tool_arguments in _render.py).
+function patchTool(parts, tool) {
+  parts.kind.hidden = !tool;
+  parts.args.hidden = !tool;
+  if (!tool) return;
+  const text = `(${tool.arguments})`;
+  setText(parts.args, text);
+  if (parts.args.title !== text) parts.args.title = text;
+  parts.args.className = tool.streaming ? "mna-node-arguments mna-node-arguments-streaming" : "mna-node-arguments";
+}
+
 function patchNode(parts, node, data) {
-  parts.li.className = `mna-node mna-status-${node.status}`;
+  parts.li.className = `mna-node mna-status-${node.status}${node.tool ? " mna-node-tool" : ""}`;
   parts.li.dataset.status = node.status;
   parts.li.dataset.alias = node.alias;
   parts.li.dataset.id = parts.id;
   setText(parts.alias, node.alias);
+  patchTool(parts, node.tool);
   parts.status.className = badgeClass("mna-node-status", node.status);
   setText(parts.status, statusText(node.status, null));
   setText(parts.time, nodeSeconds(node, data));
