@@ -147,6 +147,24 @@ def test_a_recorded_run_displays_as_the_reply_view(load: Loader, tmp_path: Path)
     assert "    HELPER: done, 1 message" in shown
 
 
+def test_a_cell_recorded_by_the_notebook_replays_under_the_replay_switch(
+    load: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    ip = load(str(path))
+    ok(ip, "from miniagents_nb.ext.llms import FakeLLMAgent\nllm = FakeLLMAgent.fork(replies=['recorded words'])")
+    ok(ip, "first = await llm.trigger('question')")
+    keys = [
+        request.request_key for call in RunStore.shared(path).load(1).calls.values() for request in call.llm_requests
+    ]
+    assert len(keys) == 1
+    assert keys[0] is not None  # the notebook's recording stamps the replay key, as record_to= does
+    monkeypatch.setenv("MINIAGENTS_NB_LLM", "replay")
+    monkeypatch.setenv("MINIAGENTS_NB_RUNS", str(path))
+    ok(ip, "again = await FakeLLMAgent.fork(replies=['never used']).trigger('question')")
+    assert ok(ip, "print(again == first, str(again[0]))").stdout == "True recorded words\n"
+
+
 def _unwritable(tmp_path: Path) -> Path:
     """A directory nobody can create files in: read-only for a normal user; under /proc for root."""
     directory = tmp_path / "read-only"

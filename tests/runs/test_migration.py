@@ -58,7 +58,7 @@ async def test_a_version_1_store_migrates_keeps_its_runs_and_refuses_replay_clea
         with pytest.raises(ReplayMismatchError) as before:
             async with MiniAgents(replay_from=ReplaySource(path)):
                 await agent.trigger("old question")
-        assert "recorded before replay existed" in str(before.value)
+        assert "recorded with no replay key" in str(before.value)
 
         async with MiniAgents(record_to=store):  # writing migrates the file first
             with store.run_label("new"):
@@ -79,4 +79,4 @@ async def test_a_version_1_store_migrates_keeps_its_runs_and_refuses_replay_clea
     assert replayed == new_reply
     text = str(after.value)
     assert text.startswith("FAKE_LLM_AGENT made an LLM request")
-    assert "1 LLM request(s) recorded before replay existed" in text
+    assert "1 LLM request(s) recorded with no replay key" in text

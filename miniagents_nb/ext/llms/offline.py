@@ -115,7 +115,7 @@ def request_key_of(agent: LLMAgent, message_dicts: list[dict[str, Any]]) -> str:
 
 def stamp_request_key(agent: LLMAgent, message_dicts: list[dict[str, Any]], appender: MessageTokenAppender) -> None:
     """In a recording context, put the request's replay key on the reply (the store keeps it for replay)."""
-    if MiniAgents.get_current().recorder is None:
+    if MiniAgents.get_current().recording is None:  # record_to= or the notebook layer's recording
         return
     try:
         appender.auxiliary_field_collector.setdefault("request_key", request_key_of(agent, message_dicts))
@@ -199,8 +199,8 @@ class Replayer:
         unkeyed = self.source.unkeyed_requests()
         if unkeyed:
             hint += (
-                f" It holds {unkeyed} LLM request(s) recorded before replay existed (an older miniagents_nb: no "
-                "replay key), which cannot be replayed: record them again."
+                f" It holds {unkeyed} LLM request(s) recorded with no replay key (by a miniagents_nb from before "
+                "replay), which cannot be replayed: record them again."
             )
         return ReplayMismatchError(
             f"{agent.ctx.this_agent.alias} made an LLM request that the run store {self.source.path} holds no "
