@@ -126,6 +126,8 @@ class StoreRecording:
         self._facts = Facts()
         self._call_runs: dict[int, RunRef] = {}
         self._positions: dict[int, int] = {}
+        self._streaming: set[int] = set()
+        """Calls that replied a stream and have not ended: their reply lists are always compared by the writer."""
         self._run: RunRef | None = None
         self._next_run: tuple[str | None, str | None, str | None] = (None, None, None)
         self._request_runs: dict[RunRequest, RunRef] = {}
@@ -226,6 +228,7 @@ class StoreRecording:
                 )
             else:
                 self._streams.append(_Stream(run, call_id, position, promise, event.at))
+                self._streaming.add(call_id)
                 self._ensure_tick()
         elif kind is AgentCallStarted:
             self._facts.started.extend((run.key, call_id, event.at))
@@ -236,7 +239,20 @@ class StoreRecording:
                 run.failed = True
             assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
             self._facts.ended.extend((run.key, call_id, status, event.at, error))
-            for role, sequence in (("input", call.input_sequence_promise), ("reply", call.reply_sequence_promise)):
+            replies = call.reply_sequence_promise
+            own = self._positions.get(call_id, 0)
+            lists: tuple[tuple[str, MessageSequencePromise], ...] = (("input", call.input_sequence_promise),)
+            if call_id in self._streaming:
+                self._streaming.discard(call_id)
+                lists += (("reply", replies),)
+            elif replies.producer_ended and len(replies.pieces_so_far) == own:
+                # the reply list is just the call's own replies (whole messages, noted already), in order: the store
+                # needs no list for it, so none is built here
+                if own:
+                    self._facts.lists.extend((run.key, self._context, call_id, "reply", None))
+            else:
+                lists += (("reply", replies),)
+            for role, sequence in lists:
                 entries = self._list_entries(sequence, final=False)
                 if entries is None:
                     self._lists.append((run, call_id, role, sequence))
