@@ -270,7 +270,8 @@ class ReplaySource:
             connection.close()
 
     def recorded_provider(self) -> str | None:
-        """The provider of the newest recorded request with a key (what `default_llm_agent()` replays as)."""
+        """The provider of the newest recorded request with a key (the mismatch error names it when it is not the
+        requesting agent's: `default_llm_agent()` picks its provider by the API keys set, even under replay)."""
         try:
             connection = self._connect()
         except RunStoreError:
