@@ -122,7 +122,14 @@ def details_html(details: dict[str, Any], *, with_times: bool = True) -> str:
     if details["arguments"]:
         sections.append(("Arguments", _pairs("mna-details-pairs", details["arguments"])))
     sections.append(("Input", _messages(details["input"]) if details["input"] else "<i>(no input)</i>"))
-    sections.append(("Replies", _messages(details["replies"]) if details["replies"] else "<i>(no replies)</i>"))
+    sections.append(
+        (
+            "Replies",
+            _messages(details["replies"])
+            if details["replies"]
+            else "<i>(none of its own: messages it passed on are shown under the calls that made them)</i>",
+        )
+    )
     if details["error"]:
         error = details["traceback"] or details["error"]
         sections.append(("Error", f'<div class="mna-details-text mna-details-error">{_esc(error)}</div>'))

@@ -18,6 +18,7 @@ from miniagents_nb.jupyter._timeline import format_seconds, timeline_html, timel
 
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
+    "LISTED_MARK",
     "MESSAGE_PREVIEW_CHARS",
     "SUPERSEDED_TEXT",
     "TREE_OPEN_DEPTH",
@@ -49,6 +50,10 @@ _STATUS_WORDS = {
     "cancelled": "cancelled",
     "incomplete": "incomplete (the kernel stopped before it ended)",
 }
+
+LISTED_MARK = "↑ "
+"""Put before a tree line that is a short reference to a message the list above shows in full (the line then gets
+no "›" before it: see views.css)."""
 
 
 def preview(text: str) -> str:
@@ -235,7 +240,11 @@ def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None)
         if details is not None and label in details:  # no times: those are the timeline's (and not deterministic)
             body = details_html(details[label], with_times=False)
             error += f'<details class="mna-node-details"><summary>details</summary>{body}</details>'
-        messages = "".join(f'<li class="mna-node-message">{_esc(text)}</li>' for text in node["messages"])
+        messages = "".join(
+            f'<li class="{"mna-node-message mna-listed" if text.startswith(LISTED_MARK) else "mna-node-message"}">'
+            f"{_esc(text)}</li>"
+            for text in node["messages"]
+        )
         children = "".join(item(child, depth + 1) for child in node["children"] if child in nodes)
         opened = " open" if depth < TREE_OPEN_DEPTH else ""  # folds without script; deep trees start closed
         return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
-from miniagents_nb.jupyter._render import preview
+from miniagents_nb.jupyter._render import LISTED_MARK, preview
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
 from miniagents_nb.jupyter._tracker import CallRecord
 
@@ -19,9 +19,6 @@ __all__ = ["LISTED_PREVIEW_CHARS", "joined_text", "node_differs", "node_state"]
 
 LISTED_PREVIEW_CHARS = 40
 """How much of a message the tree shows when the message list above it shows the message in full."""
-
-LISTED_MARK = "↑ "
-"""Put before such a short reference: the message is in the list above."""
 
 
 def joined_text(pieces: list[Any], limit: int | None = None) -> str:

@@ -109,7 +109,7 @@ function detailsView(details) {
   if (details.times.length) section("Times", pairsView("mna-details-pairs", details.times));
   if (details.arguments.length) section("Arguments", pairsView("mna-details-pairs", details.arguments));
   section("Input", details.input.length ? messagesView(details.input) : h("i", null, "(no input)"));
-  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(no replies)"));
+  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(none of its own: messages it passed on are shown under the calls that made them)"));
   if (details.error) section("Error", h("div", "mna-details-text mna-details-error", details.traceback ?? details.error));
   return body;
 }
@@ -180,10 +180,17 @@ function patchNode(parts, node, data) {
   const shown = JSON.stringify(node.messages);
   if (parts.shown !== shown) {
     parts.shown = shown;
-    parts.messages.replaceChildren(...node.messages.map((text) => h("li", "mna-node-message", text)));
+    parts.messages.replaceChildren(...node.messages.map((text) => h("li", nodeMessageClass(text), text)));
   }
   parts.messages.hidden = !node.messages.length;
   parts.children.hidden = !node.children.some((child) => child in data.nodes);
+}
+
+// A tree line that refers to a message the list above shows starts with the model's LISTED_MARK
+// (_tree_model.py): it carries its own marker, so it gets no "›" before it.
+const LISTED_MARK = "\u2191 ";
+function nodeMessageClass(text) {
+  return text.startsWith(LISTED_MARK) ? "mna-node-message mna-listed" : "mna-node-message";
 }
 
 // view.nodes: id -> the parts of its element (kept while the view lives, so patches find them)
