@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import time
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from miniagents_nb.agents.events import (
     AgentCallCancelled,
@@ -217,7 +217,7 @@ class StoreRecording:
         if run is None:  # queued before this recording began
             return
         if kind is MessageReplied:
-            assert isinstance(event, MessageReplied)
+            event = cast(MessageReplied, event)
             position = self._positions.get(call_id, 0)
             self._positions[call_id] = position + 1
             promise = event.message_promise.original_promise
@@ -232,16 +232,18 @@ class StoreRecording:
                 self._ensure_tick()
         elif kind is AgentCallStarted:
             self._facts.started.extend((run.key, call_id, event.at))
-        else:
+        elif kind is AgentCallFinished or kind is AgentCallFailed or kind is AgentCallCancelled:
             error = event.error if isinstance(event, AgentCallFailed) else None
             status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
             if error is not None and call.parent is None:
                 run.failed = True
-            assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
             self._facts.ended.extend((run.key, call_id, status, event.at, error))
             replies = call.reply_sequence_promise
             own = self._positions.get(call_id, 0)
-            lists: tuple[tuple[str, MessageSequencePromise], ...] = (("input", call.input_sequence_promise),)
+            inputs = call.input_sequence_promise
+            lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
+            if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
+                lists = (("input", inputs),)
             if call_id in self._streaming:
                 self._streaming.discard(call_id)
                 lists += (("reply", replies),)
