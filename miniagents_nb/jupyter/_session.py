@@ -50,6 +50,7 @@ from miniagents_nb.jupyter._recording import (
     shown_path,
 )
 from miniagents_nb.jupyter._runs_table import RunsTable
+from miniagents_nb.jupyter._runs_widget import RunsTableWidget
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
@@ -305,7 +306,8 @@ class NotebookSession:
         self.recording.flush()
         return self.recording.store or RunStore.shared(self.recording.path or os.path.abspath(DEFAULT_STORE))
 
-    def runs_table(self, limit: int | None) -> RunsTable:
+    def runs_table(self, limit: int | None) -> RunsTable | RunsTableWidget:
+        """The table of the recent runs: a widget whose ids open each run below it, static when there is none."""
         store = self._reading_store()
         where = shown_path(store.path)
         try:
@@ -314,7 +316,10 @@ class NotebookSession:
             if os.path.exists(store.path):
                 raise
             summaries = []  # nothing recorded there yet
-        return RunsTable(summaries, where)
+        table = RunsTable(summaries, where)
+        if not summaries:
+            return table
+        return RunsTableWidget(table, lambda run_id: RecordedRunView(store.load(run_id)))
 
     def recorded_run(self, run_id: int, *, tree: bool = True, timeline: bool = False) -> RecordedRunView:
         return RecordedRunView(self._reading_store().load(run_id), tree=tree, timeline=timeline)
