@@ -42,6 +42,7 @@ UPSTREAM_VERSION = "0.0.35"
 WORKLOADS_SCRIPT = BENCH / "workloads.py"
 IMPLS = ("nb", "upstream", "baseline")
 KB = 1024  # memory per call is reported in KiB ("KB" in the tables)
+TOOL_CALLS = 10  # tool calls in one turn of the tool loop rows (against one: the marginal cost of a tool call)
 
 
 def venv_python(venv: Path) -> Path:
@@ -261,13 +262,15 @@ def build_plan(quick: bool) -> Plan:
             baselines=(ref,),
         )
     )
-    for mode in ("loop", "direct"):
+    for mode, calls in (("loop", 1), ("loop", TOOL_CALLS), ("direct", TOOL_CALLS)):
         cases.append(
             Case(
-                f"tool_loop {mode}",
+                f"tool_loop {mode} N={calls}",
                 "tool_loop",
-                {"I": iterations, "mode": mode},
-                f"{'tool loop' if mode == 'loop' else 'by hand: LLM, agent, LLM'}, I={iterations:,}",
+                {"I": iterations, "mode": mode, "N": calls},
+                f"tool loop, one turn of N={calls} no-op tool calls, I={iterations:,}"
+                if mode == "loop"
+                else f"direct calls of a no-op agent, N={calls} at once, I={iterations:,}",
                 impls=("nb",),
             )
         )
@@ -821,15 +824,22 @@ class Report:
         return out
 
     def tool_loop_table(self) -> list[str]:
-        lines = ["| what | per tool call |", "|---|---|"]
-        loop, direct = self.wall("nb", "tool_loop loop"), self.wall("nb", "tool_loop direct")
-        if loop is None or direct is None:
+        lines = ["| what | time |", "|---|---|"]
+        one = self.wall("nb", "tool_loop loop N=1")
+        many = self.wall("nb", f"tool_loop loop N={TOOL_CALLS}")
+        direct = self.wall("nb", f"tool_loop direct N={TOOL_CALLS}")
+        if one is None or many is None or direct is None:
             return lines
         count = self.plan.sizes["I"]
+        per_tool_call = (many - one) / (count * (TOOL_CALLS - 1))
+        per_direct_call = direct / (count * TOOL_CALLS)
         lines += [
-            f"| one LLM call with a tool call (2 fake turns + the no-op tool) | {loop / count * 1e6:.0f} µs |",
-            f"| the same by hand (fake LLM call, direct agent call, fake LLM call) | {direct / count * 1e6:.0f} µs |",
-            f"| the loop's own overhead | {(loop - direct) / count * 1e6:.0f} µs ({fmt_ratio(ratio(loop, direct))}) |",
+            f"| one LLM call: a turn with 1 tool call, then the answer (2 fake turns) | {one / count * 1e6:.0f} µs |",
+            f"| one LLM call: a turn with {TOOL_CALLS} tool calls, then the answer | {many / count * 1e6:.0f} µs |",
+            f"| one more tool call in the loop (the difference ÷ {TOOL_CALLS - 1}) | {per_tool_call * 1e6:.0f} µs |",
+            f"| a direct call of a no-op agent ({TOOL_CALLS} at once) | {per_direct_call * 1e6:.0f} µs |",
+            f"| the loop's own overhead per tool call | {(per_tool_call - per_direct_call) * 1e6:.0f} µs "
+            f"({fmt_ratio(ratio(per_tool_call, per_direct_call))} a direct call) |",
         ]
         return lines
 
@@ -886,6 +896,12 @@ class Report:
             *self.table(self.hop_table()),
             "",
             "## Tool loop overhead (fake LLM, no-op tool)",
+            "",
+            f"The cost of one more tool call is taken from two LLM calls that differ only in how many tool calls their "
+            f"first turn makes (1 and {TOOL_CALLS}), so the fake model's own turns cancel out; a direct agent call of a "
+            "no-op agent is what the same work costs without a model. The difference is the loop's own work per call: "
+            "the tool call's streamed message, its agent call under the LLM call, the arguments' validation, the "
+            "result message and the exchange sent back to the model.",
             "",
             *self.table(self.tool_loop_table()),
             "",

@@ -539,10 +539,12 @@ async def trigger_round_trip_baseline(p: dict[str, Any], meter: Meter) -> Outcom
 
 
 async def tool_loop(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
-    """The loop's own cost per tool call: I LLM calls on the fake LLM, each one tool call of a no-op tool and an
-    answer (`mode=loop`), against the same work done by hand (`mode=direct`): a fake LLM call, a direct call of a
-    no-op agent, another fake LLM call. (loop - direct) / I is what the loop adds per tool call."""
-    iterations, warmup, mode = int(p["I"]), int(p.get("warmup", 20)), p["mode"]
+    """The loop's own cost per tool call, against a direct agent call. `mode=loop`: I LLM calls on the fake LLM,
+    each one turn of N parallel calls of a no-op tool, then an answer. `mode=direct`: I rounds of N concurrent direct
+    calls of a no-op agent. The cost of one more tool call in the loop is (loop N=10 - loop N=1) / 9 per LLM call:
+    the LLM's own turns cancel out; less a direct agent call, it is what the loop adds per tool call (the tool
+    call's message, its agent call, argument validation, the result going back to the model)."""
+    iterations, warmup, mode, calls = int(p["I"]), int(p.get("warmup", 20)), p["mode"], int(p.get("N", 1))
     llms = importlib.import_module("miniagents_nb.ext.llms")
 
     @llms.tool
@@ -554,17 +556,18 @@ async def tool_loop(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
     async def noop_agent(ctx: Any) -> None:
         ctx.reply("ok")
 
-    looping = llms.FakeLLMAgent.fork(replies=[llms.ToolCall("noop", {}), "done"], tools=[noop])
-    plain = llms.FakeLLMAgent.fork(replies=["", "done"])
+    looping = llms.FakeLLMAgent.fork(replies=[[llms.ToolCall("noop", {})] * calls, "done"], tools=[noop])
+
+    async def direct_call() -> bool:
+        (result,) = await noop_agent.trigger("q")
+        return bool(result.content == "ok")
 
     async def once() -> bool:
         if mode == "loop":
             (message,) = await looping.trigger("q")
-            return bool(message.content == "done" and message.tool_calls[0].result == "ok")
-        await plain.trigger("q")
-        (result,) = await noop_agent.trigger("q")
-        (message,) = await plain.trigger("q")
-        return bool(message.content == "done" and result.content == "ok")
+            results = [call.result for call in message.tool_calls]
+            return bool(message.content == "done" and results == ["ok"] * calls)
+        return all(await asyncio.gather(*(direct_call() for _ in range(calls))))
 
     wrong = 0
     async with ma.MiniAgents():
@@ -576,7 +579,7 @@ async def tool_loop(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
                 wrong += 1
     meter.stop()
     detail = check(wrong == 0, f"{wrong} of {iterations} iterations returned a wrong answer")
-    return Outcome(ok=not detail, ops=iterations, unit="tool call", detail=detail)
+    return Outcome(ok=not detail, ops=iterations * calls, unit="tool call", detail=detail)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -741,7 +744,7 @@ WORKLOADS: dict[str, Workload] = {
         parallel_latency, parallel_latency_baseline, {"K": 1000, "S": 0.1, "mode": "aggregator"}
     ),
     "trigger_round_trip": Workload(trigger_round_trip, trigger_round_trip_baseline, {"I": 2000, "warmup": 20}),
-    "tool_loop": Workload(tool_loop, None, {"I": 1000, "mode": "loop", "warmup": 20}),
+    "tool_loop": Workload(tool_loop, None, {"I": 1000, "mode": "loop", "N": 1, "warmup": 20}),
     "notebook_view": Workload(notebook_view, None, {"N": 100_000, "view": True, "paced": False, "warmup": True}),
 }
 

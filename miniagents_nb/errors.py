@@ -11,12 +11,14 @@ upstream MiniAgents that catches those keeps working::
     │   ├── AppenderClosedError
     │   ├── HandlerDefinitionError(ValueError)
     │   ├── PromiseNotReadyError(RuntimeError)
+    │   ├── SequenceCycleError(RuntimeError)
     │   └── PromisingContextError(RuntimeError)
     │       ├── NoActiveContextError
     │       ├── WrongActiveContextError(TypeError)
     │       ├── ContextReentryError
     │       ├── SyncContextManagerError
-    │       └── RunningEventLoopError
+    │       ├── RunningEventLoopError
+    │       └── ForeignLoopError
     ├── MessageTypeError(TypeError)
     ├── NotAwaitedError(TypeError)
     ├── NotFreezableError(TypeError)
@@ -65,6 +67,7 @@ __all__ = [
     "AppenderClosedError",
     "AppenderNotOpenError",
     "ContextReentryError",
+    "ForeignLoopError",
     "FunctionNotProvidedError",
     "HandlerDefinitionError",
     "InvalidArgumentsError",
@@ -80,6 +83,7 @@ __all__ = [
     "ReplayMismatchError",
     "RunStoreError",
     "RunningEventLoopError",
+    "SequenceCycleError",
     "SyncContextManagerError",
     "UnknownRunError",
     "WrongActiveContextError",
@@ -114,6 +118,11 @@ class PromiseNotReadyError(PromisingError, RuntimeError):
     """A promise's value was asked for without waiting (`result_now()`) before it was known."""
 
 
+class SequenceCycleError(PromisingError, RuntimeError):
+    """A message sequence was given itself to flatten, directly or through other sequences (agent A replies agent
+    B's reply, and B replies A's): it could never end, so the error takes that item's place and the sequences end."""
+
+
 class PromisingContextError(PromisingError, RuntimeError):
     """A context (`MiniAgents`, `PromisingContext`, `InteractionContext`) is missing or used the wrong way."""
 
@@ -136,6 +145,11 @@ class SyncContextManagerError(PromisingContextError):
 
 class RunningEventLoopError(PromisingContextError):
     """The blocking `run()` facade was called while an event loop is already running in this thread."""
+
+
+class ForeignLoopError(PromisingContextError):
+    """A promise was awaited from another thread's event loop while its own loop's thread is blocked waiting for
+    that very `run()` (a notebook cell's `MiniAgents().run(...)` awaiting a reply an earlier cell started)."""
 
 
 class MessageTypeError(MiniAgentsError, TypeError):

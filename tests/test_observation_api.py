@@ -394,3 +394,44 @@ async def test_a_call_cancelled_once_started_by_its_consumer_but_before_its_task
             await replies
     assert ran == []
     assert child_call.ended_at is not None
+
+
+def test_observed_calls_are_freed_without_the_garbage_collector() -> None:
+    """An observed call's `MessageReplied` hook would hold the call in a reference cycle (call → reply sequence →
+    hook → call) that only the cyclic GC frees: in a big fan-out most of what observing cost. It goes once the
+    replies end, so the calls of a finished run are freed by reference counting alone."""
+    import gc
+
+    from miniagents_nb.agents.call import AgentCall
+
+    @miniagent
+    async def leaf(ctx: InteractionContext, i: int) -> None:
+        ctx.reply(f"leaf {i}")
+
+    @miniagent
+    async def fan(ctx: InteractionContext) -> None:
+        ctx.reply([leaf.trigger(i=i) for i in range(3)])
+
+    async def main() -> list[str]:
+        context = MiniAgents()
+        seen: list[str] = []
+        context.subscribe(lambda event: seen.append(type(event).__name__))
+        async with context:
+            replies = await fan.trigger()
+        assert [str(message) for message in replies] == ["leaf 0", "leaf 1", "leaf 2"]
+        return seen
+
+    gc.collect()
+    gc.disable()
+    try:
+        seen = asyncio.run(main())
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds now was kept alive by cycles only
+        gc.collect()
+        cycled = [found for found in gc.garbage if isinstance(found, AgentCall)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert seen.count("MessageReplied") == 3
+    assert seen.count("AgentCallFinished") == 4
+    assert cycled == []

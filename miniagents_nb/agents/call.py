@@ -122,11 +122,23 @@ class AgentCall:
 
     def _announce(self) -> None:
         miniagents = self._miniagents
+        reply = self._reply
 
         def replied(promise: MessagePromise) -> None:
             miniagents._emit(MessageReplied(self, _monotonic(), promise))
 
-        self._reply.on_message = replied
+        def forget_replied() -> None:
+            # `replied` holds this call, which holds its reply sequence, which holds `replied`: a reference cycle
+            # that only the garbage collector would free, for every observed call (the cost of observing a big
+            # fan-out was mostly that). Once the replies ended no more can come, so the cycle goes.
+            reply.on_message = None
+            if previous is not None:
+                previous()
+
+        out = reply.output_stream
+        previous = out.on_finish
+        reply.on_message = replied
+        out.on_finish = forget_replied
         miniagents._emit(AgentCallQueued(self, self.queued_at))
 
     # --- what observers read -------------------------------------------------------------------------------------

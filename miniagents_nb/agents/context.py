@@ -251,7 +251,10 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
                 for observer in list(ctx._observers):
                     try:
                         observer(event)
-                    except Exception as error:  # an observer must never break the agents it watches
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException as error:  # an observer must never break the agents it watches, not even
+                        # with a `CancelledError` or a `GeneratorExit`: it runs in the agent's own task
                         ctx.log_error_once(error, f"AN OBSERVER FAILED ON {type(event).__name__}")
             ctx = ctx.parent_ctx
 

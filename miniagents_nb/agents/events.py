@@ -191,4 +191,5 @@ class MessageReplied(MiniAgentsEvent):
 
 
 Observer = Callable[[MiniAgentsEvent], None]
-"""`def observer(event) -> None`, called synchronously; exceptions are logged and never break the agents."""
+"""`def observer(event) -> None`, called synchronously; whatever it raises (a `CancelledError` too, anything short
+of `KeyboardInterrupt` and `SystemExit`) is logged and never breaks the agents."""

@@ -16,7 +16,8 @@ from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._streams import Cursor
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter.views import AgentTreeView, LiveView
-from miniagents_nb.messages import MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["ChatCellView", "ExchangeModel", "chat_cell_views"]
 
@@ -30,10 +31,16 @@ class ExchangeModel(ChatModel):
             title=title, greeting="", placeholder="", user_label="USER", tracker=tracker, takes_input=False
         )
         self.add_user(user_text)
-        self._reply = Cursor(reply)
-        self._reply_sequence = reply  # the view keeps what it shows alive
+        self._reply: Cursor | None = Cursor(reply)
+        self._reply_sequence: MessageSequencePromise | None = reply  # the view keeps what it shows alive (until final)
+
+    def release(self) -> None:
+        super().release()
+        self._reply = self._reply_sequence = None
 
     def collect(self) -> dict[str, Any] | None:
+        if self._reply is None:  # released: final
+            return None
         for piece in self._reply.take():
             if isinstance(piece, MessagePromise):
                 self.add_incoming(piece)
@@ -53,16 +60,16 @@ class ExchangeModel(ChatModel):
         if isinstance(error, asyncio.CancelledError):
             self.status = CANCELLED
         else:
-            self.status, self.error = FAILED, error_to_text(error)
+            self.status, self.error = FAILED, safe_error_text(error)
 
     def waiters(self) -> list[asyncio.Future[None]]:
         futures = super().waiters()
-        if (future := self._reply.waiter()) is not None:
+        if self._reply is not None and (future := self._reply.waiter()) is not None:
             futures.append(future)
         return futures
 
     def producers_ended(self) -> bool:
-        return self._reply.producer_ended and super().producers_ended()
+        return (self._reply is None or self._reply.producer_ended) and super().producers_ended()
 
 
 class ChatCellView(LiveView):

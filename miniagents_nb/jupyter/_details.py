@@ -16,7 +16,7 @@ from typing import Any
 from miniagents_nb.jupyter._streams import Cursor, message_text, stream_finished
 from miniagents_nb.jupyter._timeline import format_seconds
 from miniagents_nb.jupyter._tracker import CallRecord
-from miniagents_nb.messages import Message, MessagePromise
+from miniagents_nb.messages import ImageMessage, Message, MessagePromise
 
 __all__ = ["DETAIL_TEXT_CHARS", "call_details", "details_html"]
 
@@ -39,6 +39,10 @@ def _capped(text: str) -> str:
 def _value_text(name: str, value: Any) -> str:
     if _SECRET_NAME.search(name):
         return "•••"  # never shown, never saved
+    if isinstance(value, ImageMessage):
+        return _capped(str(value))  # its caption or description, never its bytes
+    if isinstance(value, tuple):  # frozen lists (a reply's tool_calls, ...): each item read the same way
+        return _capped("(" + ", ".join(_value_text(name, item) for item in value) + ")")
     as_kwargs = getattr(value, "as_kwargs", None)  # frozen data (a dict given to a message): its fields
     if callable(as_kwargs):
         value = {key: item for key, item in as_kwargs().items() if key != "class_"}
@@ -59,7 +63,9 @@ def _message_entry(item: MessagePromise | Message) -> dict[str, Any]:
     fields: list[list[str]] = []
     if isinstance(message, Message):
         for name, value in message.as_kwargs().items():
-            if name not in _MESSAGE_OWN_FIELDS and value is not None:
+            if name == "data_base64" and isinstance(message, ImageMessage) and isinstance(value, str):
+                fields.append([name, f"({len(value)} characters of base64: the image's bytes)"])
+            elif name not in _MESSAGE_OWN_FIELDS and value is not None:
                 fields.append([name, _value_text(name, value)])
     return {"text": _capped(message_text(message)), "fields": fields}
 
@@ -122,7 +128,14 @@ def details_html(details: dict[str, Any], *, with_times: bool = True) -> str:
     if details["arguments"]:
         sections.append(("Arguments", _pairs("mna-details-pairs", details["arguments"])))
     sections.append(("Input", _messages(details["input"]) if details["input"] else "<i>(no input)</i>"))
-    sections.append(("Replies", _messages(details["replies"]) if details["replies"] else "<i>(no replies)</i>"))
+    sections.append(
+        (
+            "Replies",
+            _messages(details["replies"])
+            if details["replies"]
+            else "<i>(none of its own: messages it passed on are shown under the calls that made them)</i>",
+        )
+    )
     if details["error"]:
         error = details["traceback"] or details["error"]
         sections.append(("Error", f'<div class="mna-details-text mna-details-error">{_esc(error)}</div>'))

@@ -8,16 +8,90 @@ follower's loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import random
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["FOLLOWERS", "Waker", "await_follower", "coalescing_pause", "is_current_task", "start_follower"]
+__all__ = [
+    "ALL_VIEWS_MAX_MESSAGES_PER_SECOND",
+    "BUDGET",
+    "FOLLOWERS",
+    "MessageBudget",
+    "Waker",
+    "await_follower",
+    "coalescing_pause",
+    "is_current_task",
+    "start_follower",
+    "wait_for_budget",
+]
+
+ALL_VIEWS_MAX_MESSAGES_PER_SECOND = 500
+"""What every view and chat together may send to the front end in any second, final states and display updates
+included: half of jupyter_server's IOPub limit (1,000 a second over a 3 s window, beyond which it drops messages
+silently), so that the cells' own output has room too."""
 
 FOLLOWERS: set[asyncio.Task[None]] = set()
 """Followers are referenced here until they end: the loop keeps tasks only weakly, and a follower whose streams
 and view are no longer referenced anywhere else must still finish instead of being garbage-collected while pending."""
+
+
+class MessageBudget:
+    """The front-end messages all views may send, shared by every follower (of any loop and thread): at most
+    `per_second` in any second, counted when they go out, so that 1,200 views ending at once go out over a few
+    seconds instead of at once, however late a busy loop wakes them.
+
+    `take(n)` either books `n` messages now (0.0) or says how long to wait before asking again: the waiters are
+    spread over the time their backlog needs, so they do not wake in a herd.
+    """
+
+    __slots__ = ("_in_window", "_lock", "_sent", "_waiting", "per_second")
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._sent: collections.deque[tuple[float, int]] = collections.deque()
+        self._in_window = 0
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def _book(self, messages: int) -> bool:
+        now = time.monotonic()
+        while self._sent and self._sent[0][0] <= now - 1.0:
+            self._in_window -= self._sent.popleft()[1]
+        if self._sent and self._in_window + messages > self.per_second:
+            return False
+        self._sent.append((now, messages))
+        self._in_window += messages
+        return True
+
+    def take(self, messages: int, *, waiting: bool = False) -> float:
+        """Book `messages` now (returns 0.0), or return the seconds to wait before asking again (then ask with
+        `waiting=True`, and call `stop_waiting()` if one gives up)."""
+        with self._lock:
+            if self._book(messages):
+                if waiting:
+                    self._waiting -= 1
+                return 0.0
+            if not waiting:
+                self._waiting += 1
+            until_room = self._sent[0][0] + 1.0 - time.monotonic()
+            spread = self._waiting * messages / self.per_second
+            return max(0.001, until_room) + random.random() * spread
+
+    def stop_waiting(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    def try_take(self, messages: int) -> bool:
+        """Book `messages` only if they may go out now (for the sync refreshes, which cannot wait)."""
+        with self._lock:
+            return self._book(messages)
+
+
+BUDGET = MessageBudget(ALL_VIEWS_MAX_MESSAGES_PER_SECOND)
 
 
 def start_follower(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -74,6 +148,25 @@ class Waker:
         if self._future is None or self._future.done():
             self._future = self._loop.create_future()
         return self._future
+
+
+async def wait_for_budget(messages: Callable[[], int], stopped: Callable[[], bool]) -> bool:
+    """Wait until `BUDGET` lets `messages()` go out (booked then); False when `stopped()` came first."""
+    delay = BUDGET.take(messages())
+    if delay == 0.0:
+        return True
+    try:
+        while True:
+            await asyncio.sleep(delay)
+            if stopped():
+                BUDGET.stop_waiting()
+                return False
+            delay = BUDGET.take(messages(), waiting=True)
+            if delay == 0.0:
+                return True
+    except BaseException:
+        BUDGET.stop_waiting()
+        raise
 
 
 async def coalescing_pause(

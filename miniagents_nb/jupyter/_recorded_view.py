@@ -15,8 +15,10 @@ from typing import Any
 from miniagents_nb.agents import AgentCallStatus
 from miniagents_nb.errors import RecordedError
 from miniagents_nb.jupyter._details import call_details
+from miniagents_nb.jupyter._images import image_state
 from miniagents_nb.jupyter._render import preview, render_html, render_text
 from miniagents_nb.jupyter._streams import message_text
+from miniagents_nb.jupyter._tool_calls import message_tool_state
 from miniagents_nb.jupyter._tracker import CallRecord
 from miniagents_nb.messages import Message
 from miniagents_nb.runs import RecordedCall, RecordedRun
@@ -74,6 +76,7 @@ def _node(call: RecordedCall, t0: float, run_status: str) -> dict[str, Any]:
         "children": [str(child.call_id) for child in call.children],
         "messages": [preview(message.text) for message in call.replied],
         "message_count": len(call.replied),
+        "tool": _recorded_tool(call),
         "elapsed": elapsed,
         "total": total,
         "queued": _since(call.queued_at, t0),
@@ -83,6 +86,12 @@ def _node(call: RecordedCall, t0: float, run_status: str) -> dict[str, Any]:
         "ticks": ticks,
         "ttft": None if started is None or not ticks else round(max(0.0, ticks[0] - started), 3),
     }
+
+
+def _recorded_tool(call: RecordedCall) -> dict[str, Any] | None:
+    """A recorded tool call's name and arguments (its input is the model's tool call message), as a live node has."""
+    first = call.inputs[0] if call.inputs else None
+    return message_tool_state(first) if isinstance(first, Message) else None
 
 
 def _senders(run: RecordedRun) -> dict[int, str]:
@@ -98,7 +107,16 @@ def _senders(run: RecordedRun) -> dict[int, str]:
 def _message_slot(entry: Message | RecordedError, senders: dict[int, str]) -> dict[str, Any]:
     if isinstance(entry, RecordedError):
         return {"sender": None, "text": "", "status": "failed", "error": str(entry)}
-    return {"sender": senders.get(id(entry)), "text": message_text(entry), "status": "done", "error": None}
+    slot: dict[str, Any] = {
+        "sender": senders.get(id(entry)),
+        "text": message_text(entry),
+        "status": "done",
+        "error": None,
+    }
+    image = image_state(entry)
+    if image is not None:
+        slot["image"] = image
+    return slot
 
 
 def recorded_state(

@@ -13,11 +13,13 @@ import html
 from typing import Any
 
 from miniagents_nb.jupyter._details import details_html
+from miniagents_nb.jupyter._images import is_shown_image_source
 from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._timeline import format_seconds, timeline_html, timeline_text_lines
 
 __all__ = [
     "FALLBACK_MESSAGE_CHARS",
+    "LISTED_MARK",
     "MESSAGE_PREVIEW_CHARS",
     "SUPERSEDED_TEXT",
     "TREE_OPEN_DEPTH",
@@ -49,6 +51,10 @@ _STATUS_WORDS = {
     "cancelled": "cancelled",
     "incomplete": "incomplete (the kernel stopped before it ended)",
 }
+
+LISTED_MARK = "↑ "
+"""Put before a tree line that is a short reference to a message the list above shows in full (the line then gets
+no "›" before it: see views.css)."""
 
 
 def preview(text: str) -> str:
@@ -104,11 +110,20 @@ def _message_lines(message: dict[str, Any], labelled: bool) -> list[str]:
     return out
 
 
+def _node_name(node: dict[str, Any]) -> str:
+    """`ALIAS`, or `tool name(arguments)` for a tool call (`…` after arguments the model is still writing)."""
+    tool = node.get("tool")
+    if not tool:
+        return str(node["alias"])
+    more = "…" if tool["streaming"] else ""
+    return f"tool {node['alias']}({tool['arguments']}{more})"
+
+
 def _node_summary(node: dict[str, Any]) -> str:
     parts = [_status_phrase(node["status"], node.get("error"))]
     if node["message_count"]:
         parts.append(_count(node["message_count"], "message"))
-    return f"{node['alias']}: {', '.join(parts)}"
+    return f"{_node_name(node)}: {', '.join(parts)}"
 
 
 def _tree_lines(state: dict[str, Any]) -> list[str]:
@@ -192,6 +207,14 @@ def message_end_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def _html_image(message: dict[str, Any]) -> str:
+    """An image message's image (a checked `data:` URL, see `_images.py`; "" for any other message)."""
+    image = message.get("image")
+    if not image or not is_shown_image_source(str(image.get("src", ""))):
+        return ""
+    return f'<img class="mna-message-image" src="{_esc(image["src"])}" alt="{_esc(str(image.get("alt", "")))}">'
+
+
 def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     sender = (
         f'<span class="mna-sender"><b>{_esc(message["sender"])}</b></span> '
@@ -201,7 +224,7 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     end = message_end_text(message)
     return (
         f'<div class="mna-message mna-status-{_esc(message["status"])}" data-index="{index}">{sender}'
-        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}</div>'
+        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}{_html_image(message)}</div>'
         + (f'<div class="mna-message-error">{_esc(end)}</div>' if end else "")
         + "</div>"
     )
@@ -216,13 +239,29 @@ def _node_seconds(node: dict[str, Any]) -> str:
     return f' <span class="mna-node-elapsed">{_esc(text)}</span>'
 
 
+def _tool_badge(node: dict[str, Any]) -> str:
+    """A tool call's node starts with a "tool" badge (`patchNode` in static/views.js draws the same)."""
+    return _badge("mna-node-kind", "tool", "tool") + " " if node.get("tool") else ""
+
+
+def _tool_arguments(node: dict[str, Any]) -> str:
+    tool = node.get("tool")
+    if not tool:
+        return ""
+    streaming = " mna-node-arguments-streaming" if tool["streaming"] else ""
+    text = _esc(f"({tool['arguments']})")
+    return f'<span class="mna-node-arguments{streaming}" title="{text}">{text}</span> '
+
+
 def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> str:
     nodes = state["nodes"]
 
     def item(label: str, depth: int) -> str:
         node = nodes[label]
         line = (
-            f'<span class="mna-node-alias"><b>{_esc(node["alias"])}</b></span> '
+            _tool_badge(node)
+            + f'<span class="mna-node-alias"><b>{_esc(node["alias"])}</b></span> '
+            + _tool_arguments(node)
             + _badge("mna-node-status", node["status"], node["status"])
             + _node_seconds(node)
             + (
@@ -235,11 +274,16 @@ def _html_tree(state: dict[str, Any], details: dict[str, dict[str, Any]] | None)
         if details is not None and label in details:  # no times: those are the timeline's (and not deterministic)
             body = details_html(details[label], with_times=False)
             error += f'<details class="mna-node-details"><summary>details</summary>{body}</details>'
-        messages = "".join(f'<li class="mna-node-message">{_esc(text)}</li>' for text in node["messages"])
+        messages = "".join(
+            f'<li class="{"mna-node-message mna-listed" if text.startswith(LISTED_MARK) else "mna-node-message"}">'
+            f"{_esc(text)}</li>"
+            for text in node["messages"]
+        )
         children = "".join(item(child, depth + 1) for child in node["children"] if child in nodes)
         opened = " open" if depth < TREE_OPEN_DEPTH else ""  # folds without script; deep trees start closed
         return (
-            f'<li class="mna-node mna-status-{_esc(node["status"])}" data-status="{_esc(node["status"])}"'
+            f'<li class="mna-node mna-status-{_esc(node["status"])}{" mna-node-tool" if node.get("tool") else ""}"'
+            f' data-status="{_esc(node["status"])}"'
             f' data-alias="{_esc(node["alias"])}" data-id="{_esc(label)}"><details class="mna-node-box"{opened}>'
             f'<summary class="mna-node-line">{line}</summary>{error}'
             + (f'<ul class="mna-node-messages">{messages}</ul>' if messages else "")

@@ -1,8 +1,9 @@
 """`%miniagents runs`: the store's recent runs as a table, each row with the command that opens it.
 
-The table is static (text/plain and text/html, no widget): it is a snapshot of the file, and a saved notebook shows
-it as it was. Rows are not clickable by script (a saved or untrusted notebook runs none); each row names its
-`%miniagents run ID` command instead. Ids, start times and durations differ from run to run: the tutorials'
+These are the table's static forms (text/plain and text/html): a snapshot of the file, what a saved notebook shows
+as it was. A static form runs no script (a saved or untrusted notebook runs none), so each row names its
+`%miniagents run ID` command to copy; in a live notebook the table is a widget whose ids are buttons
+(`_runs_widget.py`) with these forms as its saved form. Ids, start times and durations differ from run to run: the tutorials'
 nbval rules (notebooks/nbval_sanitize.cfg) replace them, each in a column of its own class.
 """
 
@@ -16,7 +17,7 @@ from miniagents_nb.jupyter._timeline import format_seconds
 from miniagents_nb.runs import RunSummary
 from miniagents_nb.runs.recorded import plain_text
 
-__all__ = ["RunsTable", "started_text"]
+__all__ = ["RunsTable", "started_text", "table_rows"]
 
 _COLUMNS = ("id", "label", "started", "duration", "status", "calls", "messages", "tokens", "failures", "open with")
 _FIXED_WIDTHS = {0: 7, 2: 19, 3: 10}
@@ -44,6 +45,12 @@ def _row(summary: RunSummary) -> list[str]:
     ]
 
 
+def table_rows(summaries: list[RunSummary]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The column names and one `{"run_id", "status", "cells"}` per run (what the widget draws)."""
+    rows = [{"run_id": summary.run_id, "status": summary.status, "cells": _row(summary)} for summary in summaries]
+    return list(_COLUMNS), rows
+
+
 class RunsTable:
     """Run summaries, newest first."""
 
@@ -51,7 +58,7 @@ class RunsTable:
         self.summaries = summaries
         self.where = where
 
-    def _title(self) -> str:
+    def title(self) -> str:
         count = len(self.summaries)
         return f"{count} recent run{'' if count == 1 else 's'} in {self.where}"
 
@@ -62,7 +69,7 @@ class RunsTable:
         widths = [
             max(_FIXED_WIDTHS.get(column, 0), *(len(row[column]) for row in rows)) for column in range(len(_COLUMNS))
         ]
-        lines = [self._title()]
+        lines = [self.title()]
         for row in rows:
             lines.append(" · ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         return "\n".join(lines)
@@ -86,7 +93,7 @@ class RunsTable:
                 f"{cells_html}</tr>"
             )
         return (
-            f'<div class="mna-runs"><div class="mna-runs-title">{html.escape(self._title())}</div>'
+            f'<div class="mna-runs"><div class="mna-runs-title">{html.escape(self.title())}</div>'
             f'<table class="mna-runs-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
         )
 

@@ -40,7 +40,6 @@ from typing import Any
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.errors import RunStoreError
-from miniagents_nb.jupyter import _runner
 from miniagents_nb.jupyter._chat_cell import chat_cell_views
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
 from miniagents_nb.jupyter._recording import (
@@ -51,12 +50,14 @@ from miniagents_nb.jupyter._recording import (
     shown_path,
 )
 from miniagents_nb.jupyter._runs_table import RunsTable
+from miniagents_nb.jupyter._runs_widget import RunsTableWidget
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker, current_cell
 from miniagents_nb.jupyter._wakeup import wake_loop_on_signals
 from miniagents_nb.jupyter.magics import MiniAgentsMagics, chat_transformer
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView, make_view, refresh_live_views
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.promising import context as promising_context
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 from miniagents_nb.runs import RecordedRun, RunStore
 
 __all__ = ["NotebookSession", "current_session"]
@@ -116,7 +117,7 @@ class NotebookSession:
         self.recording.start()
         self._undo.append(self.recording.close)
 
-        self._undo.append(promising_context.install_blocking_runner(_runner.run_in_worker_thread))
+        self._undo.append(promising_context.install_blocking_runner(run_in_worker_thread))
 
         logger = self.miniagents.logger
         quiet = logging.NullHandler()  # the view and the `await` report an agent's failure (see the module docstring)
@@ -156,6 +157,7 @@ class NotebookSession:
         self.cancel_all()
         for task in list(self.miniagents.child_tasks) + list(self._tasks):
             task.cancel()
+        self.tracker.abandon()  # (it stops observing below: the calls' end events would never reach it)
         while self._undo:
             self._undo.pop()()
 
@@ -304,7 +306,8 @@ class NotebookSession:
         self.recording.flush()
         return self.recording.store or RunStore.shared(self.recording.path or os.path.abspath(DEFAULT_STORE))
 
-    def runs_table(self, limit: int | None) -> RunsTable:
+    def runs_table(self, limit: int | None) -> RunsTable | RunsTableWidget:
+        """The table of the recent runs: a widget whose ids open each run below it, static when there is none."""
         store = self._reading_store()
         where = shown_path(store.path)
         try:
@@ -313,7 +316,10 @@ class NotebookSession:
             if os.path.exists(store.path):
                 raise
             summaries = []  # nothing recorded there yet
-        return RunsTable(summaries, where)
+        table = RunsTable(summaries, where)
+        if not summaries:
+            return table
+        return RunsTableWidget(table, lambda run_id: RecordedRunView(store.load(run_id)))
 
     def recorded_run(self, run_id: int, *, tree: bool = True, timeline: bool = False) -> RecordedRunView:
         return RecordedRunView(self._reading_store().load(run_id), tree=tree, timeline=timeline)

@@ -19,7 +19,7 @@ def _read(name: str) -> str:
     return (_STATIC / name).read_text(encoding="utf-8")
 
 
-_PARTS = {"views": ("timeline", "saving"), "user_agent": ("saving",)}
+_PARTS = {"views": ("timeline", "saving"), "user_agent": ("saving",), "runs_table": ("saving",)}
 """What a widget's own file builds on besides the shared code (the views draw timelines; both keep a saved form)."""
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-from miniagents_nb.messages import Message, MessagePromise
+from miniagents_nb.messages import MessagePromise
+from miniagents_nb.messages.safe_text import safe_error_text, safe_str
 from miniagents_nb.promising import StreamCursor, StreamedPromise
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "cancel_stream",
     "live_text",
     "message_text",
+    "message_text_or_error",
     "original_promise",
     "piece_text",
     "stream_finished",
@@ -41,10 +43,11 @@ def live_text(text: str) -> str:
 
 
 def piece_text(piece: Any) -> str:
-    """The text a token contributes (a plain `str` token is the common case, so it is checked first)."""
+    """The text a token contributes (a plain `str` token is the common case, so it is checked first); a token whose
+    `str()` raises reads as a description of that, never as an exception in the view's follower."""
     if type(piece) is str:
         return piece
-    return str(piece)
+    return safe_str(piece)
 
 
 def stream_finished(promise: StreamedPromise[Any, Any]) -> bool:
@@ -73,7 +76,16 @@ Cursor: TypeAlias = StreamCursor[Any, Any]
 
 
 def message_text(message: Any) -> str:
-    """How a resolved message reads in a view."""
-    if isinstance(message, Message):
-        return str(message)
-    return piece_text(message)
+    """How a resolved message reads in a view (a description of the failure when its `str()` raises)."""
+    return message_text_or_error(message)[0]
+
+
+def message_text_or_error(message: Any) -> tuple[str, str | None]:
+    """How a resolved message reads in a view, and the error its `str()` raised (a `content_template` naming a
+    missing field, bytes that cannot be decoded), if any: the view shows that message as failed, and goes on."""
+    if type(message) is str:
+        return message, None
+    try:
+        return str(message), None
+    except Exception as error:
+        return safe_str(message), safe_error_text(error)

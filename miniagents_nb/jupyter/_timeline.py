@@ -9,13 +9,49 @@ queued); text/plain names the lanes without times, so that it stays deterministi
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
-__all__ = ["format_seconds", "lane_summary", "timeline_html", "timeline_lanes", "timeline_text_lines"]
+__all__ = [
+    "axis_ticks",
+    "format_seconds",
+    "lane_summary",
+    "timeline_html",
+    "timeline_lanes",
+    "timeline_text_lines",
+]
 
 _LANE_INDENT_PX = 12
 _AXIS_STEPS = 4
-"""Time labels at 0, 1/4, 1/2 and 3/4 of the run (the title says the whole span)."""
+"""About this many time labels on the axis (the title says the whole span)."""
+_NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+_MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 720, 1440)
+_AXIS_END_GAP = 0.92
+"""No label past this share of the span: its text would run over the end of the axis."""
+
+
+def axis_ticks(span: float) -> list[tuple[float, str]]:
+    """The axis labels: round times from 0 (a step of 1, 2, 2.5 or 5 times a power of ten, or a round number of
+    minutes, about a quarter of the span), each with its text; none too close to the end, where the title says the
+    span. `axisTicks` in static/timeline.js computes the same."""
+    if not span > 0:
+        return [(0.0, "0 s")]
+    raw = span / _AXIS_STEPS
+    step: float
+    if raw >= 60:
+        unit, scale = "min", 60.0
+        step = next((minutes for minutes in _MINUTE_STEPS if minutes >= raw / scale), math.ceil(raw / 86_400) * 1440)
+    else:
+        unit, scale = ("ms", 0.001) if raw < 0.001 else ("s", 1.0)
+        power = 10.0 ** math.floor(math.log10(raw / scale))
+        step = next(factor * power for factor in _NICE_STEPS if factor * power >= raw / scale * (1 - 1e-9))
+    decimals = next(digits for digits in range(12) if abs(round(step, digits) - step) < step * 1e-6)
+    ticks = [(0.0, f"{0:.{decimals}f} {unit}")]
+    index = 1
+    while index * step * scale < span * _AXIS_END_GAP:
+        ticks.append((index * step * scale, f"{index * step:.{decimals}f} {unit}"))
+        index += 1
+    return ticks
 
 
 def format_seconds(seconds: float) -> str:
@@ -126,9 +162,7 @@ def timeline_html(state: dict[str, Any]) -> str:
     if not lanes:
         labels.append('<div class="mna-lane-label mna-lane-none">(no agent calls yet)</div>')
     axis = "".join(
-        f'<span class="mna-axis-label" style="left:{_pct(span * i / _AXIS_STEPS, span)}">'
-        f"{format_seconds(span * i / _AXIS_STEPS)}</span>"
-        for i in range(_AXIS_STEPS)
+        f'<span class="mna-axis-label" style="left:{_pct(at, span)}">{text}</span>' for at, text in axis_ticks(span)
     )
     tracks.insert(0, f'<div class="mna-timeline-axis">{axis}</div>')
     labels.insert(0, '<div class="mna-lane-label mna-axis-spacer"></div>')

@@ -32,7 +32,8 @@ from miniagents_nb.events import (
     ObservedCall,
 )
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise, stream_finished
-from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext, error_to_text
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["ENDED", "CallRecord", "CallTracker", "current_cell"]
 
@@ -286,8 +287,8 @@ class CallTracker:
         elif isinstance(event, AgentCallFinished):
             self._end(record, DONE, at=event.at)
         elif isinstance(event, AgentCallFailed):
-            record.traceback = error_to_text(event.error, with_traceback=True)
-            self._end(record, FAILED, error_to_text(event.error), at=event.at)
+            record.traceback = safe_error_text(event.error, with_traceback=True)
+            self._end(record, FAILED, safe_error_text(event.error), at=event.at)
             self.failures_seen += 1
             self.last_failure = f"{record.alias}: {record.error}"
         elif isinstance(event, AgentCallCancelled):
@@ -350,6 +351,18 @@ class CallTracker:
             for promise in record.live_messages():
                 cancel_stream(promise)
         return cancelled
+
+    def abandon(self) -> None:
+        """The session goes away (`%unload_ext`) after cancelling every call: the events that would end them will not
+        reach this observer any more, so they end here, as cancelled, and the views that follow them are told (a
+        view must not say "running" for ever). Their messages still end on their own, as the cancellations run."""
+        with self._lock:
+            records = [record for record in self._active.values() if not record.ended]
+            for record in records:
+                record.cancel_requested = True  # (counted by `cancel` already)
+                self._end(record, CANCELLED)
+        for record in records:
+            self._changed(record)
 
     def _count_cancelled(self, record: CallRecord) -> None:
         with self._lock:

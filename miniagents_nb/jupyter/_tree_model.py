@@ -3,7 +3,7 @@ times), and which changes of it are worth a front-end message.
 
 Kept apart from `_view_model.py` (which decides when to look) so each stays one purpose. A message the view also
 shows in its message list is not repeated in the tree: the node keeps a short reference to it instead ("no text
-shown twice").
+shown twice"). A tool call's node also says which tool it runs and with which arguments (`_tool_calls.py`).
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
-from miniagents_nb.jupyter._render import preview
+from miniagents_nb.jupyter._render import LISTED_MARK, preview
 from miniagents_nb.jupyter._streams import Cursor, message_text, piece_text, stream_finished, stream_pieces
+from miniagents_nb.jupyter._tool_calls import tool_call_input, tool_state
 from miniagents_nb.jupyter._tracker import CallRecord
 
-__all__ = ["LISTED_PREVIEW_CHARS", "joined_text", "node_differs", "node_state"]
+__all__ = ["LISTED_PREVIEW_CHARS", "joined_text", "node_differs", "node_state", "tool_arguments_streaming"]
 
 LISTED_PREVIEW_CHARS = 40
 """How much of a message the tree shows when the message list above it shows the message in full."""
-
-LISTED_MARK = "↑ "
-"""Put before such a short reference: the message is in the list above."""
 
 
 def joined_text(pieces: list[Any], limit: int | None = None) -> str:
@@ -67,9 +65,17 @@ def node_state(
         "children": [child.label for child in record.children],
         "messages": previews,
         "message_count": len(record.messages),
+        "tool": tool_state(record),
         "elapsed": None if elapsed is None else round(elapsed, 3),
         **times.node_times(record, roots),
     }
+
+
+def tool_arguments_streaming(record: CallRecord) -> bool:
+    """Whether the model is still writing the arguments of the tool call this call executes (the node then shows
+    them filling in, so the view looks again at its update rate)."""
+    promise = tool_call_input(record)
+    return promise is not None and not stream_finished(promise)
 
 
 _COUNTED_UP = frozenset({"elapsed", "total"})

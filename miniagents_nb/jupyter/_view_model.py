@@ -13,56 +13,14 @@ from typing import Any
 
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
-from miniagents_nb.jupyter._streams import (
-    LIVE_MESSAGE_CHARS,
-    Cursor,
-    live_text,
-    message_text,
-    piece_text,
-    stream_finished,
-)
+from miniagents_nb.jupyter._images import image_state
+from miniagents_nb.jupyter._slots import Slot, error_status, error_text
+from miniagents_nb.jupyter._streams import Cursor, live_text, message_text_or_error, piece_text, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
-from miniagents_nb.jupyter._tree_model import node_differs, node_state
-from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, error_to_text
+from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 
 __all__ = ["Slot", "ViewModel"]
-
-
-def _error_status(error: BaseException) -> str:
-    return "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
-
-
-def _error_text(error: BaseException) -> str | None:
-    return None if isinstance(error, asyncio.CancelledError) else error_to_text(error)
-
-
-class Slot:
-    """One message of a view: where its stream is, the text so far, who sent it."""
-
-    __slots__ = ("cursor", "error", "final_sent", "parts", "sender", "shown", "status")
-
-    def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
-        self.cursor = cursor
-        self.sender = sender
-        self.parts: list[str] = []
-        self.shown = 0  # characters in `parts` while streaming (at most LIVE_MESSAGE_CHARS)
-        self.status = "streaming"
-        self.error: str | None = None
-        self.final_sent = False
-
-    def keep(self, chunk: str) -> str:
-        """Add a streamed chunk; returns the part of it that is shown (none past `LIVE_MESSAGE_CHARS`)."""
-        room = LIVE_MESSAGE_CHARS - self.shown
-        if room <= 0:
-            return ""
-        if len(chunk) > room:
-            chunk = chunk[:room]  # the final state adds how many characters are not shown
-        self.parts.append(chunk)
-        self.shown += len(chunk)
-        return chunk
-
-    def as_state(self) -> dict[str, Any]:
-        return {"sender": self.sender, "text": "".join(self.parts), "status": self.status, "error": self.error}
 
 
 class ViewModel:
@@ -109,12 +67,14 @@ class ViewModel:
         self._own_record = tracker.record_of_sequence(sequence) if tracker is not None and sequence else None
         """The call whose reply the view shows (tells whether a re-run of its cell superseded it)."""
         self._sent_superseded = False
+        self._released: tuple[dict[str, Any], dict[str, dict[str, Any]]] | None = None
+        """The final state and details, once `release()` dropped everything else."""
         if self.follows_calls and self._own_record is not None:
             self._add_root(self._own_record)
         if message is not None:
-            self._add_message(message)
+            slot = self._add_message(message)
             if isinstance(message, Message):
-                self.status = "done"
+                self.status, self.error = slot.status, slot.error
 
     # --- building --------------------------------------------------------------------------------------------
 
@@ -130,8 +90,10 @@ class ViewModel:
     def _add_message(self, item: MessagePromise | Message) -> Slot:
         if isinstance(item, Message):
             slot = Slot(None, None)
-            slot.parts.append(live_text(message_text(item)))
-            slot.status = "done"
+            text, error = message_text_or_error(item)
+            slot.parts.append(live_text(text))
+            slot.image = image_state(item)
+            slot.status, slot.error = ("done", None) if error is None else ("failed", error)
             self.slots.append(slot)
             return slot
         record = self._sender_record(item)
@@ -173,8 +135,8 @@ class ViewModel:
                     slot = self._add_message(piece)
                 else:  # an exception at its position in the sequence
                     slot = Slot(None, None)
-                    slot.status = _error_status(piece)
-                    slot.error = _error_text(piece)
+                    slot.status = error_status(piece)
+                    slot.error = error_text(piece)
                     slot.final_sent = True
                     self.slots.append(slot)
                     if self.status == "streaming" or self.status == "failed" and slot.status == "cancelled":
@@ -183,7 +145,14 @@ class ViewModel:
             if new_messages:
                 delta["new"] = new_messages
         self._collect_slot_text(delta)
-        if cursor is not None and cursor.finished and self.status == "streaming":
+        if (
+            cursor is not None
+            and cursor.finished
+            and self.status == "streaming"
+            and all(slot.final_sent for slot in self.slots)
+        ):
+            # done once its messages are, too: an LLM replies its one message promise at once (the sequence ends)
+            # and streams the tokens into it afterwards
             self.status = "done"
         elif cursor is None and self.slots and self.slots[0].final_sent and self.status == "streaming":
             self.status, self.error = self.slots[0].status, self.slots[0].error
@@ -234,8 +203,8 @@ class ViewModel:
         texts: list[str] = []
         for piece in pieces:
             if isinstance(piece, BaseException):
-                slot.status = _error_status(piece)
-                slot.error = _error_text(piece)
+                slot.status = error_status(piece)
+                slot.error = error_text(piece)
             else:
                 texts.append(piece_text(piece))
         chunk = "".join(texts)
@@ -273,17 +242,24 @@ class ViewModel:
         result, error = cursor.result()
         update: dict[str, Any] = {}
         if error is not None:
-            slot.status, slot.error = _error_status(error), _error_text(error)
+            slot.status, slot.error = error_status(error), error_text(error)
         elif slot.status == "streaming":
-            slot.status = "done"
-            text = live_text(message_text(result))
-            shown = "".join(slot.parts)
-            if text != shown:
-                slot.parts = [text]
-                if shown and text.startswith(shown):
-                    update["suffix"] = text[len(shown) :]
-                else:
-                    update["text"] = text
+            text, text_error = message_text_or_error(result)
+            if text_error is not None:  # it has no text: show what streamed and why it failed, and go on
+                slot.status, slot.error = "failed", text_error
+            else:
+                slot.status = "done"
+                text = live_text(text)
+                shown = "".join(slot.parts)
+                if text != shown:
+                    slot.parts = [text]
+                    if shown and text.startswith(shown):
+                        update["suffix"] = text[len(shown) :]  # a capped message: only the rest is sent
+                    else:
+                        update["text"] = text
+                slot.image = image_state(result)
+                if slot.image is not None:
+                    update["image"] = slot.image
         update["status"] = slot.status
         update["error"] = slot.error
         return update
@@ -355,12 +331,13 @@ class ViewModel:
     # --- the tree ----------------------------------------------------------------------------------------------
 
     def _tree_has_live_previews(self) -> bool:
-        return any(
-            not stream_finished(promise)
-            for root in self.roots
-            for record in root.walk()
-            for promise in record.live_messages()
-        )
+        for root in self.roots:
+            for record in root.walk():
+                if any(not stream_finished(promise) for promise in record.live_messages()):
+                    return True
+                if record.status == "queued" and tool_arguments_streaming(record):
+                    return True  # the model is writing a tool call's arguments: the node shows them filling in
+        return False
 
     def _node_state(self, record: CallRecord) -> dict[str, Any]:
         return node_state(record, self._times, self.roots, self._listed if self.show_messages else None)
@@ -383,6 +360,8 @@ class ViewModel:
 
     def details(self, label: str) -> dict[str, Any] | None:
         """The details of one call of the view, built now (None for a call the view does not show)."""
+        if self._released is not None:
+            return self._released[1].get(label)
         for root in self.roots:
             for record in root.walk():
                 if record.label == label:
@@ -391,6 +370,8 @@ class ViewModel:
 
     def all_details(self) -> dict[str, dict[str, Any]]:
         """The details of every call of the view (for the final static form)."""
+        if self._released is not None:
+            return self._released[1]
         return {
             record.label: call_details(record, self._sent_nodes.get(record.label) or self._node_state(record))
             for root in self.roots
@@ -403,8 +384,31 @@ class ViewModel:
 
     # --- the whole state -------------------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Once the view is final: keep its final state and the calls' details, and let go of every stream, promise,
+        token piece and call record it followed. A displayed widget lives as long as the kernel (ipywidgets keeps it
+        for its front end), so a long session keeps only what its finished views show, not the engine behind them.
+        """
+        if self._released is not None:
+            return
+        details = self.all_details() if self.follows_calls else {}
+        self._released = (self.snapshot(), details)
+        self.tracker = None
+        self.slots = []
+        self._sequence_cursor = None
+        self._early_cursors = {}
+        self._keep = []
+        self.roots = []
+        self._root_keys = set()
+        self._own_record = None
+        self._sent_nodes = {}
+        self._times = CallTimes()
+        self._listed = set()
+
     def snapshot(self) -> dict[str, Any]:
         """The full state: the synced traits, and what the static forms are made of."""
+        if self._released is not None:
+            return dict(self._released[0])
         nodes: dict[str, dict[str, Any]] = {}
         if self.follows_calls:
             for root in self.roots:

@@ -32,7 +32,8 @@ from miniagents_nb.jupyter._session import current_session
 from miniagents_nb.jupyter._static import widget_css, widget_esm
 from miniagents_nb.jupyter._streams import cancel_stream, original_promise
 from miniagents_nb.jupyter.views import DEFAULT_MAX_UPDATES_PER_SECOND, LiveView
-from miniagents_nb.messages import Message, MessagePromise, error_to_text
+from miniagents_nb.messages import Message, MessagePromise
+from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = [
     "EXIT_NOTICE",
@@ -239,7 +240,7 @@ class NotebookChat(LiveView):
             self._end(CANCELLED)
             raise
         except BaseException as error:
-            self._end(FAILED, error_to_text(error))
+            self._end(FAILED, safe_error_text(error))
             raise
         self._set_status(RUNNING)
         ctx.reply(UserMessage(content=text))

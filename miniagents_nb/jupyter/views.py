@@ -26,7 +26,6 @@ import contextlib
 import math
 import threading
 import uuid
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -35,6 +34,7 @@ import traitlets
 from miniagents_nb.errors import InvalidArgumentsError, MessageTypeError
 from miniagents_nb.jupyter import _follower as follower
 from miniagents_nb.jupyter._ipython import display, update_display
+from miniagents_nb.jupyter._live_views import refresh_live_views, register_live_view
 from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
 from miniagents_nb.jupyter._saved_form import SAVED_FORM_INTERVAL, saved_form
 from miniagents_nb.jupyter._static import widget_css, widget_esm
@@ -113,10 +113,11 @@ class LiveView(anywidget.AnyWidget):
             self._unsubscribe = model.tracker.add_listener(self._on_record_changed)
         self._task: asyncio.Task[None] | None = None
         self.on_msg(self._on_front_end_message)
-        _register_live_view(self)
+        register_live_view(self)
         if model.finished():  # the state it was created with is final already: nothing more to send
             self._final = True
             self._stop_following()
+            model.release()
         elif loop is not None:
             self._task = follower.start_follower(loop, self._follow())
 
@@ -186,12 +187,20 @@ class LiveView(anywidget.AnyWidget):
 
     def _poll(self) -> None:
         delta = self._model.collect()
+        finished = self._model.finished()
         if delta is not None:
-            self._send_delta(delta)
-        if self._model.finished():
+            self._send_delta(delta, saved_form_due=not finished)  # (a final view's saved form is empty)
+        if finished:
             self._finish()
 
-    def _send_delta(self, delta: dict[str, Any]) -> None:
+    def messages_due(self) -> int:
+        """At most how many front-end messages the next poll sends: a delta and maybe the live saved form, or a last
+        delta, the final state and one display update per display (what the shared `follower.BUDGET` books)."""
+        if self._model.producers_ended():
+            return 2 + len(self._display_ids)
+        return 2 if self._loop is not None and self._loop.time() >= self._saved_form_due else 1
+
+    def _send_delta(self, delta: dict[str, Any], saved_form_due: bool = True) -> None:
         # The version counts deltas; the synced trait gets it only with the final state (one message, not two).
         delta["type"] = "delta"
         delta["from"] = self._version
@@ -201,13 +210,16 @@ class LiveView(anywidget.AnyWidget):
         self.updates_sent += 1
         if self._loop is not None:
             self._last_sent = self._loop.time()
-            if self._last_sent >= self._saved_form_due:
+            if saved_form_due and self._last_sent >= self._saved_form_due:
                 self._saved_form_due, self.saved_form = self._last_sent + SAVED_FORM_INTERVAL, saved_form(self)
 
     async def _follow(self) -> None:
         assert self._loop is not None
         try:
             while not self._final and not self._closed:
+                # every view's messages together stay under the front end's rate limit, final states included
+                if not await follower.wait_for_budget(self.messages_due, lambda: self._final or self._closed):
+                    break
                 self._poll()
                 if self._final or self._closed:
                     break
@@ -225,15 +237,18 @@ class LiveView(anywidget.AnyWidget):
                 )
         finally:
             if not self._final and not self._closed:
-                # Cancelled (the kernel shuts down, or the sync facade's loop ends): show exactly what is known.
+                # Cancelled (the kernel shuts down, or the sync facade's loop ends), or failed: show exactly what is
+                # known, and end (a view that says "streaming" for ever is worse than one marked incomplete).
                 with contextlib.suppress(Exception):
                     self._model.collect()
+                with contextlib.suppress(Exception):
                     self._finish(force=True)
 
     def _finish(self, force: bool = False) -> None:
         if self._final:
             return
         self._final = True
+        self._model.release()  # (what it followed is not needed any more: see `ViewModel.release`)
         snapshot = self._model.snapshot()
         if force:  # what had not ended never will: say so rather than show it running in a saved notebook
             snapshot = mark_incomplete(snapshot)
@@ -423,28 +438,3 @@ def make_view(
         f"Cannot show a {type(obj).__name__}: show() takes a MessageSequencePromise (e.g. `agent.trigger(...)`), "
         "a MessagePromise or a Message."
     )
-
-
-_LIVE_VIEWS: weakref.WeakSet[LiveView] = weakref.WeakSet()
-
-
-def _register_live_view(view: LiveView) -> None:
-    _LIVE_VIEWS.add(view)
-
-
-def refresh_live_views(cell: int | None = None) -> None:
-    """Bring the views that cell `cell` displayed up to date now (called at the end of each cell).
-
-    A stream that ended while the cell ran gets its final state sent before the cell's reply, so headless runs
-    record it whatever order the tasks happened to run in. Views displayed by earlier cells are left to their own
-    follower: an update sent now would carry this cell's header, and nbclient would rewrite the earlier cell's
-    saved output with a final form that nbval (which ignores display updates) never sees. Views with no event loop
-    to follow them (a plain IPython shell) are refreshed at every cell end.
-    """
-    me = threading.get_ident()
-    for view in list(_LIVE_VIEWS):
-        if view._final or view._closed or view._thread != me:
-            continue
-        if view._loop is not None and cell not in view._display_cells:
-            continue
-        view.refresh()

@@ -67,11 +67,13 @@ class MessageSequenceAppender:
         if self._state == self._CLOSED:
             return False
         suppress = False
-        if exc_value is not None and self._capture_errors and not isinstance(exc_value, AppenderClosedError):
-            self._sequence.append_item(exc_value)
-            suppress = True
-        self._state = self._CLOSED
-        self._sequence.close_input()
+        try:
+            if exc_value is not None and self._capture_errors and not isinstance(exc_value, AppenderClosedError):
+                self._sequence.append_item(exc_value)
+                suppress = True
+        finally:  # whatever happened above, the sequence ends: a consumer must never wait for ever
+            self._state = self._CLOSED
+            self._sequence.close_input()
         return suppress
 
     def __enter__(self) -> MessageSequenceAppender:

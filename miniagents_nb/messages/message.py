@@ -222,10 +222,25 @@ class ErrorMessage(TextMessage):
 
 
 def error_to_text(error: BaseException, with_traceback: bool = False) -> str:
-    """How an exception reads inside an `ErrorMessage`."""
+    """How an exception reads inside an `ErrorMessage`; never raises (an error whose `str()` fails reads as
+    `<Type: str() failed: ...>`, so a reply sequence always ends)."""
     if with_traceback:
-        return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip("\n")
-    return f"{type(error).__name__}: {error}"
+        try:
+            return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip("\n")
+        except Exception:  # a failure that cannot be rendered must still end as text
+            pass
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception as failure:  # its `__str__` raised: say so instead of failing the sequence
+        return f"<{type(error).__name__}: str() failed: {_safe_repr(failure)}>"
+
+
+def _safe_repr(failure: BaseException) -> str:
+    """`Type: text` of the error a `__str__` raised, or just its type name when that does not render either."""
+    try:
+        return f"{type(failure).__name__}: {failure}"
+    except Exception:
+        return type(failure).__name__
 
 
 class MessagePromise(StreamedPromise[Any, Message]):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from miniagents_nb.compat import SeedEraSequenceMethods
-from miniagents_nb.errors import MessageTypeError, NotAwaitedError
+from miniagents_nb.errors import MessageTypeError, NotAwaitedError, SequenceCycleError
 from miniagents_nb.messages.appender import MessageSequenceAppender
 from miniagents_nb.messages.context import MessagingContext
 from miniagents_nb.messages.freezing import freeze_message_item
@@ -115,13 +115,22 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
                 raise  # maybe this awaiter being cancelled: nothing to cache
             except BaseException as error:
                 if self._result is NO_VALUE and self._error is None:
+                    if not self._publishes_here():
+                        raise
                     self._set_error(error)
             else:
                 if self._result is NO_VALUE and self._error is None:
+                    if not self._publishes_here():
+                        return tuple(messages)
                     self._set_result(tuple(messages))
         if self._error is not None:
             raise self._error
         return self._result  # type: ignore[no-any-return]
+
+    def _publishes_here(self) -> bool:
+        """Whether this awaiter may publish the whole: not from another thread's loop while listeners (persistence,
+        views) would be notified, since their tasks belong to the sequence's own loop (which resolves it itself)."""
+        return not self._ctx.has_resolution_work() or self._ctx.foreign_home_loop(asyncio.get_running_loop()) is None
 
     def as_single_text_promise(self, **kwargs: Any) -> MessagePromise:
         """One text message promise joining every message of the sequence (lazy: starts when consumed)."""
@@ -248,36 +257,77 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
                 self._push_error(piece)
 
     async def _aflatten(self, item: Any) -> None:
-        if self._is_ready(item):
-            self._flatten_ready(item)
-        elif isinstance(item, tuple):
-            for element in item:
-                await self._aflatten(element)
-        elif isinstance(item, MessageSequencePromise):
-            copied = 0
-            while True:
-                pieces = item.pieces_so_far
-                self._copy_pieces(pieces, copied)
-                copied = len(pieces)
-                if item.producer_ended:
-                    break
-                await item.wait_for_more()
-        else:
-            await self._aflatten_async_iterable(item)
+        """Flatten an item that had to be waited for, depth first over an explicit stack of iterators.
 
-    async def _aflatten_async_iterable(self, iterable: Any) -> None:
+        Nesting (async generators yielding async generators, tuples of them, ...) costs no recursion, so a reply
+        nested any number of levels deep is flattened to its end like a flat one.
+        """
+        stack: list[Any] = []  # tuple iterators and async iterators, the innermost last
+        while True:
+            if item is not _NOTHING:
+                if self._is_ready(item):
+                    self._flatten_ready(item)
+                elif isinstance(item, tuple):
+                    stack.append(iter(item))
+                elif isinstance(item, MessageSequencePromise):
+                    await self._acopy_sequence(item)
+                else:
+                    try:
+                        stack.append(item.__aiter__())
+                    except Exception as error:
+                        self._push_error(error)
+            if not stack:
+                return
+            item = await self._anext_item(stack)
+
+    async def _anext_item(self, stack: list[Any]) -> Any:
+        """The next (frozen) item of the innermost iterator, or `_NOTHING` (when it ended, or gave an error)."""
+        top = stack[-1]
+        if type(top) is _TUPLE_ITERATOR:
+            element = next(top, _NOTHING)
+            if element is _NOTHING:
+                stack.pop()
+            return element
         try:
-            async for element in iterable:
-                try:
-                    frozen = freeze_message_item(element)
-                except MessageTypeError as error:
-                    self._push_error(error)
-                    continue
-                await self._aflatten(frozen)
+            element = await top.__anext__()
+        except StopAsyncIteration:
+            stack.pop()
+            return _NOTHING
         except asyncio.CancelledError:
             raise
-        except BaseException as error:
+        except BaseException as error:  # the iterable ends there; the error takes its place
+            stack.pop()
             self._push_error(error)
+            return _NOTHING
+        try:
+            return freeze_message_item(element)
+        except MessageTypeError as error:
+            self._push_error(error)
+            return _NOTHING
+
+    async def _acopy_sequence(self, promise: MessageSequencePromise) -> None:
+        """Copy the pieces of an unfinished sequence as they come (unless that would wait for this sequence)."""
+        try:
+            self._begin_copying(promise)
+        except SequenceCycleError as error:
+            self._push_error(error)
+            return
+        try:
+            copied = 0
+            while True:
+                pieces = promise.pieces_so_far
+                self._copy_pieces(pieces, copied)
+                copied = len(pieces)
+                if promise.producer_ended:
+                    break
+                await promise.wait_for_more()
+        finally:
+            self._end_copying(promise)
+
+
+_NOTHING: Any = object()
+"""No item: the innermost iterator ended (or failed), go on with the one around it."""
+_TUPLE_ITERATOR = type(iter(()))
 
 
 def as_single_text_promise(

@@ -6,6 +6,10 @@ one turn produces the environment's action: `action = await orchestrator.aforwar
 `orchestrator.forward(observation)` in scripts and notebook cells. Every step, turn and LLM call is an agent call,
 so the notebook views show a strategy at work; `orchestrator.timeline` records it.
 
+Logging: the orchestration logs under the `tinysmith` logger, as TinyAgentSmith did (`tinysmith.orchestrator`,
+`tinysmith.agent`, `tinysmith.strategies.*`), so its README's `logging.getLogger("tinysmith").setLevel(logging.INFO)`
+shows each plan, review and reflection, and `DEBUG` every prompt and reply.
+
 Importing this package imports no LLM SDK and has no side effects.
 """
 

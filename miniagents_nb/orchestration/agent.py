@@ -23,7 +23,7 @@ from miniagents_nb.orchestration.state import ErrorStatus, State, signal_error
 
 __all__ = ["Agent", "TurnOutcome", "make_turn", "state_changes", "state_view", "turn_request"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("tinysmith.agent")
 
 EMPTY_ACTION_IMPROVE_MESSAGE = (
     "Your reply did not contain an action for the environment. Answer again, following the required format exactly."

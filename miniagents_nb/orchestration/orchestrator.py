@@ -53,7 +53,7 @@ from miniagents_nb.promising.context import current_context_or_none
 
 __all__ = ["Orchestrator", "TransitionFunction"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("tinysmith.orchestrator")
 
 TransitionFunction = Callable[[Union[str, None], State], Union[None, Awaitable[None]]]  # noqa: UP007
 """`transition(obs, state)`: set the next agent's name on the state (and maybe the env-step flag); may be async."""

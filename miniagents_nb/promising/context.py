@@ -1,7 +1,8 @@
 """`PromisingContext`: the owner of every background task that promises and agents start.
 
-Leaving the context waits for all of them, so nothing is left running or unobserved ("no orphans"). The current
-context lives in a ContextVar, so tasks created under it inherit it.
+Leaving the context waits for all of them, so nothing is left running or unobserved ("no orphans"); when the task
+that owns it is cancelled, leaving cancels them instead, and waits until they ended. The current context lives in a
+ContextVar, so tasks created under it inherit it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any, TypeVar
 
 from miniagents_nb.errors import (
@@ -22,8 +24,10 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
     WrongActiveContextError,
 )
-from miniagents_nb.promising.environment import in_ipython
+from miniagents_nb.promising.environment import in_ipython, in_ipython_kernel
+from miniagents_nb.promising.loops import loop_blocked
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 
 __all__ = [
     "BlockingRunner",
@@ -66,8 +70,14 @@ def install_blocking_runner(runner: BlockingRunner) -> Callable[[], None]:
 
 
 def current_blocking_runner() -> BlockingRunner | None:
-    """The runner `run()` uses under a running event loop, if one is installed."""
-    return _blocking_runners[-1] if _blocking_runners else None
+    """The runner `run()` uses under a running event loop: the one installed last; else, in a Jupyter kernel (a
+    notebook cell without `%load_ext miniagents_nb`, where the seeds' `MiniAgents().run(main())` is pasted), a worker
+    thread with a loop of its own; else None (plain Python under a running loop: `run()` refuses)."""
+    if _blocking_runners:
+        return _blocking_runners[-1]
+    if in_ipython_kernel():
+        return run_in_worker_thread
+    return None
 
 
 def current_context_or_none() -> PromisingContext | None:
@@ -133,10 +143,14 @@ class PromisingContext:
         # Whether resolving a promise here has anything to do; read on hot paths, so it is a plain flag.
         self._own_resolution_work = False
         self.child_tasks: set[asyncio.Task[Any]] = set()
+        # While `acancel_tasks` runs: a future it waits on, done when a task is started meanwhile (to cancel it too).
+        self._task_started_while_cancelling: asyncio.Future[None] | None = None
         self.extension_state: dict[Hashable, Any] = {}
         """State that layers above keep for the lifetime of this context (e.g. the pre-packaged agents' default
         chat history), so that it never lives in a module global shared by every context."""
         self._activation_token: Token[PromisingContext | None] | None = None
+        self._home_loop: asyncio.AbstractEventLoop | None = None
+        """The loop the context was activated on: its promises are produced there (see `foreign_home_loop`)."""
         self._is_active = False
         for handler in _as_handler_list(on_promise_resolved):
             self.on_promise_resolved(handler)
@@ -209,6 +223,8 @@ class PromisingContext:
         task: asyncio.Task[_T] = asyncio.ensure_future(awaitable)
         self.child_tasks.add(task)
         task.add_done_callback(self._on_child_task_done if suppress_errors else self.child_tasks.discard)
+        if self._task_started_while_cancelling is not None:
+            self._note_task_started_while_cancelling()
         return task
 
     def start_self_tracked(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
@@ -216,7 +232,14 @@ class PromisingContext:
         `forget_current_task()` when they end: no done-callback, so one loop callback less per task."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self.child_tasks.add(task)
+        if self._task_started_while_cancelling is not None:
+            self._note_task_started_while_cancelling()
         return task
+
+    def _note_task_started_while_cancelling(self) -> None:
+        signal = self._task_started_while_cancelling
+        if signal is not None and not signal.done():
+            signal.set_result(None)
 
     def forget_current_task(self) -> None:
         """Stop tracking the running task (the last step of a coroutine started with `start_self_tracked`)."""
@@ -248,12 +271,55 @@ class PromisingContext:
         return await asyncio.gather(*awaitables, return_exceptions=return_exceptions)
 
     async def aflush_tasks(self) -> None:
-        """Wait until every background task, including the ones started while waiting, is done."""
+        """Wait until every background task, including the ones started while waiting, is done.
+
+        When the waiting task is cancelled, the background tasks are cancelled too (`acancel_tasks`), and the
+        `CancelledError` goes on once they all ended: cancelling the owner of a context stops its work promptly.
+        """
         while self.child_tasks:
             tasks = list(self.child_tasks)
-            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                await self.acancel_tasks()
+                raise
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # seen here (as gathering would), so asyncio never reports it unretrieved
             # a self-tracked task cancelled before it ever ran could not remove itself
             self.child_tasks.difference_update(task for task in tasks if task.done())
+
+    async def acancel_tasks(self) -> None:
+        """Cancel every background task of this context and wait until all have ended, the tasks they start while
+        ending included; a cancellation of the waiting task meanwhile does not stop it (it is cancelling already).
+
+        Leaving the context does this when the task that owns it was cancelled (in the body or while leaving).
+        """
+        loop = asyncio.get_running_loop()
+        cancelled: set[asyncio.Task[Any]] = set()
+        try:
+            while True:
+                self._task_started_while_cancelling = signal = loop.create_future()
+                try:
+                    # Tasks made just now run their first step before being cancelled: an agent's task cancelled
+                    # before its first step would skip the ending of its reply sequence along with its function.
+                    await asyncio.sleep(0)
+                    pending = [task for task in self.child_tasks if not task.done()]
+                    if not pending:
+                        break
+                    for task in pending:
+                        if task not in cancelled:
+                            cancelled.add(task)
+                            task.cancel()
+                    await asyncio.wait([*pending, signal], return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    continue  # the owner was cancelled again: go on until every task has ended
+        finally:
+            self._task_started_while_cancelling = None
+        for task in cancelled:
+            if not task.cancelled():
+                task.exception()
+        self.child_tasks.difference_update([task for task in self.child_tasks if task.done()])
 
     # --- activation ----------------------------------------------------------------------------------------------
 
@@ -266,7 +332,22 @@ class PromisingContext:
             )
         self._activation_token = _current_context.set(self)
         self._is_active = True
+        try:
+            self._home_loop = asyncio.get_running_loop()
+        except RuntimeError:  # activated by hand outside any loop: wherever it is used, it is at home
+            self._home_loop = None
         return self
+
+    def foreign_home_loop(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop | None:
+        """The loop this context's work runs on, when that is another running loop than `loop` (else None).
+
+        A stream waited for from another thread's loop registers its waiter on its home loop, thread-safely, and
+        the wake-up is handed back the same way (a thread switch per wake-up, for that waiter only).
+        """
+        home = self._home_loop
+        if home is None or home is loop or not home.is_running():
+            return None
+        return home
 
     async def afinalize(self) -> None:
         """Wait for every background task, then deactivate the context (it can be activated again later)."""
@@ -310,7 +391,18 @@ class PromisingContext:
     async def __aenter__(self: _ContextT) -> _ContextT:
         return self.activate()
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        exc_traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc_value, asyncio.CancelledError):  # the owner was cancelled: its work is cancelled too
+            try:
+                await self.acancel_tasks()
+            except BaseException:
+                self.deactivate()
+                raise
         await self.afinalize()
 
     def __enter__(self) -> None:
@@ -331,7 +423,8 @@ class PromisingContext:
             return asyncio.run(self.arun(awaitable))
         runner = current_blocking_runner()
         if runner is not None:
-            return runner(self.arun(awaitable))  # type: ignore[no-any-return]
+            with loop_blocked(asyncio.get_running_loop()):  # a wait for a stream of this loop fails at once
+                return runner(self.arun(awaitable))  # type: ignore[no-any-return]
         if inspect.iscoroutine(awaitable):
             awaitable.close()  # it will never run: close it so Python does not warn that it was never awaited
         name = type(self).__name__

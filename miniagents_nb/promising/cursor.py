@@ -77,8 +77,7 @@ class StreamCursor(Generic[PIECE, WHOLE]):
         if stream.finished:
             return None
         if self._waiter is None or self._waiter.done():
-            self.promise._ensure_producing()
-            self._waiter = stream.wait()
+            self._waiter = self.promise._new_waiter()
         return self._waiter
 
     def end_waiter(self) -> asyncio.Future[None] | None:
@@ -92,8 +91,7 @@ class StreamCursor(Generic[PIECE, WHOLE]):
         if stream.finished:
             return None
         if self._end_waiter is None:
-            self.promise._ensure_producing()
-            self._end_waiter = stream.wait_end()
+            self._end_waiter = self.promise._new_waiter(end=True)
         return self._end_waiter
 
     def result(self) -> tuple[WHOLE | None, BaseException | None]:

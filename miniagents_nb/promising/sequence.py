@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
-from miniagents_nb.errors import FunctionNotProvidedError
+from miniagents_nb.errors import FunctionNotProvidedError, SequenceCycleError
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.streamed import PieceStream, PromiseStreamer, StreamedPromise
@@ -74,6 +74,7 @@ class FlatSequence(Generic[IN, OUT]):
 
     __slots__ = (
         "_backlog",
+        "_copying_from",
         "_ctx",
         "_flattener_fn",
         "_input_closed",
@@ -108,6 +109,7 @@ class FlatSequence(Generic[IN, OUT]):
         self._walking = False
         self._unordered_waiting: list[Any] | None = None
         self._unordered_running = 0
+        self._copying_from: list[SequencePromise[Any, Any]] | None = None  # the unfinished sequences it copies now
         self._out = PieceStream()
         self.sequence_promise = sequence_promise_class(sequence=self, start_soon=start_soon)
         if normal_streamer is not None or unordered_streamer is not None:
@@ -230,6 +232,47 @@ class FlatSequence(Generic[IN, OUT]):
     def _flatten_ready_prefix(self, item: Any) -> Any:
         """Flatten the part of a not-ready item that is ready now and return the rest (by default: all of it)."""
         return item
+
+    # --- waiting on other sequences -----------------------------------------------------------------------------
+
+    def _begin_copying(self, promise: SequencePromise[Any, Any]) -> None:
+        """Note that this sequence now copies the unfinished `promise` (so it cannot end before that one does).
+
+        Raises `SequenceCycleError` when `promise` cannot end before this sequence does either: it is this
+        sequence, or it copies (through any chain of sequences) this one. Both would wait for ever; the caller puts
+        the error at the item's position instead, and the sequences end.
+        """
+        if self._copies_itself_through(promise):
+            raise SequenceCycleError(
+                "A message sequence was given itself to flatten (directly, or through other sequences: e.g. agent A "
+                "replies agent B's reply and B replies A's), so it could never end: reply another sequence, or the "
+                "messages received so far, instead."
+            )
+        if self._copying_from is None:
+            self._copying_from = [promise]
+        else:
+            self._copying_from.append(promise)
+
+    def _end_copying(self, promise: SequencePromise[Any, Any]) -> None:
+        """`promise` (given to `_begin_copying`) is copied to its end, or copying it stopped."""
+        if self._copying_from is not None:
+            self._copying_from.remove(promise)
+
+    def _copies_itself_through(self, promise: SequencePromise[Any, Any]) -> bool:
+        own = self.sequence_promise
+        seen: set[int] = set()
+        todo: list[Any] = [promise]
+        while todo:
+            candidate = todo.pop()
+            if candidate is own:
+                return True
+            if id(candidate) in seen:
+                continue
+            seen.add(id(candidate))
+            sequence = getattr(candidate, "_sequence", None)
+            if isinstance(sequence, FlatSequence) and sequence._copying_from:
+                todo.extend(sequence._copying_from)
+        return False
 
     def _push_error(self, error: BaseException) -> None:
         """An exception met while flattening: a piece at its position."""

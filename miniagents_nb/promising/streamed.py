@@ -22,6 +22,7 @@ from miniagents_nb.errors import (
     SyncContextManagerError,
 )
 from miniagents_nb.promising.context import PromisingContext
+from miniagents_nb.promising.loops import ForeignWaiter, hand_over_waiter
 from miniagents_nb.promising.promise import Promise, PromiseResolver
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -42,8 +43,8 @@ class PieceStream:
     def __init__(self, pieces: list[Any] | None = None, finished: bool = False) -> None:
         self.pieces: list[Any] = [] if pieces is None else pieces
         self.finished = finished
-        self.waiters: list[asyncio.Future[None]] | None = None
-        self.end_waiters: list[asyncio.Future[None]] | None = None
+        self.waiters: list[asyncio.Future[None] | ForeignWaiter] | None = None
+        self.end_waiters: list[asyncio.Future[None] | ForeignWaiter] | None = None
         self.on_finish: Callable[[], None] | None = None
 
     def push(self, piece: Any) -> None:
@@ -71,18 +72,22 @@ class PieceStream:
             callback, self.on_finish = self.on_finish, None
             callback()
 
-    def wait(self) -> asyncio.Future[None]:
-        """A future that completes at the next push or at the end (one per waiter: cancelling it harms no one)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def wait(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[None]:
+        """A future that completes at the next push or at the end (one per waiter: cancelling it harms no one).
+
+        It belongs to `loop` (the running loop by default), which must be the loop the stream is pushed on: a waiter
+        on another thread's loop goes through `StreamedPromise`, which hands it over (see `ForeignWaiter`).
+        """
+        future: asyncio.Future[None] = (loop or asyncio.get_running_loop()).create_future()
         if self.waiters is None:
             self.waiters = [future]
         else:
             self.waiters.append(future)
         return future
 
-    def wait_end(self) -> asyncio.Future[None]:
+    def wait_end(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[None]:
         """A future that completes when the stream ends, and not before (pushes do not touch it)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = (loop or asyncio.get_running_loop()).create_future()
         if self.end_waiters is None:
             self.end_waiters = [future]
         else:
@@ -142,8 +147,7 @@ class _ReplayIterator(AsyncIterator[Any]):
                 return piece
             if stream.finished:
                 raise StopAsyncIteration
-            self._source._ensure_producing()
-            await stream.wait()
+            await self._source._new_waiter()
             stream = self._source._stream
 
 
@@ -246,6 +250,14 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
             return True
         return task.cancel()
 
+    def _current_stream(self) -> PieceStream:
+        return self._stream
+
+    def _start_under_own_context(self) -> None:
+        if self._ctx.is_active:  # what it starts (an agent, a pump) runs under the promise's own context
+            self._ctx.make_current_here()
+        self._ensure_producing()
+
     @property
     def producer_ended(self) -> bool:
         """Whether every piece exists (the stream was produced to its end)."""
@@ -259,8 +271,22 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
 
     def wait_for_more(self) -> asyncio.Future[None]:
         """A future done at the next piece or at the end of the stream (starting the producer if needed)."""
+        return self._new_waiter()
+
+    def _new_waiter(self, end: bool = False) -> asyncio.Future[None]:
+        """A future of the running loop done at the next piece (with `end`: at the end), starting the producer.
+
+        Every wait goes through here. On the loop the stream is produced on (the context's), that costs one identity
+        check; from another thread's running loop, the waiter is registered on the stream's loop, thread-safely.
+        """
+        loop = asyncio.get_running_loop()
+        home = self._ctx._home_loop
+        if home is not None and home is not loop:
+            home = self._ctx.foreign_home_loop(loop)
+            if home is not None:
+                return hand_over_waiter(self._current_stream, self._start_under_own_context, loop, home, end)
         self._ensure_producing()
-        return self._stream.wait()
+        return self._stream.wait_end(loop) if end else self._stream.wait(loop)
 
     def result_now(self) -> WHOLE:
         """The whole without waiting, once the producer ended (built now if nobody asked yet); see `Promise`."""
@@ -294,8 +320,7 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
         """Wait until the stream has ended and return every piece (exceptions included, not raised)."""
         stream = self._stream
         while not stream.finished:
-            self._ensure_producing()
-            await stream.wait()
+            await self._new_waiter()
             stream = self._stream
         return stream.pieces
 
@@ -406,6 +431,10 @@ class StreamAppender(Generic[PIECE]):
 
     def _ensure_producing(self) -> None:
         """Pieces are pushed by `append`; there is nothing to start."""
+
+    def _new_waiter(self, end: bool = False) -> asyncio.Future[None]:
+        """A future done at the next piece (with `end`: at the end); an appender is waited for on its own loop."""
+        return self._stream.wait_end() if end else self._stream.wait()
 
     def __aiter__(self) -> AsyncIterator[PIECE]:
         return _ReplayIterator(self)

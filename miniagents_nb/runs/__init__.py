@@ -8,6 +8,8 @@ after the process (or kernel) is gone, read back as a `RecordedRun`, exported as
     store.runs()                                  # summaries, newest first
     run = store.load(store.runs()[0].run_id)      # the call tree, messages, timings
     run.to_chrome_trace("trace.json")
+    async with MiniAgents(replay_from=store):     # LLM agents answer from the store (ReplaySource for options)
+        ...
 
 Standard library only (`sqlite3`): importable without Jupyter. See docs/runs.md.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from miniagents_nb.runs.recorded import LLMRequest, RecordedCall, RecordedMessage, RecordedRun, RunSummary
 from miniagents_nb.runs.recorder import RunHandle, StoreRecording
+from miniagents_nb.runs.replay import ReplaySource
 from miniagents_nb.runs.schema import SCHEMA_VERSION
 from miniagents_nb.runs.store import DEFAULT_KEEP_RUNS, RunLabel, RunStore
 from miniagents_nb.runs.trace import chrome_trace, write_chrome_trace
@@ -26,6 +29,7 @@ __all__ = [
     "RecordedCall",
     "RecordedMessage",
     "RecordedRun",
+    "ReplaySource",
     "RunHandle",
     "RunLabel",
     "RunStore",

@@ -13,6 +13,7 @@ from typing import Any
 
 from miniagents_nb.errors import RecordedError
 from miniagents_nb.messages import Message, TextMessage
+from miniagents_nb.messages.safe_text import safe_str
 from miniagents_nb.promising.ext.frozen import FROZEN_CLASS_FIELD, Frozen, to_json_compatible
 
 __all__ = [
@@ -106,14 +107,14 @@ def error_columns(error: BaseException) -> tuple[str, str, str]:
     if isinstance(error, RecordedError):
         return error.type_name, error.text, error.traceback_text or ""
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip("\n")
-    return type(error).__name__, str(error), text
+    return type(error).__name__, safe_str(error), text  # (an exception whose `__str__` raises is recorded too)
 
 
 def error_text(error: BaseException) -> str:
     """ "<Type>: <message>" (what a message list holds where a failure was)."""
     if isinstance(error, RecordedError):
         return str(error)
-    text = str(error)
+    text = safe_str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

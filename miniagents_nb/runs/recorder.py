@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import time
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from miniagents_nb.agents.events import (
     AgentCallCancelled,
@@ -126,6 +126,8 @@ class StoreRecording:
         self._facts = Facts()
         self._call_runs: dict[int, RunRef] = {}
         self._positions: dict[int, int] = {}
+        self._streaming: set[int] = set()
+        """Calls that replied a stream and have not ended: their reply lists are always compared by the writer."""
         self._run: RunRef | None = None
         self._next_run: tuple[str | None, str | None, str | None] = (None, None, None)
         self._request_runs: dict[RunRequest, RunRef] = {}
@@ -215,7 +217,7 @@ class StoreRecording:
         if run is None:  # queued before this recording began
             return
         if kind is MessageReplied:
-            assert isinstance(event, MessageReplied)
+            event = cast(MessageReplied, event)
             position = self._positions.get(call_id, 0)
             self._positions[call_id] = position + 1
             promise = event.message_promise.original_promise
@@ -226,17 +228,33 @@ class StoreRecording:
                 )
             else:
                 self._streams.append(_Stream(run, call_id, position, promise, event.at))
+                self._streaming.add(call_id)
                 self._ensure_tick()
         elif kind is AgentCallStarted:
             self._facts.started.extend((run.key, call_id, event.at))
-        else:
+        elif kind is AgentCallFinished or kind is AgentCallFailed or kind is AgentCallCancelled:
             error = event.error if isinstance(event, AgentCallFailed) else None
             status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
             if error is not None and call.parent is None:
                 run.failed = True
-            assert kind in (AgentCallFinished, AgentCallFailed, AgentCallCancelled)
             self._facts.ended.extend((run.key, call_id, status, event.at, error))
-            for role, sequence in (("input", call.input_sequence_promise), ("reply", call.reply_sequence_promise)):
+            replies = call.reply_sequence_promise
+            own = self._positions.get(call_id, 0)
+            inputs = call.input_sequence_promise
+            lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
+            if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
+                lists = (("input", inputs),)
+            if call_id in self._streaming:
+                self._streaming.discard(call_id)
+                lists += (("reply", replies),)
+            elif replies.producer_ended and len(replies.pieces_so_far) == own:
+                # the reply list is just the call's own replies (whole messages, noted already), in order: the store
+                # needs no list for it, so none is built here
+                if own:
+                    self._facts.lists.extend((run.key, self._context, call_id, "reply", None))
+            else:
+                lists += (("reply", replies),)
+            for role, sequence in lists:
                 entries = self._list_entries(sequence, final=False)
                 if entries is None:
                     self._lists.append((run, call_id, role, sequence))

@@ -26,6 +26,7 @@ from miniagents_nb.errors import RunStoreError
 from miniagents_nb.messages import Message
 from miniagents_nb.runs.encoding import SECRET_MASK, unpack_token_lengths, unpack_tokens
 from miniagents_nb.runs.reading import load_messages
+from miniagents_nb.runs.store import flush_stores_of
 
 __all__ = [
     "DEFAULT_RUNS_PATH",
@@ -126,6 +127,9 @@ class ReplayedReply:
     call_id: int
 
 
+_KEYED_VERSION = 2
+"""The schema version that added `llm_requests.request_key` (`runs.schema`)."""
+
 _LOOKUP = """
 SELECT l.run_id, l.call_id, l.position, l.token_lengths, p.hash_key, p.token_counts, p.token_times, p.replied_at,
     c.started_at
@@ -184,6 +188,7 @@ class ReplaySource:
         self._taken: dict[str, int] = {}
 
     def _connect(self) -> sqlite3.Connection:
+        flush_stores_of(self.path)  # what this process recorded there so far is readable
         if not Path(self.path).exists():
             raise RunStoreError(
                 f"There is no run store at {self.path} to replay LLM replies from: record a run there first "
@@ -200,6 +205,8 @@ class ReplaySource:
     def _load(self, key: str) -> list[ReplayedReply]:
         connection = self._connect()
         try:
+            if int(connection.execute("PRAGMA user_version").fetchone()[0]) < _KEYED_VERSION:
+                return []  # written before replay keys existed: nothing in it can match
             rows = connection.execute(_LOOKUP, (key,)).fetchall()
             if not rows:
                 return []
@@ -246,8 +253,25 @@ class ReplaySource:
         finally:
             connection.close()
 
+    def unkeyed_requests(self) -> int:
+        """How many recorded LLM requests carry no replay key (recorded before replay existed: schema version 1,
+        or runs a version 1 file held when it was migrated); they cannot be replayed."""
+        try:
+            connection = self._connect()
+        except RunStoreError:
+            return 0
+        try:
+            if int(connection.execute("PRAGMA user_version").fetchone()[0]) < _KEYED_VERSION:
+                return int(connection.execute("SELECT COUNT(*) FROM llm_requests").fetchone()[0])
+            return int(connection.execute("SELECT COUNT(*) FROM llm_requests WHERE request_key IS NULL").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+        finally:
+            connection.close()
+
     def recorded_provider(self) -> str | None:
-        """The provider of the newest recorded request with a key (what `default_llm_agent()` replays as)."""
+        """The provider of the newest recorded request with a key (the mismatch error names it when it is not the
+        requesting agent's: `default_llm_agent()` picks its provider by the API keys set, even under replay)."""
         try:
             connection = self._connect()
         except RunStoreError:

@@ -262,8 +262,17 @@ class RowBuilder:
             self._add_llm(batch, context, run_id, call_id, position, entry, times if streamed else [], pieces)
 
     def _add_list(
-        self, batch: Batch, context: contextvars.Context, run_id: int, call_id: int, role: str, entries: list[Any]
+        self,
+        batch: Batch,
+        context: contextvars.Context,
+        run_id: int,
+        call_id: int,
+        role: str,
+        entries: list[Any] | None,
     ) -> None:
+        if entries is None:  # the recorder saw that the list is just the call's own replies: no row, nothing to compare
+            self._own.pop((run_id, call_id), None)
+            return
         keys: list[str | None] = []
         errors: dict[int, str] = {}
         for position, entry in enumerate(entries):

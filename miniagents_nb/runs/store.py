@@ -27,7 +27,7 @@ from miniagents_nb.runs.recorder import RunRequest, StoreRecording, requested_ru
 from miniagents_nb.runs.schema import SCHEMA_VERSION, configure
 from miniagents_nb.runs.writer import StoreWriter
 
-__all__ = ["DEFAULT_KEEP_RUNS", "RunLabel", "RunStore", "logger"]
+__all__ = ["DEFAULT_KEEP_RUNS", "RunLabel", "RunStore", "flush_stores_of", "logger"]
 
 DEFAULT_KEEP_RUNS = 1000
 """A store keeps the newest 1000 runs: older ones are pruned when a process first writes to it."""
@@ -246,6 +246,14 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({self.path!r})"
+
+
+def flush_stores_of(path: str) -> None:
+    """Write what this process's open stores of the file `path` (absolute) recorded so far (replay reads the file
+    with a connection of its own, so it sees a run recorded a moment ago in the same process)."""
+    for store in list(_open_stores):
+        if store.path == path:
+            store.flush()
 
 
 @atexit.register

@@ -559,6 +559,30 @@ class LabPage:
     def interrupt_kernel(self) -> None:
         self.execute_command("kernelmenu:interrupt")
 
+    def save_notebook(self) -> None:
+        """Save the open notebook and wait until JupyterLab has written it (its model is no longer dirty)."""
+        self.execute_command("docmanager:save")
+        self.wait_for_js(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+            None,
+            timeout=15,
+            what="the notebook to be saved",
+            texts=lambda: "",
+        )
+
+    def use_theme(self, theme: str) -> None:
+        """Switch to JupyterLab's "dark" or "light" theme and wait until the page has applied it."""
+        dark = {"dark": True, "light": False}[theme]
+        self.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark" if dark else "JupyterLab Light"})
+        self.wait_for_js(
+            f"() => document.body.dataset.jpThemeLight === '{str(not dark).lower()}'"
+            " && !document.querySelector('#jupyterlab-splash')",
+            None,
+            timeout=30,
+            what=f"the {theme} theme (body data: {{texts}})",
+            texts=lambda: self.page.evaluate("() => ({...document.body.dataset})"),
+        )
+
     # -- reading the DOM ----------------------------------------------------------------------------------
 
     def cell(self, index: int) -> Locator:

@@ -159,14 +159,7 @@ def test_chat_cells_show_both_turns_and_the_orchestrator_table_reads_left_aligne
     lab.page.locator(f"{VISIBLE_PANEL} .mnb-orch-title").scroll_into_view_if_needed()
     lab.screenshot("orchestrator-table-top-light")
 
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
+    lab.use_theme("dark")
     _check_chats(lab)
     _check_table(lab)
     lab.screenshot("chat-cell-dark", cell=2)
@@ -174,4 +167,4 @@ def test_chat_cells_show_both_turns_and_the_orchestrator_table_reads_left_aligne
     lab.screenshot("orchestrator-table-dark", cell=4, output_only=True)
     lab.page.locator(f"{VISIBLE_PANEL} .mnb-orch-title").scroll_into_view_if_needed()
     lab.screenshot("orchestrator-table-top-dark")
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")

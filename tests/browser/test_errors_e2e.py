@@ -68,24 +68,6 @@ def _wait_in_cell(lab: LabPage, index: int, selector: str, pattern: str, *, time
     )
 
 
-def _dark(lab: LabPage) -> None:
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
-
-
-def _light(lab: LabPage) -> None:
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'true'", None, timeout=30, what="the light theme again"
-    )
-
-
 def test_interrupting_a_cell_shows_one_line_and_the_view_says_cancelled(lab: LabPage) -> None:
     cells = ["%load_ext miniagents_nb", AGENTS_CELL, "reply = editor.trigger()\nshow(reply)\nawait reply"]
     lab.open_notebook(cells, "errors_interrupt.ipynb")
@@ -108,9 +90,9 @@ def test_interrupting_a_cell_shows_one_line_and_the_view_says_cancelled(lab: Lab
     assert lab.cell_errors() == [(2, "KeyboardInterrupt", "interrupted: 1 agent call cancelled")]
 
     lab.screenshot("errors-interrupted-light", cell=2, output_only=True)
-    _dark(lab)
+    lab.use_theme("dark")
     lab.screenshot("errors-interrupted-dark", cell=2, output_only=True)
-    _light(lab)
+    lab.use_theme("light")
     assert not [line for line in lab.console if "mna" in line.lower() or "anywidget" in line.lower()], lab.console
 
 
@@ -136,8 +118,8 @@ def test_rerunning_a_cell_marks_its_earlier_view_superseded(lab: LabPage) -> Non
     lab.screenshot("errors-superseded-page-light")  # the notice in the re-run cell above the superseded view
     lab.screenshot("errors-superseded-light", cell=3, output_only=True)
     lab.screenshot("errors-superseded-notice-light", cell=2, output_only=True)
-    _dark(lab)
+    lab.use_theme("dark")
     lab.screenshot("errors-superseded-dark", cell=3, output_only=True)
     lab.screenshot("errors-superseded-notice-dark", cell=2, output_only=True)
-    _light(lab)
+    lab.use_theme("light")
     assert not [line for line in lab.console if "mna" in line.lower() or "anywidget" in line.lower()], lab.console

@@ -45,14 +45,7 @@ def test_a_view_streaming_when_the_kernel_dies_keeps_what_it_had_marked_incomple
 
     # the view refreshes its saved form every 2 s: by word 60 (6 s of tokens) it holds word 20 for sure
     lab.wait_for_text(TEXT, re.compile(r" word60 "), timeout=30)
-    lab.execute_command("docmanager:save")
-    lab.wait_for_js(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
-        None,
-        timeout=15,
-        what="the notebook to be saved",
-        texts=lambda: "",
-    )
+    lab.save_notebook()
     # saved: in the widget's place, its static forms so far, marked incomplete; the page still shows the widget
     saved = json.loads((lab.server.root_dir / name).read_text())
     (output,) = saved["cells"][2]["outputs"]
@@ -85,17 +78,10 @@ def test_a_view_streaming_when_the_kernel_dies_keeps_what_it_had_marked_incomple
 
     check()
     lab.screenshot("kernel-death-reopened-light", cell=2)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
+    lab.use_theme("dark")
     check()
     lab.screenshot("kernel-death-reopened-dark", cell=2)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
 
 
 def test_a_view_whose_kernel_dies_while_the_page_is_open_keeps_what_it_had(lab: LabPage) -> None:
@@ -115,14 +101,7 @@ def test_a_view_whose_kernel_dies_while_the_page_is_open_keeps_what_it_had(lab: 
     lab.screenshot("kernel-death-page-open", cell=2)
 
     lab.wait_for_kernel_idle(expected_cells=len(CELLS), timeout=60)  # the server restarted the kernel
-    lab.execute_command("docmanager:save")
-    lab.wait_for_js(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
-        None,
-        timeout=15,
-        what="the notebook to be saved",
-        texts=lambda: "",
-    )
+    lab.save_notebook()
     (output,) = json.loads((lab.server.root_dir / name).read_text())["cells"][2]["outputs"]
     assert WIDGET not in output["data"]
     assert "word20 " in "".join(output["data"]["text/html"])

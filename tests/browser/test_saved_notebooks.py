@@ -63,15 +63,8 @@ def test_a_saved_notebook_shows_its_views_without_the_kernel_that_made_them(lab:
     _check_views(lab)
     lab.wait_for_selector(f"{VIEW}.mna-static", timeout=15, what="the final static form of the views")
     lab.screenshot("saved-views-live", cell=2)
-    lab.execute_command("docmanager:save")
     path = lab.server.root_dir / name
-    lab.wait_for_js(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
-        None,
-        timeout=15,
-        what="the notebook to be saved",
-        texts=lambda: "",
-    )
+    lab.save_notebook()
     saved = json.loads(path.read_text())
     outputs = [output for cell in saved["cells"] for output in cell.get("outputs", [])]
     assert [WIDGET in output.get("data", {}) for output in outputs if output.get("data")] == [False, False]
@@ -82,17 +75,10 @@ def test_a_saved_notebook_shows_its_views_without_the_kernel_that_made_them(lab:
     _check_views(lab)
     lab.screenshot("saved-views-reopened-light", cell=2)
 
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
+    lab.use_theme("dark")
     _check_views(lab)
     lab.screenshot("saved-views-reopened-dark", cell=2)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
 
     body, _ = HTMLExporter().from_filename(str(path))
     assert "model not found" not in body

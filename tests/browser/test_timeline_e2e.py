@@ -164,9 +164,21 @@ def test_the_timeline_grows_live_then_survives_the_kernel(lab: LabPage) -> None:
     lab.wait_for_selector(f"{tracks} .mna-lane-bar", timeout=30, what="the narrator's running lane")
     before = _bar_width(lab, tracks)
     lab.click(lab.page.locator(".jp-Cell:nth-child(5) .mna-timeline-button", has_text="+"), what="zoom in")
-    after = _bar_width(lab, tracks)
-    assert after > 1.9 * before, (before, after)
+    lab.wait_for_js(  # the zoom is drawn with the view's next redraw
+        "([sel, before]) => document.querySelector(sel)?.getBoundingClientRect().width > 1.9 * before",
+        [tracks, before],
+        timeout=10,
+        what="the zoomed tracks to be twice as wide (widths: {texts})",
+        texts=lambda: (before, _bar_width(lab, tracks)),
+    )
     lab.screenshot("timeline-zoomed-live", cell=4, output_only=True)
+    # the live axis (drawn by timeline.js) is labelled at round, evenly spaced times, as the static one is
+    axis = lab.texts(".jp-Cell:nth-child(5) .mna-timeline-axis .mna-axis-label")
+    assert len(axis) >= 2, axis
+    values = [float(re.fullmatch(r"(\d+(?:\.\d+)?) (?:ms|s|min)", text).group(1)) for text in axis]  # type: ignore[union-attr]
+    step = values[1] - values[0]
+    assert all(abs((b - a) - step) < 1e-9 for a, b in zip(values, values[1:], strict=False)), axis
+    assert re.fullmatch(r"0\.0*(1|2|25|5)|(1|2|2\.5|5)0*(\.0*)?", f"{step:.10g}"), axis
     lab.click(lab.page.locator(".jp-Cell:nth-child(5) .mna-timeline-button", has_text="fit"), what="fit")
     fitted = lab.page.evaluate(
         "(sel) => { const t = document.querySelector(sel); return [t.getBoundingClientRect().width,"
@@ -185,14 +197,7 @@ def test_the_timeline_grows_live_then_survives_the_kernel(lab: LabPage) -> None:
         what="the narrator's lane to read cancelled",
     )
 
-    lab.execute_command("docmanager:save")
-    lab.wait_for_js(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
-        None,
-        timeout=15,
-        what="the notebook to be saved",
-        texts=lambda: "",
-    )
+    lab.save_notebook()
     saved = json.loads((lab.server.root_dir / name).read_text())
     html = "".join(
         "".join(output.get("data", {}).get("text/html", "")) for output in saved["cells"][2].get("outputs", [])
@@ -208,14 +213,7 @@ def test_the_timeline_grows_live_then_survives_the_kernel(lab: LabPage) -> None:
     lab.wait_for_kernel_idle(expected_cells=len(CELLS), timeout=60)
     _check_final_timeline(lab)
     lab.screenshot("timeline-reopened-light", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme",
-        texts=lambda: "",
-    )
+    lab.use_theme("dark")
     _check_final_timeline(lab)
     lab.screenshot("timeline-reopened-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")

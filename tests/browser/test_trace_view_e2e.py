@@ -87,6 +87,21 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
         True,
         False,
     ]
+    # click-to-details while live: the view asks the kernel for the call's details when they are opened
+    lab.click(
+        lab.page.locator(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details > summary").first,
+        what="the live boss's details",
+    )
+    lab.wait_for_js(
+        "(sel) => (document.querySelector(sel)?.innerText ?? '').includes('Replies')",
+        f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details",
+        timeout=30,
+        what="the live boss's details to arrive from the kernel ({texts})",
+        texts=lambda: lab.texts(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details"),
+    )
+    live_details = lab.texts(f"{_node('BOSS', LIVE)} > .mna-node-box > .mna-node-details")[0]
+    assert "Input" in live_details, live_details
+    assert "Delegated:" in live_details, live_details  # its own reply
     # the user closes the boss; a mark on its element proves later updates patch it rather than redraw it
     lab.click(lab.page.locator(f"{_node('BOSS', LIVE)} > .mna-node-box > summary"), what="the boss's summary")
     assert not _open(lab, _node("BOSS", LIVE))
@@ -103,6 +118,12 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
     assert not _open(lab, _node("BOSS", LIVE))  # the user's choice survived the update
     # a message the list shows in full is only referred to in the tree
     assert all(text.startswith("↑ ") for text in lab.texts(f"{_node('WORKER', LIVE)} .mna-node-message"))
+    markers = lab.page.evaluate(  # and carries only its own marker, not also the "›" of other tree lines
+        "(sel) => [...document.querySelectorAll(sel)].map(e => getComputedStyle(e, '::before').content)",
+        f"{_node('WORKER', LIVE)} .mna-node-message",
+    )
+    assert markers
+    assert all(marker in ("none", "normal") for marker in markers), markers
     lab.screenshot("trace-live-light", cell=2, output_only=True)
 
     _release(lab, 1)
@@ -132,14 +153,7 @@ def test_the_trace_tree_folds_keeps_choices_and_shows_inclusive_and_self_time(la
     assert header.startswith("BOSS · 2 messages"), header
     lab.screenshot("trace-final-light", cell=2, output_only=True)
 
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Dark"})
-    lab.wait_for_js(
-        "() => document.body.dataset.jpThemeLight === 'false' && !document.querySelector('#jupyterlab-splash')",
-        None,
-        timeout=30,
-        what="the dark theme (body data: {texts})",
-        texts=lambda: lab.page.evaluate("() => ({...document.body.dataset})"),
-    )
+    lab.use_theme("dark")
     lab.screenshot("trace-final-dark", cell=2, output_only=True)
-    lab.execute_command("apputils:change-theme", {"theme": "JupyterLab Light"})
+    lab.use_theme("light")
     assert "model not found" not in lab.page.inner_text("body")

@@ -119,11 +119,20 @@ async def test_a_token_stream_view_of_a_ten_megabyte_message_stays_bounded(comms
 
 
 def test_the_front_end_never_parses_markup() -> None:
-    """The widgets' code builds every node with createElement / textContent: no HTML string reaches the DOM."""
-    code = "\n".join(path.read_text(encoding="utf-8") for path in sorted(STATIC.glob("*.js")))
+    """The widgets' code builds every node with createElement / textContent: no message text reaches the DOM as
+    HTML. The one exception is the runs table, which shows a recorded run as the kernel's own static form (the same
+    escaped HTML as a display's text/html: see test_hostile_text_and_aliases_stay_text_in_every_form)."""
+    sources = {path.name: path.read_text(encoding="utf-8") for path in sorted(STATIC.glob("*.js"))}
+    code = "\n".join(sources.values())
     assert "textContent" in code
+    runs_table = sources.pop("runs_table.js", "")
+    assert runs_table.count("innerHTML") <= 1
+    assert "innerHTML = run.html" in runs_table or "innerHTML" not in runs_table
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "createContextualFragment"):
-        assert sink not in code, sink
+        for name, source in sources.items():
+            assert sink not in source, f"{name}: {sink}"
+        if sink != "innerHTML":
+            assert sink not in runs_table, sink
     assert re.search(r"\beval\(|new Function\(", code) is None
 
 

@@ -14,8 +14,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 
 from miniagents_nb.jupyter import current_session
-from miniagents_nb.jupyter._runner import run_in_worker_thread
 from miniagents_nb.promising.context import current_context_or_none
+from miniagents_nb.promising.worker_thread import run_in_worker_thread
 
 from .helpers import RecordingComm
 

@@ -156,3 +156,48 @@ def test_a_second_kernel_lists_and_reopens_the_run_of_the_first(store: Path) -> 
     assert shown["text/plain"].startswith('Recorded Run "In [3]" · finished · 2 calls · 3 messages · 0 failures')
     assert '<div class="mna-tree">' in shown["text/html"]
     assert 'class="mna-timeline"' in shown["text/html"]
+
+
+def _widget_comm_of_table(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The comm id and first state of the runs table widget a cell opened."""
+    for message in messages:
+        if message["msg_type"] == "comm_open":
+            state = message["content"]["data"]["state"]
+            if "rows" in state and "opened" in state:
+                return str(message["content"]["comm_id"]), state
+    raise AssertionError(f"no runs table widget was opened: {[m['msg_type'] for m in messages]}")
+
+
+def test_clicking_a_run_id_in_the_runs_table_shows_that_run(store: Path) -> None:
+    kernel = Kernel(ARTIFACTS / "runs-table-kernel.log")
+    try:
+        kernel.ok("%load_ext miniagents_nb")
+        kernel.ok(AGENTS)
+        kernel.ok(RUN)
+        listed = kernel.ok("%miniagents runs")
+        comm_id, state = _widget_comm_of_table(listed.messages)
+        [output] = listed.display_data()
+        [row] = state["rows"]
+        click = kernel.kc.session.msg(  # what the id button sends, through the widget's comm
+            "comm_msg",
+            {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "open", "run_id": row["run_id"]}}},
+        )
+        kernel.kc.shell_channel.send(click)
+        updates = kernel.drain_until(
+            lambda m: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] == comm_id
+                and "opened" in m["content"]["data"].get("state", {})
+            )
+        )
+        shown = _plain(kernel.ok(f"%miniagents run {row['run_id']}"))
+    finally:
+        kernel.close()
+    assert "application/vnd.jupyter.widget-view+json" in output["data"]
+    assert "%miniagents run 1" in output["data"]["text/html"]  # the static fallback names the command to copy
+    assert row["cells"][1] == "In [3]"
+    update = updates[-1]["content"]["data"]["state"]
+    assert update["opened"]["run_id"] == row["run_id"]
+    assert "Recorded Run &quot;In [3]&quot;" in update["opened"]["html"]
+    assert update["saved_form"]["text/plain"].endswith(shown)  # the saved form: the table, then the run as shown
+    assert "[STREAMER] streamed: alpha beta" in update["saved_form"]["text/plain"]

@@ -15,7 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from miniagents_nb.jupyter import current_session
 from miniagents_nb.runs import RunStore
 
-from .helpers import RecordingComm
+from .helpers import RecordingComm, comm_of
 from .test_magics import ok, usage_error
 
 AGENTS = """
@@ -63,6 +63,12 @@ def load(comms: list[RecordingComm], monkeypatch: pytest.MonkeyPatch, tmp_path: 
         ip.reset(new_session=False)
 
 
+def displayed(ip: Any, code: str) -> str:
+    """What a cell printed and displayed, as text (the runs table is displayed, not printed, once it is a widget)."""
+    captured = ok(ip, code)
+    return captured.stdout + "".join(output.data.get("text/plain", "") for output in captured.outputs)
+
+
 def run_count(path: Path) -> int:
     return len(RunStore.shared(path).runs(limit=None)) if path.exists() else 0
 
@@ -77,7 +83,7 @@ def test_the_default_store_is_beside_the_notebook_and_each_cell_is_a_run(load: L
     assert run_count(default) == 2
     status = ok(ip, "%miniagents").stdout
     assert "Recording: runs to .miniagents/runs.sqlite (`%miniagents runs` lists them)" in status
-    table = ok(ip, "%miniagents runs").stdout
+    table = displayed(ip, "%miniagents runs")
     assert "2 recent runs in .miniagents/runs.sqlite" in table
     rows = [line for line in table.splitlines() if line.startswith("#")]
     assert [row.split(" · ")[4].strip() for row in rows] == ["finished", "finished"]
@@ -87,7 +93,7 @@ def test_the_default_store_is_beside_the_notebook_and_each_cell_is_a_run(load: L
     assert "Recorded Run" in shown
     assert shown.count("[BOSS] boss here") == 2
     assert "Agent calls:" in shown
-    assert "%miniagents run " + newest in ok(ip, "%miniagents runs -n 1").stdout
+    assert "%miniagents run " + newest in displayed(ip, "%miniagents runs -n 1")
 
 
 def test_env_zero_turns_recording_off_and_record_on_turns_it_on(load: Loader, tmp_path: Path) -> None:
@@ -99,7 +105,7 @@ def test_env_zero_turns_recording_off_and_record_on_turns_it_on(load: Loader, tm
     assert "Recording: runs to .miniagents/runs.sqlite" in ok(ip, "%miniagents record on").stdout
     ok(ip, CALL)
     assert run_count(default) == 1
-    assert "No runs recorded" not in ok(ip, "%miniagents runs").stdout
+    assert "No runs recorded" not in displayed(ip, "%miniagents runs")
 
 
 def test_env_path_and_record_path_off_on(load: Loader, tmp_path: Path) -> None:
@@ -126,7 +132,7 @@ def test_env_path_and_record_path_off_on(load: Loader, tmp_path: Path) -> None:
 
 def test_run_and_runs_errors_are_usage_errors(load: Loader, tmp_path: Path) -> None:
     ip = load(str(tmp_path / "empty.sqlite"))
-    assert "No runs recorded in" in ok(ip, "%miniagents runs").stdout
+    assert "No runs recorded in" in displayed(ip, "%miniagents runs")
     assert "give the run's id" in usage_error(ip, "%miniagents run")
     assert "give the run's id" in usage_error(ip, "%miniagents run latest")
     ok(ip, CALL)
@@ -145,6 +151,56 @@ def test_a_recorded_run_displays_as_the_reply_view(load: Loader, tmp_path: Path)
     assert 'Recorded Run "In [' in shown
     assert "[HELPER] helper: hi" in shown
     assert "    HELPER: done, 1 message" in shown
+
+
+def test_the_runs_table_is_a_widget_whose_ids_open_each_run_below_it(
+    load: Loader, tmp_path: Path, comms: list[RecordingComm]
+) -> None:
+    ip = load(str(tmp_path / "runs.sqlite"))
+    ok(ip, CALL)
+    ok(ip, "print('no call')")
+    ok(ip, "table = %miniagents runs")
+    widget = ip.user_ns["table"]
+    [output] = ok(ip, "table").outputs
+    assert "application/vnd.jupyter.widget-view+json" in output.data
+    assert output.data["text/plain"] == widget.table.text()  # the static forms travel beside the widget
+    assert "%miniagents run 1" in output.data["text/html"]
+    recording = comm_of(comms, widget)
+    assert recording.saved_forms()[-1] == {"text/plain": widget.table.text(), "text/html": widget.table.html()}
+    assert [row["run_id"] for row in widget.rows] == [1]
+
+    recording.receive({"type": "open", "run_id": 1})  # what a click on the id button sends
+    assert widget.opened["run_id"] == 1
+    assert "Recorded Run &quot;In [" in widget.opened["html"]  # the run view's static HTML, drawn below the table
+    assert widget.opened["html"] == widget.view.html()
+    saved = recording.saved_forms()[-1]
+    assert saved["text/plain"].startswith(widget.table.text())
+    assert "[HELPER] helper: hi" in saved["text/plain"]
+    assert "    HELPER: done, 1 message" in saved["text/plain"]  # a saved notebook keeps the run that was open
+
+    recording.receive({"type": "open", "run_id": 99})
+    assert "holds no run 99" in widget.opened["error"]
+    assert "holds no run 99" in recording.saved_forms()[-1]["text/plain"]
+    recording.receive({"type": "open", "run_id": "1; drop"})  # not a run id: ignored
+    assert widget.opened["run_id"] == 99
+
+
+def test_a_cell_recorded_by_the_notebook_replays_under_the_replay_switch(
+    load: Loader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    ip = load(str(path))
+    ok(ip, "from miniagents_nb.ext.llms import FakeLLMAgent\nllm = FakeLLMAgent.fork(replies=['recorded words'])")
+    ok(ip, "first = await llm.trigger('question')")
+    keys = [
+        request.request_key for call in RunStore.shared(path).load(1).calls.values() for request in call.llm_requests
+    ]
+    assert len(keys) == 1
+    assert keys[0] is not None  # the notebook's recording stamps the replay key, as record_to= does
+    monkeypatch.setenv("MINIAGENTS_NB_LLM", "replay")
+    monkeypatch.setenv("MINIAGENTS_NB_RUNS", str(path))
+    ok(ip, "again = await FakeLLMAgent.fork(replies=['never used']).trigger('question')")
+    assert ok(ip, "print(again == first, str(again[0]))").stdout == "True recorded words\n"
 
 
 def _unwritable(tmp_path: Path) -> Path:

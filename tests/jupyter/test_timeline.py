@@ -13,7 +13,7 @@ from miniagents_nb import InteractionContext, MiniAgents, TextMessage, miniagent
 from miniagents_nb.errors import InvalidArgumentsError
 from miniagents_nb.jupyter import SequenceView
 from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
-from miniagents_nb.jupyter._timeline import format_seconds, timeline_lanes
+from miniagents_nb.jupyter._timeline import axis_ticks, format_seconds, timeline_lanes
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter.views import make_view
 
@@ -129,3 +129,23 @@ async def test_timeline_arguments_are_checked() -> None:
 def test_seconds_read_naturally() -> None:
     samples: list[Any] = [0.0421, 3.214, 42.04, 125.2]
     assert [format_seconds(seconds) for seconds in samples] == ["0.042 s", "3.21 s", "42.0 s", "2 min 5 s"]
+
+
+@pytest.mark.parametrize(
+    ("span", "labels"),
+    [
+        (1.32, ["0.0 s", "0.5 s", "1.0 s"]),
+        (0.774, ["0.0 s", "0.2 s", "0.4 s", "0.6 s"]),
+        (1.0, ["0.00 s", "0.25 s", "0.50 s", "0.75 s"]),  # none at the very end: the title says the span
+        (6.12, ["0 s", "2 s", "4 s"]),
+        (0.0004, ["0.0 ms", "0.1 ms", "0.2 ms", "0.3 ms"]),
+        (5400.0, ["0 min", "30 min", "60 min"]),
+        (0.0, ["0 s"]),
+    ],
+)
+def test_the_axis_is_labelled_at_round_times(span: float, labels: list[str]) -> None:
+    ticks = axis_ticks(span)
+    assert [text for _, text in ticks] == labels
+    steps = {round(b - a, 12) for (a, _), (b, _) in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) <= 1  # evenly spaced
+    assert all(at < span or at == 0 for at, _ in ticks)

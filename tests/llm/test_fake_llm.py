@@ -18,7 +18,9 @@ from miniagents_nb.ext.llms import (
     LLMResponseError,
     OpenAIAgent,
     SystemMessage,
+    ToolCall,
     default_llm_agent,
+    tool,
 )
 from miniagents_nb.ext.llms.fake import split_into_tokens
 
@@ -77,6 +79,39 @@ async def test_scripted_replies_in_order_per_fork() -> None:
         assert str((await scripted.fork(replies=["fresh script"]).trigger("x"))[0]) == "fresh script"
         assert str((await scripted.trigger("x"))[0]) == "Bye!"  # the fork's own script goes on
     assert texts == ["Hi!", "Bye!", "Hi!"]  # after the last reply the script starts over
+
+
+@tool
+def lookup(word: str) -> str:
+    """Look a word up."""
+    return f"{word}: a word"
+
+
+async def test_replies_and_reply_fn_replace_each_other_in_forks_and_calls() -> None:
+    """Given one of the two, a fork or a call drops the other it inherited (an inherited reply_fn used to win over
+    new replies, so the script was silently ignored)."""
+    by_fn = FakeLLMAgent.fork(reply_fn=lambda messages: "from reply_fn")
+    scripted = by_fn.fork(replies=["scripted"])
+    by_fn_again = scripted.fork(reply_fn=lambda messages: "reply_fn again")
+    both = FakeLLMAgent.fork(replies=["not this"], reply_fn=lambda messages: "reply_fn wins")
+    async with MiniAgents():
+        assert str((await scripted.trigger("q"))[0]) == "scripted"
+        assert str((await by_fn.trigger("q", replies=["per call"]))[0]) == "per call"
+        assert (
+            str(
+                (await by_fn.trigger("q", replies=[ToolCall("lookup", {"word": "moth"}), "looked up"], tools=[lookup]))[
+                    0
+                ]
+            )
+            == "looked up"
+        )
+        assert str((await by_fn_again.trigger("q"))[0]) == "reply_fn again"
+        assert str((await scripted.trigger("q", reply_fn=lambda messages: "per call fn"))[0]) == "per call fn"
+        assert str((await by_fn.trigger("q"))[0]) == "from reply_fn"  # the forks left their parent alone
+        assert str((await scripted.trigger("q"))[0]) == "scripted"
+        assert str((await both.trigger("q"))[0]) == "reply_fn wins"  # given both, reply_fn answers, as before
+    assert scripted.non_freezable_kwargs["reply_fn"] is None
+    assert by_fn_again.non_freezable_kwargs["replies"] is None
 
 
 async def test_reply_fn_gets_the_conversation_with_system_first() -> None:

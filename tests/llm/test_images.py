@@ -159,3 +159,27 @@ async def test_the_fake_llm_reads_the_caption_never_the_bytes() -> None:
     assert seen == [[{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]]
     assert scripted.content == "A chart, I see."
     assert looped.tool_calls[0].result == "Plot: t"
+
+
+async def test_a_data_url_image_is_a_base64_block_for_anthropic_and_stays_a_url_for_openai(
+    llm_server: LLMTestServer,
+) -> None:
+    inline = ImageMessage.from_url(f"data:image/png;base64,{PNG_B64}")
+    async with MiniAgents():
+        await AnthropicAgent.trigger(["What is this?", inline], model="claude-haiku-4-5")
+        anthropic_body = llm_server.last_body
+        await OpenAIAgent.trigger(["What is this?", inline], model="gpt-4.1-mini")
+        openai_body = llm_server.last_body
+    assert anthropic_body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+            ],
+        }
+    ]
+    assert openai_body["messages"][1] == {
+        "role": "user",
+        "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}],
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -317,3 +318,20 @@ def test_tinysmith_module_paths_have_counterparts() -> None:
     )
     assert all(callable(thing) for thing in (GroqAPIAdapter, MaxContextError, UserMessage, parse_command, signal_error))
     assert PromptEngineer.__module__ == "miniagents_nb.orchestration.prompting"
+
+
+def test_the_tinysmith_logger_governs_the_orchestration_logs(caplog: pytest.LogCaptureFixture) -> None:
+    # TinyAgentSmith's README: `logging.getLogger("tinysmith").setLevel(logging.INFO)` shows what the agents do
+    script = ScriptedLLM(
+        [
+            "Command: ls",
+            "Command: ls",
+            "New plan: list hidden files with ls -a, then read them.",
+            "Following the plan.\nCommand: ls -a",
+        ]
+    )
+    caplog.set_level(logging.INFO, logger="tinysmith")
+    run_episode(build_reflexion(script.adapter(), "Find the flag."), ToyShellEnvironment(FILES), max_actions=3)
+    reflections = [record for record in caplog.records if record.getMessage().startswith("Reflection: New plan")]
+    assert [record.name for record in reflections] == ["tinysmith.strategies.reflexion"]
+    assert all(record.name.startswith("tinysmith.") for record in caplog.records if record.levelno == logging.INFO)

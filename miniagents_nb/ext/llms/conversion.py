@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,10 +39,18 @@ def openai_image_part(image: ImageMessage) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": image.data_url}}
 
 
+_BASE64_DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
+
+
 def anthropic_image_block(image: ImageMessage) -> dict[str, Any]:
-    """An Anthropic `image` content block: base64 bytes with their media type, or a URL source."""
+    """An Anthropic `image` content block: base64 bytes with their media type, or a URL source (a base64 `data:`
+    URL is sent as the base64 source it is: Anthropic's URL source fetches http(s) URLs only)."""
     if image.data_base64 is None:
-        return {"type": "image", "source": {"type": "url", "url": image.url}}
+        inline = _BASE64_DATA_URL.fullmatch(image.url or "")
+        if inline is None:
+            return {"type": "image", "source": {"type": "url", "url": image.url}}
+        media_type, data = inline.groups()
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     return {"type": "image", "source": {"type": "base64", "media_type": image.mime_type, "data": image.data_base64}}
 
 

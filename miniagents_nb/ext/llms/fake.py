@@ -71,10 +71,18 @@ class FakeLLM(LLMAgent):
 
     @classmethod
     def prepare_fork_kwargs(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply."""
+        """A fork (or a call) that gets `replies` gets its own cursor: its script starts from the first reply.
+
+        `replies` and `reply_fn` replace each other: given one (and not the other), a fork or call drops the other one
+        it inherited. Otherwise an inherited `reply_fn` would go on answering (it wins over `replies`) and the new
+        script would be silently ignored."""
         live = super().prepare_fork_kwargs(kwargs)
         if "replies" in kwargs:
             live["reply_cursor"] = ReplyCursor()
+        if kwargs.get("replies") is not None and "reply_fn" not in kwargs:
+            live["reply_fn"] = None
+        elif kwargs.get("reply_fn") is not None and "replies" not in kwargs:
+            live["replies"] = None
         return live
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
@@ -127,10 +135,12 @@ class FakeLLM(LLMAgent):
                 await asyncio.sleep(self.token_delay * len(tokens))
             token_appender.append("".join(tokens))
         content_key: tuple[Any, ...] = (message_dicts, tokens)  # a text reply keeps the id it always had
+        scripted = [(call.name, call.id, _arguments_json(call)) for call in tool_calls]  # each call's JSON, once
         if tool_calls:
-            content_key += ([(call.name, call.id, _arguments_json(call)) for call in tool_calls],)
+            content_key += (scripted,)
         digest = hashlib.sha256(repr(content_key).encode()).hexdigest()
-        completion_tokens = len(tokens) + await self._astream_tool_calls(tool_calls, digest)
+        parts = _tool_call_parts(scripted, digest)
+        completion_tokens = len(tokens) + await self._astream_tool_calls(parts)
         prompt_tokens = sum(len(split_into_tokens(_text_of(message_dict["content"]))) for message_dict in message_dicts)
         aux = token_appender.auxiliary_field_collector
         aux["id"] = "fake-" + digest[:24]
@@ -140,7 +150,7 @@ class FakeLLM(LLMAgent):
             choice["message"] = {
                 "tool_calls": [
                     {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-                    for call_id, name, arguments in _tool_call_parts(tool_calls, digest)
+                    for call_id, name, arguments in parts
                 ]
             }
         aux["choices"] = [choice]
@@ -162,12 +172,12 @@ class FakeLLM(LLMAgent):
             aux["parsed"] = parsed.model_dump(mode="json")
             aux[PARSED_OBJECT_KEY] = parsed
 
-    async def _astream_tool_calls(self, tool_calls: list[ToolCall], digest: str) -> int:
-        """Report the calls to the tool loop's turn, arguments in word pieces with a task switch between them;
-        returns how many pieces there were."""
+    async def _astream_tool_calls(self, parts: list[tuple[str, str, str]]) -> int:
+        """Report the calls (id, name, arguments JSON) to the tool loop's turn, arguments in word pieces with a task
+        switch between them; returns how many pieces there were."""
         turn = self.tool_turn
         pieces_sent = 0
-        for index, (call_id, name, arguments) in enumerate(_tool_call_parts(tool_calls, digest)):
+        for index, (call_id, name, arguments) in enumerate(parts):
             if turn is not None:
                 turn.start_tool_call(index, call_id, name)
             for piece in split_into_tokens(arguments):
@@ -196,11 +206,12 @@ def _text_and_tool_calls(reply: Any) -> tuple[str, list[ToolCall]]:
     return ("" if reply is None else str(reply)), []
 
 
-def _tool_call_parts(tool_calls: list[ToolCall], digest: str) -> list[tuple[str, str, str]]:
-    """(id, name, arguments JSON) of each call: ids are made up from the reply's content when not scripted."""
+def _tool_call_parts(scripted: list[tuple[str, str | None, str]], digest: str) -> list[tuple[str, str, str]]:
+    """(id, name, arguments JSON) of each scripted (name, id, arguments JSON): ids are made up from the reply's
+    content when not scripted."""
     return [
-        (call.id or f"call_{digest[:12]}_{index}", call.name, _arguments_json(call))
-        for index, call in enumerate(tool_calls)
+        (call_id or f"call_{digest[:12]}_{index}", name, arguments)
+        for index, (name, call_id, arguments) in enumerate(scripted)
     ]
 
 

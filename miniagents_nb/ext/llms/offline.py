@@ -29,7 +29,7 @@ from miniagents_nb.compat import resolve
 from miniagents_nb.errors import ReplayMismatchError
 from miniagents_nb.ext.llms.conversion import is_pydantic_model_class, thaw
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY
-from miniagents_nb.ext.llms.providers import registered_providers
+from miniagents_nb.ext.llms.providers import OFFLINE_SWITCHES, api_key_env, display_name, registered_providers
 from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import MessageTokenAppender
 
@@ -52,10 +52,9 @@ __all__ = [
 
 logger = logging.getLogger("miniagents_nb.llms")
 
-OFFLINE_SWITCHES = ("fake", "replay")
-"""The values of `MINIAGENTS_NB_LLM` that take every LLM agent offline."""
-
 _REQUEST_SHAPING_FIELDS = ("response_format", "tool_choice", "parallel_tool_calls")
+_sleep = asyncio.sleep
+"""How replay waits between tokens (a module attribute, so a test can see the waits asked for with a fake)."""
 _announced: set[str] = set()
 _announced_lock = threading.Lock()
 
@@ -116,7 +115,7 @@ def request_key_of(agent: LLMAgent, message_dicts: list[dict[str, Any]]) -> str:
 
 def stamp_request_key(agent: LLMAgent, message_dicts: list[dict[str, Any]], appender: MessageTokenAppender) -> None:
     """In a recording context, put the request's replay key on the reply (the store keeps it for replay)."""
-    if MiniAgents.get_current().recorder is None:
+    if MiniAgents.get_current().recording is None:  # record_to= or the notebook layer's recording
         return
     try:
         appender.auxiliary_field_collector.setdefault("request_key", request_key_of(agent, message_dicts))
@@ -189,10 +188,24 @@ class Replayer:
         if len(shown) > 4000:
             shown = shown[:4000] + "\n... (cut)"
         held = self.source.recorded_requests(agent.provider)
+        hint = ""
+        recorded = self.source.recorded_provider() if not held else None
+        if recorded is not None and recorded != agent.provider:
+            hint = (
+                f" The store holds requests of {recorded}, not of {agent.provider}: `default_llm_agent()` picks its "
+                f"provider by the API keys set even under replay, so set {api_key_env(recorded)} (any value: "
+                f"nothing is sent) or replay with an explicit {display_name(recorded)} agent."
+            )
+        unkeyed = self.source.unkeyed_requests()
+        if unkeyed:
+            hint += (
+                f" It holds {unkeyed} LLM request(s) recorded with no replay key (by a miniagents_nb from before "
+                "replay), which cannot be replayed: record them again."
+            )
         return ReplayMismatchError(
             f"{agent.ctx.this_agent.alias} made an LLM request that the run store {self.source.path} holds no "
             f"recorded reply for (replay key {key[:16]}; the store holds {held} recorded {agent.provider} "
-            f"request(s)). The request:\n{shown}\nRecord it first (run once against the provider with "
+            f"request(s)).{hint} The request:\n{shown}\nRecord it first (run once against the provider with "
             "`MiniAgents(record_to=...)` or in a notebook with `%load_ext miniagents_nb`), or turn replay off "
             "(unset MINIAGENTS_NB_LLM / drop replay_from=)."
         )
@@ -223,9 +236,9 @@ class Replayer:
         append = appender.append
         for number, token in enumerate(tokens):
             if keep_timing and delays[number] > 0:
-                await asyncio.sleep(delays[number])
+                await _sleep(delays[number])
             elif number and agent.stream:
-                await asyncio.sleep(0)  # a task switch: consumers see every token, as from a provider
+                await _sleep(0)  # a task switch: consumers see every token, as from a provider
             append(token)
 
 

@@ -19,6 +19,7 @@ from miniagents_nb.errors import InvalidArgumentsError
 __all__ = [
     "DEFAULT_MODELS",
     "LLMProvider",
+    "OFFLINE_SWITCHES",
     "api_key_env",
     "display_name",
     "get_provider",
@@ -52,6 +53,10 @@ class LLMProvider:
 
 _PROVIDERS: dict[str, LLMProvider] = {}
 
+OFFLINE_SWITCHES = ("fake", "replay")
+"""The values of `MINIAGENTS_NB_LLM` that take every LLM agent offline (`miniagents_nb.ext.llms.offline`): `fake`
+answers with the offline fake LLM, `replay` with the replies a run store recorded."""
+
 
 def register_provider(provider: LLMProvider) -> LLMProvider:
     """Add (or replace, by name) a provider; providers with keys are picked in registration order."""
@@ -76,13 +81,17 @@ def get_provider(name: str) -> LLMProvider:
 
 
 def pick_provider() -> LLMProvider:
-    """`MINIAGENTS_NB_LLM` if set; else the first provider whose API key is set; else the offline one."""
+    """`MINIAGENTS_NB_LLM` if it names a provider; else the first provider whose API key is set; else the offline one.
+
+    Of the offline switches, `fake` names the fake LLM's provider; `replay` picks as if it were unset (by the keys
+    that are set, else the offline fake), because replay answers as the provider that recorded the run: replaying
+    a run recorded with OpenAI needs `OPENAI_API_KEY` set (any value: nothing is sent) or an explicit agent."""
     choice = os.environ.get("MINIAGENTS_NB_LLM", "").strip().lower()
-    if choice:
+    if choice and choice != "replay":
         if choice not in _PROVIDERS:
-            known = ", ".join(repr(known_name) for known_name in _PROVIDERS)
+            known = ", ".join(repr(known_name) for known_name in dict.fromkeys((*_PROVIDERS, *OFFLINE_SWITCHES)))
             raise InvalidArgumentsError(
-                f"MINIAGENTS_NB_LLM={choice!r} is not a known LLM: set it to one of {known} "
+                f"MINIAGENTS_NB_LLM={choice!r} is not a known LLM or offline switch: set it to one of {known} "
                 "(or unset it to pick by the API keys that are set)."
             )
         return _PROVIDERS[choice]

@@ -7,12 +7,37 @@
 
 const LANE_INDENT_PX = 12;
 const MAX_ZOOM = 64;
-const AXIS_STEPS = 4; // time labels at 0, 1/4, 1/2 and 3/4 of the run (the title says the whole span)
+const AXIS_STEPS = 4; // about this many time labels on the axis (the title says the whole span)
+const NICE_STEPS = [1, 2, 2.5, 5, 10];
+const MINUTE_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 720, 1440];
+const AXIS_END_GAP = 0.92; // no label past this share of the span: its text would run over the end of the axis
 
 function formatSeconds(seconds) {
   if (seconds < 10) return seconds < 1 ? `${seconds.toFixed(3)} s` : `${seconds.toFixed(2)} s`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   return `${Math.floor(seconds / 60)} min ${(seconds % 60).toFixed(0)} s`;
+}
+
+// Round times from 0, [seconds, text] each, none too close to the end: axis_ticks in _timeline.py does the same.
+function axisTicks(span) {
+  if (!(span > 0)) return [[0, "0 s"]];
+  const raw = span / AXIS_STEPS;
+  let unit, scale, step;
+  if (raw >= 60) {
+    [unit, scale] = ["min", 60];
+    step = MINUTE_STEPS.find((minutes) => minutes >= raw / scale) ?? Math.ceil(raw / 86400) * 1440;
+  } else {
+    [unit, scale] = raw < 0.001 ? ["ms", 0.001] : ["s", 1];
+    const power = 10 ** Math.floor(Math.log10(raw / scale));
+    step = NICE_STEPS.map((factor) => factor * power).find((value) => value >= (raw / scale) * (1 - 1e-9));
+  }
+  let decimals = 0;
+  while (decimals < 11 && Math.abs(Number(step.toFixed(decimals)) - step) >= step * 1e-6) decimals++;
+  const ticks = [[0, `${(0).toFixed(decimals)} ${unit}`]];
+  for (let index = 1; index * step * scale < span * AXIS_END_GAP; index++) {
+    ticks.push([index * step * scale, `${(index * step).toFixed(decimals)} ${unit}`]);
+  }
+  return ticks;
 }
 
 function timelineLanes(data) {
@@ -137,9 +162,9 @@ function timelineView(data, view) {
   const tracks = h("div", "mna-timeline-tracks");
   tracks.style.width = `${100 * view.zoom}%`;
   const axis = h("div", "mna-timeline-axis");
-  for (let i = 0; i < AXIS_STEPS; i++) {
-    const label = h("span", "mna-axis-label", formatSeconds((span * i) / AXIS_STEPS));
-    label.style.left = pct((span * i) / AXIS_STEPS, span);
+  for (const [at, text] of axisTicks(span)) {
+    const label = h("span", "mna-axis-label", text);
+    label.style.left = pct(at, span);
     axis.appendChild(label);
   }
   tracks.appendChild(axis);

@@ -71,9 +71,21 @@ function messageView(message, labelled, index) {
   return parts;
 }
 
+// An image message's image: only a base64 data: URL of a raster type (_images.py decides, this checks again).
+const IMAGE_SOURCE = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]*={0,2}$/;
+
+function showImage(parts, image) {
+  if (!image || parts.image || !IMAGE_SOURCE.test(image.src ?? "")) return;
+  parts.image = h("img", "mna-message-image");
+  parts.image.alt = image.alt ?? "";
+  parts.image.src = image.src;
+  parts.text.parentNode.appendChild(parts.image);
+}
+
 function endMessage(parts, message) {
   parts.el.className = `mna-message mna-status-${message.status}`;
   parts.error.textContent = messageEndText(message);
+  showImage(parts, message.image);
 }
 
 // --- a call's details: asked for when the user opens them, drawn as _details.py draws them ----------------------
@@ -109,7 +121,7 @@ function detailsView(details) {
   if (details.times.length) section("Times", pairsView("mna-details-pairs", details.times));
   if (details.arguments.length) section("Arguments", pairsView("mna-details-pairs", details.arguments));
   section("Input", details.input.length ? messagesView(details.input) : h("i", null, "(no input)"));
-  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(no replies)"));
+  section("Replies", details.replies.length ? messagesView(details.replies) : h("i", null, "(none of its own: messages it passed on are shown under the calls that made them)"));
   if (details.error) section("Error", h("div", "mna-details-text mna-details-error", details.traceback ?? details.error));
   return body;
 }
@@ -152,11 +164,13 @@ function nodeEl(id, depth, view) {
   box.addEventListener("toggle", () => view.folded.set(id, box.open));
   const line = h("summary", "mna-node-line");
   const parts = { li, box, line, id, depth };
+  parts.kind = h("span", badgeClass("mna-node-kind", "tool"), "tool"); // a tool call's node (_tool_badge in _render.py)
   parts.alias = h("span", "mna-node-alias");
+  parts.args = h("span", "mna-node-arguments");
   parts.status = h("span", "mna-node-status");
   parts.time = h("span", "mna-node-elapsed");
   parts.count = h("span", "mna-node-count");
-  line.append(parts.alias, parts.status, parts.time, parts.count);
+  line.append(parts.kind, parts.alias, parts.args, parts.status, parts.time, parts.count);
   parts.error = h("div", "mna-node-error");
   parts.messages = h("ul", "mna-node-messages");
   parts.children = h("ul", "mna-tree-list");
@@ -165,12 +179,24 @@ function nodeEl(id, depth, view) {
   return parts;
 }
 
+// A tool call's name and arguments: filling in while the model writes them (_tool_arguments in _render.py).
+function patchTool(parts, tool) {
+  parts.kind.hidden = !tool;
+  parts.args.hidden = !tool;
+  if (!tool) return;
+  const text = `(${tool.arguments})`;
+  setText(parts.args, text);
+  if (parts.args.title !== text) parts.args.title = text;
+  parts.args.className = tool.streaming ? "mna-node-arguments mna-node-arguments-streaming" : "mna-node-arguments";
+}
+
 function patchNode(parts, node, data) {
-  parts.li.className = `mna-node mna-status-${node.status}`;
+  parts.li.className = `mna-node mna-status-${node.status}${node.tool ? " mna-node-tool" : ""}`;
   parts.li.dataset.status = node.status;
   parts.li.dataset.alias = node.alias;
   parts.li.dataset.id = parts.id;
   setText(parts.alias, node.alias);
+  patchTool(parts, node.tool);
   parts.status.className = badgeClass("mna-node-status", node.status);
   setText(parts.status, statusText(node.status, null));
   setText(parts.time, nodeSeconds(node, data));
@@ -180,10 +206,17 @@ function patchNode(parts, node, data) {
   const shown = JSON.stringify(node.messages);
   if (parts.shown !== shown) {
     parts.shown = shown;
-    parts.messages.replaceChildren(...node.messages.map((text) => h("li", "mna-node-message", text)));
+    parts.messages.replaceChildren(...node.messages.map((text) => h("li", nodeMessageClass(text), text)));
   }
   parts.messages.hidden = !node.messages.length;
   parts.children.hidden = !node.children.some((child) => child in data.nodes);
+}
+
+// A tree line that refers to a message the list above shows starts with the model's LISTED_MARK
+// (_tree_model.py): it carries its own marker, so it gets no "›" before it.
+const LISTED_MARK = "\u2191 ";
+function nodeMessageClass(text) {
+  return text.startsWith(LISTED_MARK) ? "mna-node-message mna-listed" : "mna-node-message";
 }
 
 // view.nodes: id -> the parts of its element (kept while the view lives, so patches find them)

@@ -53,7 +53,7 @@ __all__ = [
     "planner_reviewer_executor",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("tinysmith.strategies.planner_reviewer_executor")
 
 PLANNER = "planner"
 REVIEWER = "reviewer"

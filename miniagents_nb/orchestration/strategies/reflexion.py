@@ -57,7 +57,7 @@ __all__ = [
     "reflexion",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("tinysmith.strategies.reflexion")
 
 ACTOR = "actor"
 REFLECTOR = "reflector"

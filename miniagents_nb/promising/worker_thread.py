@@ -1,13 +1,17 @@
-"""The sync facade inside a notebook: `MiniAgents().run(main())` in a cell whose kernel loop is already running.
+"""The sync facade under a running loop: `MiniAgents().run(main())` in a notebook cell, whose kernel loop runs.
 
-The coroutine runs to completion on a fresh event loop in a worker thread while the cell waits, with a copy of the
-cell's context variables (so output goes to the cell and the notebook-wide context is the parent of the one being
-run). Nothing patches the kernel's loop: `nest_asyncio` 1.6 drops the cells queued behind such a cell on
-ipykernel 7.3+ ("Run All" stops), and even `nest-asyncio2` changes the loop for the rest of the session.
+The coroutine runs to completion on a fresh event loop in a worker thread while the caller waits, with a copy of
+the caller's context variables (so output goes to the cell and, with `%load_ext miniagents_nb`, the notebook-wide
+context is the parent of the one being run). Nothing patches the caller's loop: `nest_asyncio` 1.6 drops the cells
+queued behind such a cell on ipykernel 7.3+ ("Run All" stops), and even `nest-asyncio2` changes the loop for the
+rest of the session. `run()` uses it in any IPython shell (detected without importing IPython), with or without
+the notebook layer; the notebook layer installs it too (`install_blocking_runner`).
 
-Costs, by design: the kernel's loop waits meanwhile, so agents already running in the background pause until the
-cell returns, and loop-bound objects (locks, clients) made on the kernel's loop cannot be used inside. Interrupting
-the kernel cancels everything on the worker loop and raises `KeyboardInterrupt` in the cell.
+Costs, by design: the caller's loop waits meanwhile, so what already runs on it (agents that an earlier cell left
+streaming) pauses until the run returns, and loop-bound objects made on it cannot be used inside. Waiting inside
+the run for a stream that only that paused loop can produce would wait for ever: it fails at once instead (`run()`
+marks the loop blocked: see `promising/loops.py`). Interrupting the kernel cancels everything on the worker loop and
+raises `KeyboardInterrupt` in the caller.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -81,6 +86,25 @@ def _thread_main(run: _Run, coroutine: Coroutine[Any, Any, Any]) -> None:
         run.done.set()
 
 
+def _stop(run: _Run) -> None:
+    """Cancel everything on the run's loop and wait (a while) for it to end; further interrupts meanwhile (a user
+    pressing ■ again and again) only cancel again: the run is being stopped, and the first interrupt is raised."""
+    deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            run.started.wait(remaining)
+            loop = run.loop
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_cancel_all, loop)
+                except RuntimeError:  # it closed meanwhile
+                    pass
+            if run.done.wait(max(0.0, deadline - time.monotonic())):
+                return
+        except KeyboardInterrupt:
+            continue
+
+
 def run_in_worker_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Run `coroutine` to completion on a new loop in a worker thread and return its result (or raise)."""
     run = _Run()
@@ -95,14 +119,7 @@ def run_in_worker_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
     try:
         run.done.wait()
     except BaseException:  # a kernel interrupt (KeyboardInterrupt) while waiting: stop the run, then re-raise
-        run.started.wait(_SHUTDOWN_GRACE_SECONDS)
-        loop = run.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(_cancel_all, loop)
-            except RuntimeError:  # it closed meanwhile
-                pass
-        run.done.wait(_SHUTDOWN_GRACE_SECONDS)
+        _stop(run)
         raise
     thread.join()
     if run.error is not None:
