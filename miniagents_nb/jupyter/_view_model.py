@@ -14,48 +14,13 @@ from typing import Any
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
 from miniagents_nb.jupyter._images import image_state
-from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, piece_text, stream_finished
+from miniagents_nb.jupyter._slots import Slot
+from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
-from miniagents_nb.messages.safe_text import safe_error_text
 
-__all__ = ["Slot", "ViewModel"]
-
-
-def _error_status(error: BaseException) -> str:
-    return "cancelled" if isinstance(error, asyncio.CancelledError) else "failed"
-
-
-def _error_text(error: BaseException) -> str | None:
-    return None if isinstance(error, asyncio.CancelledError) else safe_error_text(error)
-
-
-class Slot:
-    """One message of a view: where its stream is, the text so far, who sent it, and the image it shows (an
-    `ImageMessage`'s, see `_images.py`)."""
-
-    __slots__ = ("cursor", "error", "final_sent", "image", "parts", "sender", "status")
-
-    def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
-        self.cursor = cursor
-        self.sender = sender
-        self.parts: list[str] = []
-        self.status = "streaming"
-        self.error: str | None = None
-        self.final_sent = False
-        self.image: dict[str, str] | None = None
-
-    def as_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "sender": self.sender,
-            "text": "".join(self.parts),
-            "status": self.status,
-            "error": self.error,
-        }
-        if self.image is not None:
-            state["image"] = self.image
-        return state
+__all__ = ["Slot", "ViewModel"]  # Slot: re-exported for _chat_model
 
 
 class ViewModel:
@@ -170,8 +135,7 @@ class ViewModel:
                     slot = self._add_message(piece)
                 else:  # an exception at its position in the sequence
                     slot = Slot(None, None)
-                    slot.status = _error_status(piece)
-                    slot.error = _error_text(piece)
+                    slot.fail(piece)
                     slot.final_sent = True
                     self.slots.append(slot)
                     if self.status == "streaming" or self.status == "failed" and slot.status == "cancelled":
@@ -224,31 +188,6 @@ class ViewModel:
         own = self._own_record
         return (own is not None and own.superseded) or any(root.superseded for root in self.roots)
 
-    @staticmethod
-    def _take_text(slot: Slot, cursor: Cursor) -> str:
-        pieces = cursor.take()
-        if not pieces:
-            return ""
-        try:  # the common case, all tokens `str`, in one C-level join
-            chunk = "".join(pieces)
-        except TypeError:  # an exception among them, or tokens of another type
-            pass
-        else:
-            if chunk:
-                slot.parts.append(chunk)
-            return chunk
-        texts: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, BaseException):
-                slot.status = _error_status(piece)
-                slot.error = _error_text(piece)
-            else:
-                texts.append(piece_text(piece))
-        chunk = "".join(texts)
-        if chunk:
-            slot.parts.append(chunk)
-        return chunk
-
     def _collect_slot_text(self, delta: dict[str, Any]) -> None:
         """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
         appended: list[list[Any]] = []
@@ -260,39 +199,15 @@ class ViewModel:
             if cursor is None:  # a whole message (or the user's text), shown as it is
                 slot.final_sent = True
                 continue
-            chunk = self._take_text(slot, cursor)
+            chunk = slot.take_text(cursor)
             if chunk:
                 appended.append([index, chunk])
             if cursor.finished:
-                ended.append([index, self._finish_slot(slot, cursor)])
+                ended.append([index, slot.finish(cursor)])
         if appended:
             delta["append"] = appended
         if ended:
             delta["end"] = ended
-
-    @staticmethod
-    def _finish_slot(slot: Slot, cursor: Cursor) -> dict[str, Any]:
-        """The exact final form of a message: its resolved text (it may differ from the tokens, e.g. a template)."""
-        slot.final_sent = True
-        result, error = cursor.result()
-        update: dict[str, Any] = {}
-        if error is not None:
-            slot.status, slot.error = _error_status(error), _error_text(error)
-        elif slot.status == "streaming":
-            text, text_error = message_text_or_error(result)
-            if text_error is not None:  # it has no text: show what streamed and why it failed, and go on
-                slot.status, slot.error = "failed", text_error
-            else:
-                slot.status = "done"
-                if text != "".join(slot.parts):
-                    slot.parts = [text]
-                    update["text"] = text
-                slot.image = image_state(result)
-                if slot.image is not None:
-                    update["image"] = slot.image
-        update["status"] = slot.status
-        update["error"] = slot.error
-        return update
 
     def waiters(self) -> list[asyncio.Future[None]]:
         """Futures done when any stream of this view has something new."""
