@@ -83,7 +83,8 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         # hash_key -> None once persisted, or a future while its handlers are still running
         self._persistence_by_hash_key: dict[str, asyncio.Future[None] | None] = {}
         self._open_calls: list[Callable[[], object]] = []  # `finish` of each call left open at the top level
-        self._observers: list[Observer] = []
+        self._observers: tuple[Observer, ...] = ()
+        """Replaced, never changed in place: an event walks it without copying, even if an observer unsubscribes."""
         self._empty_input: MessageSequence | None = None
         self._call_count = 0
         self.recorder = recorder_for(record_to)
@@ -224,11 +225,13 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         """
         if not callable(observer):
             raise HandlerDefinitionError(f"An observer must be callable, got {type(observer).__name__}.")
-        self._observers.append(observer)
+        self._observers = (*self._observers, observer)
 
         def unsubscribe() -> None:
             if observer in self._observers:
-                self._observers.remove(observer)
+                observers = list(self._observers)
+                observers.remove(observer)
+                self._observers = tuple(observers)
 
         return unsubscribe
 
@@ -248,7 +251,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         ctx: PromisingContext | None = self
         while ctx is not None:
             if isinstance(ctx, MiniAgents):
-                for observer in list(ctx._observers):
+                for observer in ctx._observers:
                     try:
                         observer(event)
                     except (KeyboardInterrupt, SystemExit):

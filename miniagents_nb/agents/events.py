@@ -109,7 +109,7 @@ class ObservedCall(Protocol):
         """Cancel the call's agent (running or not started yet); False if it had already ended."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MiniAgentsEvent:
     """Base of every event: which call it is about, and when it happened."""
 
@@ -136,12 +136,12 @@ class MiniAgentsEvent:
         return None if parent is None else parent.call_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallEvent(MiniAgentsEvent):
     """Something happened to one agent call."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallQueued(AgentCallEvent):
     """The call exists; its agent has not started yet (it starts at the next task switch, or when consumed)."""
 
@@ -161,29 +161,29 @@ class AgentCallQueued(AgentCallEvent):
         return self.call.kwargs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallStarted(AgentCallEvent):
     """The agent function began running."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallFinished(AgentCallEvent):
     """The agent function returned (its reply sequence may still wait for nested replies)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallFailed(AgentCallEvent):
     """The agent function raised; the error is also delivered in its reply sequence, at its position."""
 
     error: BaseException
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentCallCancelled(AgentCallEvent):
     """The agent's task was cancelled (e.g. a kernel interrupt), or the call was cancelled before it started."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageReplied(MiniAgentsEvent):
     """The call's agent replied with this message (possibly still streaming its tokens)."""
 

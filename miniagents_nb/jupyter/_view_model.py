@@ -14,13 +14,13 @@ from typing import Any
 from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
 from miniagents_nb.jupyter._images import image_state
-from miniagents_nb.jupyter._slots import Slot, error_status, error_text
-from miniagents_nb.jupyter._streams import Cursor, live_text, message_text_or_error, piece_text, stream_finished
+from miniagents_nb.jupyter._slots import Slot
+from miniagents_nb.jupyter._streams import Cursor, live_text, message_text_or_error, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 
-__all__ = ["Slot", "ViewModel"]
+__all__ = ["Slot", "ViewModel"]  # Slot: re-exported for _chat_model
 
 
 class ViewModel:
@@ -135,8 +135,7 @@ class ViewModel:
                     slot = self._add_message(piece)
                 else:  # an exception at its position in the sequence
                     slot = Slot(None, None)
-                    slot.status = error_status(piece)
-                    slot.error = error_text(piece)
+                    slot.fail(piece)
                     slot.final_sent = True
                     self.slots.append(slot)
                     if self.status == "streaming" or self.status == "failed" and slot.status == "cancelled":
@@ -189,27 +188,6 @@ class ViewModel:
         own = self._own_record
         return (own is not None and own.superseded) or any(root.superseded for root in self.roots)
 
-    @staticmethod
-    def _take_text(slot: Slot, cursor: Cursor) -> str:
-        pieces = cursor.take()
-        if not pieces:
-            return ""
-        try:  # the common case, all tokens `str`, in one C-level join
-            chunk = "".join(pieces)
-        except TypeError:  # an exception among them, or tokens of another type
-            pass
-        else:
-            return slot.keep(chunk) if chunk else chunk
-        texts: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, BaseException):
-                slot.status = error_status(piece)
-                slot.error = error_text(piece)
-            else:
-                texts.append(piece_text(piece))
-        chunk = "".join(texts)
-        return slot.keep(chunk) if chunk else chunk
-
     def _collect_slot_text(self, delta: dict[str, Any]) -> None:
         """Put the text each streaming message gained (`append`) and the messages that ended (`end`) into `delta`."""
         appended: list[list[Any]] = []
@@ -221,11 +199,11 @@ class ViewModel:
             if cursor is None:  # a whole message (or the user's text), shown as it is
                 slot.final_sent = True
                 continue
-            chunk = self._take_text(slot, cursor)
+            chunk = slot.take_text(cursor)
             if chunk:
                 appended.append([index, chunk])
             if cursor.finished:
-                update = self._finish_slot(slot, cursor)
+                update = slot.finish(cursor)
                 suffix = update.pop("suffix", None)
                 if suffix:  # the final text extends what was shown (a capped message): send only the rest
                     appended.append([index, suffix])
@@ -234,35 +212,6 @@ class ViewModel:
             delta["append"] = appended
         if ended:
             delta["end"] = ended
-
-    @staticmethod
-    def _finish_slot(slot: Slot, cursor: Cursor) -> dict[str, Any]:
-        """The exact final form of a message: its resolved text (it may differ from the tokens, e.g. a template)."""
-        slot.final_sent = True
-        result, error = cursor.result()
-        update: dict[str, Any] = {}
-        if error is not None:
-            slot.status, slot.error = error_status(error), error_text(error)
-        elif slot.status == "streaming":
-            text, text_error = message_text_or_error(result)
-            if text_error is not None:  # it has no text: show what streamed and why it failed, and go on
-                slot.status, slot.error = "failed", text_error
-            else:
-                slot.status = "done"
-                text = live_text(text)
-                shown = "".join(slot.parts)
-                if text != shown:
-                    slot.parts = [text]
-                    if shown and text.startswith(shown):
-                        update["suffix"] = text[len(shown) :]  # a capped message: only the rest is sent
-                    else:
-                        update["text"] = text
-                slot.image = image_state(result)
-                if slot.image is not None:
-                    update["image"] = slot.image
-        update["status"] = slot.status
-        update["error"] = slot.error
-        return update
 
     def waiters(self) -> list[asyncio.Future[None]]:
         """Futures done when any stream of this view has something new."""

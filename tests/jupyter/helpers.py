@@ -10,6 +10,8 @@ from typing import Any
 
 from comm.base_comm import BaseComm
 
+from miniagents_nb.jupyter._view_model import ViewModel
+
 
 class RecordingComm(BaseComm):
     """A comm that keeps what it publishes (``comm_open``, ``comm_msg``, ``comm_close``); tests wait on what it
@@ -126,3 +128,16 @@ def comparable(state: dict[str, Any]) -> dict[str, Any]:
         for key in ("elapsed", "total"):
             node[key] = None if node[key] is None else "set"
     return result
+
+
+def tree_view_model(reply: Any, tracker: Any, title: str) -> ViewModel:
+    """A `ViewModel` of `reply` showing its messages and its call tree (what `show(reply, tree=True)` builds)."""
+    return ViewModel(
+        kind="sequence",
+        title=title,
+        sequence=reply,
+        message=None,
+        tracker=tracker,
+        show_messages=True,
+        show_tree=True,
+    )

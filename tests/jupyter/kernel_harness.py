@@ -11,12 +11,16 @@ import os
 import queue
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
+"""Where the kernels' logs go (gitignored; a failing test points at its log)."""
 
 
 @dataclass
@@ -44,6 +48,14 @@ class CellRun:
 
     def display_data(self) -> list[dict[str, Any]]:
         return [m["content"] for m in self.of_type("display_data", "execute_result", "update_display_data")]
+
+    def widget_model_id(self) -> str:
+        """The model id of the first widget the cell displayed."""
+        for content in self.display_data():
+            widget = content["data"].get("application/vnd.jupyter.widget-view+json")
+            if widget:
+                return str(widget["model_id"])
+        raise AssertionError(f"no widget displayed: {self.messages!r}")
 
 
 class Kernel:
@@ -154,3 +166,17 @@ class Kernel:
         """Every stream text seen on IOPub plus the kernel's own stdout/stderr."""
         streams = "".join(m["content"]["text"] for _, m in self.all_messages if m["msg_type"] == "stream")
         return streams + self.kernel_log()
+
+
+@contextmanager
+def loaded_kernel(log_name: str, *setup_cells: str) -> Iterator[Kernel]:
+    """A kernel with `%load_ext miniagents_nb` and `setup_cells` run (each must succeed), closed afterwards; its log
+    is `ARTIFACTS / log_name`. The module-scoped `kernel` fixtures of the kernel tests are made of it."""
+    running = Kernel(ARTIFACTS / log_name)
+    try:
+        running.ok("%load_ext miniagents_nb")
+        for cell in setup_cells:
+            running.ok(cell)
+        yield running
+    finally:
+        running.close()

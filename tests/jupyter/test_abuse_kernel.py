@@ -6,15 +6,13 @@ wait for a reply that only the (waiting) kernel loop can produce fails at once i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .kernel_harness import Kernel
+from .kernel_harness import Kernel, loaded_kernel
 
 pytestmark = pytest.mark.timeout(120)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 SETUP = """\
 import asyncio
@@ -53,13 +51,8 @@ async def ticker(ctx: InteractionContext, count: int = 40, delay: float = 0.05) 
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "abuse_kernel.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(SETUP)
+    with loaded_kernel("abuse_kernel.log", SETUP) as running:
         yield running
-    finally:
-        running.close()
 
 
 def test_a_failure_whose_str_raises_ends_the_call_as_failed(kernel: Kernel) -> None:

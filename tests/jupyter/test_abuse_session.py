@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .kernel_harness import Kernel
-from .test_abuse_kernel import ARTIFACTS, SETUP
+from .kernel_harness import Kernel, loaded_kernel
+from .test_abuse_kernel import SETUP
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -50,14 +50,8 @@ STREAMING_CELLS = [
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "abuse_session.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(SETUP)
-        running.ok(LEFTOVERS)
+    with loaded_kernel("abuse_session.log", SETUP, LEFTOVERS) as running:
         yield running
-    finally:
-        running.close()
 
 
 def test_interrupt_storms_leave_nothing_behind(kernel: Kernel) -> None:

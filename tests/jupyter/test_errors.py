@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .kernel_harness import CellRun, Kernel
+from .kernel_harness import ARTIFACTS, CellRun, Kernel, loaded_kernel
 from .test_kernel import AGENTS
 
 pytestmark = pytest.mark.timeout(120)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 MORE_AGENTS = """\
 @miniagent
@@ -36,15 +34,8 @@ await asyncio.sleep(60)
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "errors-kernel.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(AGENTS)
-        running.ok(MORE_AGENTS)
-        running.ok(SLOW_MINIAGENT)
+    with loaded_kernel("errors-kernel.log", AGENTS, MORE_AGENTS, SLOW_MINIAGENT) as running:
         yield running
-    finally:
-        running.close()
 
 
 def _plain(text: str) -> str:

@@ -19,6 +19,8 @@ from miniagents_nb.jupyter._view_model import ViewModel
 from miniagents_nb.messages import ImageMessage
 from miniagents_nb.runs import RunStore
 
+from .helpers import tree_view_model
+
 PNG = b"\x89PNG\r\n\x1a\n a tiny chart"
 PNG_B64 = base64.b64encode(PNG).decode()
 PNG_SOURCE = f"data:image/png;base64,{PNG_B64}"
@@ -64,15 +66,7 @@ async def test_a_view_shows_an_image_message_as_its_image_and_the_rest_as_text()
         tracker = CallTracker(mini_agents)
         mini_agents.subscribe(tracker)
         reply = painter.trigger()
-        model = ViewModel(
-            kind="sequence",
-            title="PAINTER",
-            sequence=reply,
-            message=None,
-            tracker=tracker,
-            show_messages=True,
-            show_tree=True,
-        )
+        model = tree_view_model(reply, tracker, "PAINTER")
         await reply
     delta: dict[str, Any] = model.collect() or {}
     assert model.finished()
@@ -129,15 +123,7 @@ async def test_the_details_of_a_reply_with_tool_images_name_them_without_their_b
         tracker = CallTracker(mini_agents)
         mini_agents.subscribe(tracker)
         reply = llm.trigger("Plot sales", tools=[plot])
-        model = ViewModel(
-            kind="sequence",
-            title="FAKE",
-            sequence=reply,
-            message=None,
-            tracker=tracker,
-            show_messages=True,
-            show_tree=True,
-        )
+        model = tree_view_model(reply, tracker, "FAKE")
         await reply
     model.collect()
     details = model.all_details()

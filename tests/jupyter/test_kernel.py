@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .kernel_harness import CellRun, Kernel
+from .kernel_harness import ARTIFACTS, CellRun, Kernel, loaded_kernel
 
 pytestmark = pytest.mark.timeout(120)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 SEED_CELL = """\
 import asyncio
@@ -153,21 +151,8 @@ async def boss(ctx: InteractionContext) -> None:
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "kernel.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(AGENTS)
+    with loaded_kernel("kernel.log", AGENTS) as running:
         yield running
-    finally:
-        running.close()
-
-
-def _model_id(run: CellRun) -> str:
-    for content in run.display_data():
-        widget = content["data"].get("application/vnd.jupyter.widget-view+json")
-        if widget:
-            return str(widget["model_id"])
-    raise AssertionError(f"no widget displayed: {run.messages!r}")
 
 
 def _display_id(run: CellRun) -> str:
@@ -190,7 +175,7 @@ def test_interrupt_cancels_the_calls_of_the_interrupted_cell(kernel: Kernel) -> 
     kernel.ok("survivor = ticker.trigger(count=200)")  # another cell's call: an interrupt must leave it alone
     run = kernel.start("reply = boss.trigger()\nv = view(reply, tree=True)\ndisplay(v)\nawait reply")
     run = kernel.wait(run, until=lambda m: m["msg_type"] == "display_data")
-    model_id = _model_id(run)
+    model_id = run.widget_model_id()
     kernel.wait(run, until=lambda m: _is_delta_of(m, model_id))  # streaming has begun
     kernel.km.interrupt_kernel()
     kernel.wait(run)
@@ -217,7 +202,7 @@ def test_interrupt_cancels_the_calls_of_the_interrupted_cell(kernel: Kernel) -> 
 def test_interrupting_chat_and_the_sync_facade(kernel: Kernel) -> None:
     run = kernel.start("%%chat ticker count=1000\nhello")
     run = kernel.wait(run, until=lambda m: m["msg_type"] == "display_data")
-    model_id = _model_id(run)
+    model_id = run.widget_model_id()
     kernel.wait(run, until=lambda m: _is_delta_of(m, model_id))
     kernel.km.interrupt_kernel()
     kernel.wait(run)
@@ -242,7 +227,7 @@ def test_interrupting_chat_and_the_sync_facade(kernel: Kernel) -> None:
 
 def test_a_view_keeps_updating_after_its_cell_returned(kernel: Kernel) -> None:
     run = kernel.ok("reply = ticker.trigger(count=20, delay=0.05)\nv = view(reply)\ndisplay(v)")
-    model_id = _model_id(run)
+    model_id = run.widget_model_id()
     display_id = _display_id(run)
     # the cell is idle; the agent streams for about a second, then the view's final form replaces its display
     later = kernel.drain_until(

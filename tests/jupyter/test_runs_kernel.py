@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from .kernel_harness import Kernel
+from .kernel_harness import ARTIFACTS, Kernel
 
 pytestmark = pytest.mark.timeout(120)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 AGENTS = """\
 import asyncio, json

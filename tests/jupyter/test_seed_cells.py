@@ -14,8 +14,8 @@ from nbclient import NotebookClient
 from miniagents_nb import MiniAgents
 from miniagents_nb.errors import RunningEventLoopError
 
-from .kernel_harness import Kernel
-from .test_kernel import ARTIFACTS, SEED_CELL
+from .kernel_harness import ARTIFACTS, Kernel
+from .test_kernel import SEED_CELL
 
 pytestmark = pytest.mark.timeout(120)
 

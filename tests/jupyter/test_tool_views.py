@@ -20,6 +20,8 @@ from miniagents_nb.jupyter._view_model import ViewModel
 from miniagents_nb.messages import MessageTokenAppender
 from miniagents_nb.runs import RunStore
 
+from .helpers import tree_view_model
+
 ARGUMENT_PIECES = ['{"city": "Os', 'lo", "days": 3', "}"]
 
 
@@ -73,15 +75,7 @@ async def test_a_tool_call_node_shows_the_arguments_filling_in_then_the_tool_run
         tracker = CallTracker(mini_agents)
         mini_agents.subscribe(tracker)
         reply = STEPPED.trigger("Weather in Oslo?", tools=[weather], steps=steps, written=written)
-        model = ViewModel(
-            kind="sequence",
-            title="STEPPED_LLM",
-            sequence=reply,
-            message=None,
-            tracker=tracker,
-            show_messages=True,
-            show_tree=True,
-        )
+        model = tree_view_model(reply, tracker, "STEPPED_LLM")
         try:  # (a failed assertion must not leave the calls waiting: leaving the context awaits them)
             await written.wait()  # the model named the tool: its call exists, queued, with no arguments yet
             model.collect()
@@ -144,15 +138,7 @@ async def test_plain_agent_calls_have_no_tool_mark() -> None:
         tracker = CallTracker(mini_agents)
         mini_agents.subscribe(tracker)
         reply = FakeLLMAgent.trigger("Hello")
-        model = ViewModel(
-            kind="sequence",
-            title="FAKE",
-            sequence=reply,
-            message=None,
-            tracker=tracker,
-            show_messages=True,
-            show_tree=True,
-        )
+        model = tree_view_model(reply, tracker, "FAKE")
         await reply
     model.collect()
     assert model.finished()

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .kernel_harness import CellRun, Kernel
+from .kernel_harness import Kernel, loaded_kernel
 
 pytestmark = pytest.mark.timeout(120)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
 
 SETUP = """\
 import asyncio
@@ -56,21 +54,8 @@ STEPPED = llm_miniagent(SteppedLLM, alias="STEPPED_LLM")
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "tool-views-kernel.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(SETUP)
+    with loaded_kernel("tool-views-kernel.log", SETUP) as running:
         yield running
-    finally:
-        running.close()
-
-
-def _model_id(run: CellRun) -> str:
-    for content in run.display_data():
-        widget = content["data"].get("application/vnd.jupyter.widget-view+json")
-        if widget:
-            return str(widget["model_id"])
-    raise AssertionError(f"no widget displayed: {run.messages!r}")
 
 
 def _tool_nodes(message: dict[str, Any], model_id: str) -> list[dict[str, Any]]:
@@ -90,7 +75,7 @@ def test_the_widget_shows_a_tool_call_filling_in_then_running_then_done(kernel: 
         "v = view(reply, tree=True)\n"
         "display(v)"
     )
-    model_id = _model_id(run)
+    model_id = run.widget_model_id()
     seen: list[dict[str, Any]] = []
 
     def shows(status: str, arguments: str, streaming: bool) -> Any:

@@ -17,7 +17,6 @@ import copy
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,9 +40,7 @@ from miniagents_nb.jupyter.user_agent import (
 )
 
 from .helpers import RecordingComm, comm_of
-from .kernel_harness import CellRun, Kernel
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "jupyter"
+from .kernel_harness import CellRun, Kernel, loaded_kernel
 
 REPLY_1 = "Hello! Streams arrive one word at a time, like an LLM."
 REPLY_2 = "Tell you more?\nHere is a second line."
@@ -595,13 +592,8 @@ class ChatWatcher:
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    running = Kernel(ARTIFACTS / "user_agent_kernel.log")
-    try:
-        running.ok("%load_ext miniagents_nb")
-        running.ok(KERNEL_SETUP)
+    with loaded_kernel("user_agent_kernel.log", KERNEL_SETUP) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.mark.timeout(90)
