@@ -29,6 +29,7 @@ from miniagents_nb.agents.events import (
 )
 from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
 from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
+from miniagents_nb.errors import NoActiveContextError
 from miniagents_nb.messages import MessagePromise, MessageSequence, MessageSequencePromise, MessageType
 from miniagents_nb.promising.promise import Promise
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
@@ -235,8 +236,34 @@ class AgentCall:
     # --- running the agent ---------------------------------------------------------------------------------------
 
     def _start_agent(self) -> None:
-        if not self._cancelled:
-            self._task = self._miniagents.start_self_tracked(self._arun())
+        if self._cancelled:
+            return
+        if not self._miniagents.is_active:
+            self._cancelled = True  # it never runs
+            # At the next loop turn: the consumer that starts the sequence must be waiting before it ends.
+            asyncio.get_running_loop().call_soon(self._fail_unstarted)
+            return
+        self._task = self._miniagents.start_self_tracked(self._arun())
+
+    def _fail_unstarted(self) -> None:
+        """A call made with `start_soon=False` whose context has finished before anyone consumed it: the context
+        no longer waits for its agent nor persists or records what it replies, so running it now would lose those
+        silently. It fails instead, with an error at the start of its reply sequence."""
+        name = type(self._miniagents).__name__
+        error = NoActiveContextError(
+            f"The call of {self.agent.alias} was made with start_soon=False in a {name} context that has finished "
+            "before its replies were consumed, so it cannot run there any more (nothing would wait for it, persist or "
+            f"record its replies): consume the replies inside the same `async with {name}():` block, or trigger the "
+            "agent with start_soon=True."
+        )
+        appender = self._reply.message_appender
+        if appender.is_open:
+            appender.close(error)
+        self.error = error
+        self.status = AgentCallStatus.FAILED
+        self.ended_at = at = _monotonic()
+        if self._call_id is not None:
+            self._miniagents._emit(AgentCallFailed(self, at, error))
 
     def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
         self.status = status

@@ -146,32 +146,45 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         """
         messages = [message_or_messages] if isinstance(message_or_messages, Message) else list(message_or_messages)
         batch: list[Message] = []
+        batch_keys: list[str] = []
+        unhashable: list[Exception] = []
         in_flight_elsewhere: list[asyncio.Future[None]] = []
         registry = self._persistence_by_hash_key
-        for message in messages:
-            candidates = [*message.sub_messages(), message] if extend_with_sub_messages else [message]
-            for candidate in candidates:
-                if candidate.persistence_not_needed:
-                    continue
-                key = candidate.hash_key
-                if key not in registry:
-                    registry[key] = asyncio.get_running_loop().create_future()
-                    batch.append(candidate)
-                else:
-                    pending = registry[key]
-                    if pending is not None and pending not in in_flight_elsewhere:
-                        in_flight_elsewhere.append(pending)
         try:
+            for message in messages:
+                candidates = [*message.sub_messages(), message] if extend_with_sub_messages else [message]
+                for candidate in candidates:
+                    if candidate.persistence_not_needed:
+                        continue
+                    try:
+                        key = candidate.hash_key
+                    except Exception as error:  # never the reason why other messages are not persisted
+                        unhashable.append(error)
+                        continue
+                    if key not in registry:
+                        registry[key] = asyncio.get_running_loop().create_future()
+                        batch.append(candidate)
+                        batch_keys.append(key)
+                    else:
+                        pending = registry[key]
+                        if pending is not None and pending not in in_flight_elsewhere:
+                            in_flight_elsewhere.append(pending)
             if batch:
                 await self._acall_persistence_handlers(batch, parallelise_handlers, raise_on_error)
         finally:
-            for message in batch:
-                done = registry[message.hash_key]
-                registry[message.hash_key] = None
+            # Whatever happened (a handler failed, a message could not be hashed, the task was cancelled), every
+            # message registered here is settled, so nobody waiting for the same content waits forever.
+            for key in batch_keys:
+                done = registry[key]
+                registry[key] = None
                 if done is not None and not done.done():
                     done.set_result(None)
         if in_flight_elsewhere:  # the same content is being persisted by another call: wait until it is
             await asyncio.shield(asyncio.gather(*in_flight_elsewhere))
+        for failure in unhashable:
+            if raise_on_error:
+                raise failure
+            self.log_error_once(failure, "A MESSAGE COULD NOT BE HASHED FOR PERSISTENCE", fake_log=True)
         return batch
 
     async def _acall_persistence_handlers(

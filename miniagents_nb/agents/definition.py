@@ -17,7 +17,7 @@ from pydantic import Field
 from typing_extensions import Self
 
 from miniagents_nb.errors import AgentDefinitionError
-from miniagents_nb.promising.ext.frozen import Frozen, freeze_kwargs
+from miniagents_nb.promising.ext.frozen import Frozen, freeze_kwargs, frozen_from_mapping
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = ["AgentDefinition", "AgentFunction", "normalize_alias"]
@@ -85,7 +85,7 @@ class AgentDefinition(Frozen):
         elif isinstance(interaction_metadata, Frozen):
             metadata = interaction_metadata
         else:
-            metadata = Frozen(**interaction_metadata)
+            metadata = frozen_from_mapping(interaction_metadata, f"the interaction metadata of {alias}", "metadata")
         super().__init__(
             alias=alias,
             description=template.replace("{AGENT_ALIAS}", alias) if template else None,

@@ -155,8 +155,14 @@ class InteractionContext:
 
     async def _apersist_replies_so_far(self) -> AsyncIterator[Message]:
         """An empty reply item that holds the sequence open until the replies before it are persisted."""
-        pieces = list(self._reply_appender.pieces_so_far)
-        messages = [await piece for piece in pieces if not isinstance(piece, BaseException)]
+        messages = []
+        for piece in list(self._reply_appender.pieces_so_far):
+            if isinstance(piece, BaseException):
+                continue
+            try:
+                messages.append(await piece)
+            except Exception:  # a reply that failed: consumers meet its error at its own position, once
+                continue
         await self.miniagents.apersist_messages(messages)
         for _ in ():
             yield _

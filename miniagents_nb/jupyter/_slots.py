@@ -1,4 +1,5 @@
-"""One message of a live view: where its stream is, the text so far, its status, and the image it shows.
+"""One message of a live view: where its stream is, the text so far (capped at `LIVE_MESSAGE_CHARS`), its status,
+and the image it shows.
 
 Split from `_view_model.py`, which holds one `Slot` per message; `_chat_model.Entry` is a `Slot` too.
 """
@@ -9,7 +10,7 @@ import asyncio
 from typing import Any
 
 from miniagents_nb.jupyter._images import image_state
-from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, piece_text
+from miniagents_nb.jupyter._streams import LIVE_MESSAGE_CHARS, Cursor, live_text, message_text_or_error, piece_text
 from miniagents_nb.messages.safe_text import safe_error_text
 
 __all__ = ["Slot"]
@@ -19,12 +20,13 @@ class Slot:
     """One message of a view: where its stream is, the text so far, who sent it, and the image it shows (an
     `ImageMessage`'s, see `_images.py`)."""
 
-    __slots__ = ("cursor", "error", "final_sent", "image", "parts", "sender", "status")
+    __slots__ = ("cursor", "error", "final_sent", "image", "parts", "sender", "shown", "status")
 
     def __init__(self, cursor: Cursor | None, sender: str | None) -> None:
         self.cursor = cursor
         self.sender = sender
         self.parts: list[str] = []
+        self.shown = 0  # characters in `parts` while streaming (at most LIVE_MESSAGE_CHARS)
         self.status = "streaming"
         self.error: str | None = None
         self.final_sent = False
@@ -57,9 +59,7 @@ class Slot:
         except TypeError:  # an exception among them, or tokens of another type
             pass
         else:
-            if chunk:
-                self.parts.append(chunk)
-            return chunk
+            return self.keep(chunk) if chunk else chunk
         texts: list[str] = []
         for piece in pieces:
             if isinstance(piece, BaseException):
@@ -67,8 +67,17 @@ class Slot:
             else:
                 texts.append(piece_text(piece))
         chunk = "".join(texts)
-        if chunk:
-            self.parts.append(chunk)
+        return self.keep(chunk) if chunk else chunk
+
+    def keep(self, chunk: str) -> str:
+        """Add a streamed chunk; returns the part of it that is shown (none past `LIVE_MESSAGE_CHARS`)."""
+        room = LIVE_MESSAGE_CHARS - self.shown
+        if room <= 0:
+            return ""
+        if len(chunk) > room:
+            chunk = chunk[:room]  # the final state adds how many characters are not shown
+        self.parts.append(chunk)
+        self.shown += len(chunk)
         return chunk
 
     def finish(self, cursor: Cursor) -> dict[str, Any]:
@@ -84,9 +93,14 @@ class Slot:
                 self.status, self.error = "failed", text_error
             else:
                 self.status = "done"
-                if text != "".join(self.parts):
+                text = live_text(text)
+                shown = "".join(self.parts)
+                if text != shown:
                     self.parts = [text]
-                    update["text"] = text
+                    if shown and text.startswith(shown):
+                        update["suffix"] = text[len(shown) :]  # a capped message: only the rest is sent
+                    else:
+                        update["text"] = text
                 self.image = image_state(result)
                 if self.image is not None:
                     update["image"] = self.image

@@ -15,8 +15,10 @@ from miniagents_nb.messages.safe_text import safe_error_text, safe_str
 from miniagents_nb.promising import StreamCursor, StreamedPromise
 
 __all__ = [
+    "LIVE_MESSAGE_CHARS",
     "Cursor",
     "cancel_stream",
+    "live_text",
     "message_text",
     "message_text_or_error",
     "original_promise",
@@ -24,6 +26,20 @@ __all__ = [
     "stream_finished",
     "stream_pieces",
 ]
+
+
+LIVE_MESSAGE_CHARS = 200_000
+"""The most characters of one message a live view sends to the front end. A longer message (a 10 MB page an agent
+scraped) ends its shown text with `… [N more characters]`: sent whole, it would be sent twice (streamed, then in the
+final state), far over the IOPub data rate jupyter_server allows (1 MB/s by default), which drops the view's
+updates. The message itself is untouched."""
+
+
+def live_text(text: str) -> str:
+    """`text` as a live view shows it: at most `LIVE_MESSAGE_CHARS` characters, then how many more there are."""
+    if len(text) <= LIVE_MESSAGE_CHARS:
+        return text
+    return f"{text[:LIVE_MESSAGE_CHARS]}… [{len(text) - LIVE_MESSAGE_CHARS} more characters]"
 
 
 def piece_text(piece: Any) -> str:

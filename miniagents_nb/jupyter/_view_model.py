@@ -15,7 +15,7 @@ from miniagents_nb.jupyter._call_times import CallTimes
 from miniagents_nb.jupyter._details import call_details
 from miniagents_nb.jupyter._images import image_state
 from miniagents_nb.jupyter._slots import Slot
-from miniagents_nb.jupyter._streams import Cursor, message_text_or_error, stream_finished
+from miniagents_nb.jupyter._streams import Cursor, live_text, message_text_or_error, stream_finished
 from miniagents_nb.jupyter._tracker import CallRecord, CallTracker
 from miniagents_nb.jupyter._tree_model import node_differs, node_state, tool_arguments_streaming
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
@@ -91,7 +91,7 @@ class ViewModel:
         if isinstance(item, Message):
             slot = Slot(None, None)
             text, error = message_text_or_error(item)
-            slot.parts.append(text)
+            slot.parts.append(live_text(text))
             slot.image = image_state(item)
             slot.status, slot.error = ("done", None) if error is None else ("failed", error)
             self.slots.append(slot)
@@ -203,7 +203,11 @@ class ViewModel:
             if chunk:
                 appended.append([index, chunk])
             if cursor.finished:
-                ended.append([index, slot.finish(cursor)])
+                update = slot.finish(cursor)
+                suffix = update.pop("suffix", None)
+                if suffix:  # the final text extends what was shown (a capped message): send only the rest
+                    appended.append([index, suffix])
+                ended.append([index, update])
         if appended:
             delta["append"] = appended
         if ended:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from miniagents_nb.errors import MessageTypeError
 from miniagents_nb.messages.message import Message, MessagePromise
+from miniagents_nb.promising.ext.frozen import check_mapping_keys
 from miniagents_nb.promising.streamed import StreamedPromise
 
 __all__ = ["MessageType", "SingleMessageType", "freeze_message_item"]
@@ -31,6 +32,7 @@ def freeze_message_item(item: Any) -> Any:
     if isinstance(item, BaseModel):
         return Message(**dict(item))
     if isinstance(item, dict):
+        check_mapping_keys(item, "a message given as a dict", "the dict")
         return Message(**item)
     if hasattr(item, "__aiter__"):
         return item

@@ -17,7 +17,7 @@ from miniagents_nb.errors import AppenderNotOpenError, InvalidArgumentsError, Me
 from miniagents_nb.messages.hints import message_promise_repr
 from miniagents_nb.messages.tokens import MessageTokenAppender, MessageTokenStreamer, TextToken, Token
 from miniagents_nb.promising.context import PromisingContext
-from miniagents_nb.promising.ext.frozen import Frozen, cached_field, to_json_compatible
+from miniagents_nb.promising.ext.frozen import Frozen, cached_field, canonical_json_value, to_json_compatible
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.streamed import FinishedPieceStream, PieceStream, StreamAppender, StreamedPromise
 
@@ -38,6 +38,8 @@ def _message_to_dict_item(value: Any) -> Any:
         return _serialize_fields(value)
     if isinstance(value, tuple):
         return [_message_to_dict_item(item) for item in value]
+    if isinstance(value, frozenset):  # in canonical order: the hash key must not depend on PYTHONHASHSEED
+        return canonical_json_value([_message_to_dict_item(item) for item in value])
     return to_json_compatible(value)
 
 
@@ -58,7 +60,7 @@ def _nested_messages(value: Any) -> Iterator[Message]:
     if isinstance(value, Message):
         yield from value.sub_messages()
         yield value
-    elif isinstance(value, tuple):
+    elif isinstance(value, (tuple, frozenset)):
         for item in value:
             yield from _nested_messages(item)
     elif isinstance(value, Frozen):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
+from miniagents_nb.ext.llms.credentials import redact_url
 from miniagents_nb.ext.llms.messages import AssistantMessage, LLMMessage, SystemMessage, UserMessage
 from miniagents_nb.messages import ErrorMessage, Message
 from miniagents_nb.orchestration._sync import run_blocking
@@ -276,8 +277,9 @@ class _OpenAICompatibleAdapter(MiniAgentLLMAdapter):
         self.base_url = base_url if base_url is not None else self.default_base_url
         self._api_key = api_key
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+    def __repr__(self) -> str:  # never shows the key (nor one inside the base URL)
+        base_url = redact_url(self.base_url) if self.base_url is not None else None
+        return f"{type(self).__name__}(model={self.model!r}, base_url={base_url!r})"
 
     def _connection(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(frozen, live) arguments that point the agent at the endpoint; the key stays out of the frozen part,

@@ -8,7 +8,8 @@ Jupyter kernel the frontend's own input box is used.
 Both agents write to `output_stream` (default: `sys.stdout` at the time of the call) and read `input_stream`
 (default: `sys.stdin`); streams are not freezable, so inject them with
 `console_output_agent.fork(non_freezable_kwargs={"output_stream": buffer})`. Colours are on when the output is a
-terminal and `NO_COLOR` is not set; `colors=True/False` forces them.
+terminal and `NO_COLOR` is not set; `colors=True/False` forces them. Message text (and a message's alias, role
+and `console_style`) never reaches the terminal as control sequences: see `terminal_text`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from miniagents_nb.agents import InteractionContext, miniagent
 from miniagents_nb.ext.agents.per_context import per_context
+from miniagents_nb.ext.agents.terminal_text import is_sgr_style, neutralize_controls
 from miniagents_nb.messages import UserMessage
 
 if TYPE_CHECKING:
@@ -107,11 +109,14 @@ async def console_output_agent(
     async for message_promise in ctx.message_promises:
         known = message_promise.known_beforehand
         name = (mention_aliases and known.get("agent_alias")) or known.get("role") or default_role
-        style = known.get("console_style") or assistant_style
-        console.write(f"\n{console.style(style)}{str(name).upper()}: ")
+        style = known.get("console_style")  # message data: only a plain SGR code may style the terminal
+        if not style or not is_sgr_style(style):
+            style = assistant_style
+        console.write(f"\n{console.style(style)}{neutralize_controls(str(name).upper())}: ")
         try:
             async for token in message_promise:
-                console.write(str(token))
+                # the message's text never drives the terminal (see `terminal_text`)
+                console.write(neutralize_controls(str(token)))
         finally:
             console.write(f"{console.reset(style)}\n")
 
@@ -246,7 +251,7 @@ class _StreamSource:
             raise EOFError
         line = line.rstrip("\r\n")
         if self._echo:
-            self._console.write(f"{line}\n")
+            self._console.write(f"{neutralize_controls(line)}\n")
         return line
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from miniagents_nb.agents import InteractionContext, MiniAgent, miniagent
 from miniagents_nb.errors import InvalidArgumentsError, MiniAgentsError
+from miniagents_nb.ext.agents.file_paths import path_problem
 from miniagents_nb.ext.agents.markdown_chat import format_section, history_message, parse_sections
 from miniagents_nb.ext.agents.per_context import per_context
 from miniagents_nb.messages import Message
@@ -112,6 +113,12 @@ class MarkdownChatHistory(ChatHistory):
         ignore_no_history: bool = False,
         history_message_factory: HistoryMessageFactory | None = None,
     ) -> None:
+        problem = path_problem(history_md_file)
+        if problem is not None:
+            raise HistoryFileError(
+                f"The chat history file name {str(history_md_file)!r} {problem}: choose another `history_md_file=`.",
+                Path(str(history_md_file).replace("\0", "")),
+            )
         self.path = Path(history_md_file)
         self.default_role = default_role
         self.skip_empty = skip_empty
@@ -127,9 +134,10 @@ class MarkdownChatHistory(ChatHistory):
     def _write(self, text: str, mode: str, unsaved: tuple[Message, ...]) -> None:
         try:
             _write_text(self.path, text, mode)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a name the platform refuses
             raise HistoryFileError(
-                f"Cannot write the chat history to {str(self.path)!r} ({error.strerror or error}): choose a writable "
+                f"Cannot write the chat history to {str(self.path)!r} ({getattr(error, 'strerror', None) or error}): "
+                "choose a writable "
                 "`history_md_file=`. The messages written before this one are still in the file; the error's "
                 "`unsaved_messages` holds the one that was not.",
                 self.path,
@@ -231,6 +239,8 @@ class MarkdownHistoryRecorder:  # the class behind `MarkdownHistoryAgent` (one i
         skip_empty: bool = True,
         ignore_no_history: bool = False,
     ) -> None:
+        if path_problem(history_md_file) is not None:
+            MarkdownChatHistory(history_md_file)  # raises the HistoryFileError that says what is wrong
         path = Path(history_md_file).absolute()
         started = per_context(ctx.miniagents, "markdown_history_files", _started_markdown_files)
         self.ctx = ctx

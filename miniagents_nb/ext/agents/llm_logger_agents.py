@@ -24,13 +24,16 @@ from miniagents_nb.promising.ext.frozen import Frozen
 
 __all__ = ["llm_log_file_name", "markdown_llm_logger_agent"]
 
-_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")  # no separator, NUL or control: never leaves the folder
+_MODEL_CHARS = 80  # file names have a length limit (255 bytes on most file systems)
 
 
 def llm_log_file_name(model: str | None, now: datetime | None = None) -> str:
     """`YYYYmmdd_HHMMSS__ffffff__<model>__<3 hex>.md` (the model made safe for file names)."""
     now = now or datetime.now()
-    safe_model = _UNSAFE_FILE_CHARACTERS.sub("_", model or "unknown-model").strip("_") or "unknown-model"
+    safe_model = (
+        _UNSAFE_FILE_CHARACTERS.sub("_", model or "unknown-model").strip("_.")[:_MODEL_CHARS] or "unknown-model"
+    )
     return f"{now:%Y%m%d_%H%M%S}__{now:%f}__{safe_model}__{secrets.token_hex(2)[:3]}.md"
 
 

@@ -17,6 +17,7 @@ from miniagents_nb.ext.agents.console_agents import (
     console_output_agent,
     console_prompt_agent,
 )
+from miniagents_nb.ext.agents.file_paths import path_problem
 from miniagents_nb.ext.agents.history_agents import in_memory_history_agent
 from miniagents_nb.messages import MessageSequencePromise, as_single_text_promise
 
@@ -52,21 +53,30 @@ def _open_for_writing(path: Path) -> TextIO:
 
 
 @miniagent
-async def file_output_agent(ctx: InteractionContext, file: str, **kwargs: Any) -> None:
+async def file_output_agent(ctx: InteractionContext, file: str, folder: str | None = None, **kwargs: Any) -> None:
     """Pass the input on, and write it to `file` (overwritten) as one text, streamed token by token.
 
-    `kwargs` go to `as_single_text_promise` (`delimiter=`, `strip_leading_newlines=`, ...).
+    With `folder=`, `file` is taken inside it and may not leave it (give a folder when the name comes from untrusted
+    text); a name with a NUL character is always refused. `kwargs` go to `as_single_text_promise` (`delimiter=`,
+    `strip_leading_newlines=`, ...).
     """
     ctx.reply(ctx.message_promises)
-    path = Path(file)
+    problem = path_problem(file, folder)
+    if problem is not None:
+        raise OutputFileError(
+            f"file_output_agent refuses the file name {file!r}: it {problem}. Choose another `file=`; the messages "
+            "themselves were passed on.",
+            Path(file.replace("\0", "")),
+        )
+    path = Path(file) if folder is None else Path(folder) / file
     try:
         with _open_for_writing(path) as output:
             async for token in as_single_text_promise(ctx.message_promises, **kwargs):
                 output.write(str(token))
                 output.flush()
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a name the platform refuses
         raise OutputFileError(
-            f"Cannot write to {str(path)!r} ({error.strerror or error}): choose a writable `file=` for "
+            f"Cannot write to {str(path)!r} ({getattr(error, 'strerror', None) or error}): choose a writable `file=` for "
             "file_output_agent. The messages themselves were passed on.",
             path,
         ) from error

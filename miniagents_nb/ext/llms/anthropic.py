@@ -31,6 +31,7 @@ from miniagents_nb.ext.llms.llm_utils import (
     is_pydantic_model_class,
     llm_miniagent,
     route_unknown_kwargs_to_extra_body,
+    thaw,
 )
 from miniagents_nb.ext.llms.messages import PARSED_OBJECT_KEY, AnthropicMessage
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult, anthropic_exchange_dicts, anthropic_tool_request
@@ -116,6 +117,8 @@ async def anthropic_client(
     api_key_env: str | None = None,
     base_url: str | None = None,
     max_retries: int | None = None,
+    default_headers: Any = None,
+    default_query: Any = None,
 ) -> AsyncIterator[Any]:
     """The SDK client for one call: the injected `async_client` (its owner closes it), or a new `AsyncAnthropic`
     closed when the call is over."""
@@ -138,6 +141,10 @@ async def anthropic_client(
         options["base_url"] = base_url
     if max_retries is not None:
         options["max_retries"] = max_retries
+    if default_headers is not None:  # e.g. Azure's `api-key` header: sent with every request of the client
+        options["default_headers"] = thaw(default_headers)
+    if default_query is not None:
+        options["default_query"] = thaw(default_query)
     client = anthropic.AsyncAnthropic(**options)
     try:
         yield client
@@ -175,6 +182,10 @@ class AnthropicLLMAgent(LLMAgent):
     api_key_env: str | None = None
     max_retries: int | None = None
     timeout: float | None = None
+    default_headers: Any = None
+    """Headers of every request (the SDK client's `default_headers`; credentials in them are never written)."""
+    default_query: Any = None
+    """Query parameters of every request (the SDK client's `default_query`)."""
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
         return await aprepare_dicts_for_anthropic(
@@ -240,6 +251,8 @@ class AnthropicLLMAgent(LLMAgent):
             api_key_env=self.api_key_env,
             base_url=self.base_url,
             max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=self.default_query,
         ) as client:
             if self.stream:
                 method = client.messages.stream

@@ -13,6 +13,7 @@ from typing import Any
 
 from miniagents_nb.errors import MiniAgentsError
 from miniagents_nb.ext.llms import providers
+from miniagents_nb.ext.llms.credentials import redact_url
 
 __all__ = [
     "LLMAuthenticationError",
@@ -175,7 +176,7 @@ def llm_error_from(
     if isinstance(error, MiniAgentsError) or _raised_by_this_package(error):
         return error
     name = provider_display_name(provider)
-    where = f" at {base_url}" if base_url else ""
+    where = f" at {redact_url(base_url)}" if base_url else ""  # never a key from the URL in an error
     retried = f" after {max_retries} retr{'y' if max_retries == 1 else 'ies'}" if max_retries else ""
     status = getattr(error, "status_code", None)
     if isinstance(status, int):

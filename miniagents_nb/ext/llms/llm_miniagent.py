@@ -9,6 +9,7 @@ from typing import Any, overload
 
 from miniagents_nb.agents import AgentCall, MiniAgent
 from miniagents_nb.errors import NotFreezableError
+from miniagents_nb.ext.llms.credentials import CREDENTIAL_CARRIERS, redact_argument
 from miniagents_nb.messages import MessageSequencePromise, MessageType
 from miniagents_nb.promising.ext.frozen import Frozen, freeze_value
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
@@ -30,11 +31,19 @@ SECRET_KWARGS = frozenset({"api_key"})
 
 def _split_live_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(live, freezable): secrets and values that cannot be frozen (SDK clients, pydantic classes, callables) vs
-    the rest."""
+    the rest. An argument that carries a credential inside it (a header, a query parameter, a URL: see
+    `credentials`) is in both: the real value live (it is what the request uses), a redacted copy to freeze (what
+    call nodes, the run store, views and logs see)."""
     live: dict[str, Any] = {}
     freezable: dict[str, Any] = {}
     for key, value in kwargs.items():
-        (freezable if key not in SECRET_KWARGS and is_freezable(value, key) else live)[key] = value
+        if key in SECRET_KWARGS or not is_freezable(value, key):
+            live[key] = value
+            continue
+        shown = redact_argument(key, value) if key in CREDENTIAL_CARRIERS else value
+        if shown is not value:
+            live[key] = value
+        freezable[key] = shown
     return live, freezable
 
 
@@ -82,7 +91,11 @@ class LLMMiniAgent(MiniAgent):
             **freezable,
         )
         # A newly frozen value overrides an older live value of the same name.
-        overridden = [key for key in freezable if non_freezable_kwargs is None or key not in non_freezable_kwargs]
+        overridden = [
+            key
+            for key in freezable
+            if key not in live and (non_freezable_kwargs is None or key not in non_freezable_kwargs)
+        ]
         if overridden and any(key in forked.non_freezable_kwargs for key in overridden):
             forked = forked.without_non_freezable_kwargs(*overridden)
         return _as_llm_miniagent(forked)
@@ -130,7 +143,10 @@ class LLMMiniAgent(MiniAgent):
         if not live:
             return self, freezable
         # A per-call fork carries the live values: the call's frozen kwargs (persisted with the call) stay clean.
-        return MiniAgent.fork(self, non_freezable_kwargs=live), freezable
+        # The redacted copy of a credential-carrying argument goes with it (as the fork's frozen value, which its
+        # live value overrides when the agent runs): in the call's own kwargs it would override the real one.
+        shown = {key: freezable.pop(key) for key in list(freezable) if key in live}
+        return MiniAgent.fork(self, non_freezable_kwargs=live, **shown), freezable
 
 
 def _as_llm_miniagent(agent: MiniAgent) -> LLMMiniAgent:

@@ -25,6 +25,7 @@ from miniagents_nb.ext.llms.conversion import (
     route_unknown_kwargs_to_extra_body,
     thaw,
 )
+from miniagents_nb.ext.llms.credentials import credential_strings, redact_argument, scrub_error
 from miniagents_nb.ext.llms.errors import llm_error_from
 from miniagents_nb.ext.llms.llm_miniagent import SECRET_KWARGS, LLMMiniAgent, is_freezable, llm_miniagent
 from miniagents_nb.ext.llms.messages import AssistantMessage, PromptLogMessage
@@ -141,7 +142,9 @@ class LLMAgent(BaseModel, ABC):
                 producer.after_response(appender.auxiliary_field_collector)
             stamp_request_key(self, message_dicts, appender)
         except Exception as error:
-            appender.close(producer.translate_error(error))
+            # Neither the error consumers get nor the provider's error it is chained to shows a credential.
+            secrets = self.credential_strings()
+            appender.close(scrub_error(producer.translate_error(scrub_error(error, secrets)), secrets))
         except BaseException as error:  # cancelled or interrupted: end the message with it, then let it propagate
             appender.close(error)
             raise
@@ -248,8 +251,18 @@ class LLMAgent(BaseModel, ABC):
         if isinstance(self.tools, ToolSet):
             metadata["tools"] = [tool.name for tool in self.tools]
         for key, value in (self.model_extra or {}).items():
-            metadata[key] = _loggable(value, key)
+            metadata[key] = _loggable(redact_argument(key, value), key)  # never a credential (see `credentials`)
         return metadata
+
+    def credential_strings(self) -> list[str]:
+        """The secrets this call's arguments carry (`api_key`, credential headers and query parameters, URL user
+        info): scrubbed from the error the call may end with."""
+        arguments = dict(self.model_extra or {})
+        for name in ("api_key", "base_url", "default_headers", "default_query"):
+            value = getattr(self, name, None)
+            if value is not None:
+                arguments[name] = value
+        return credential_strings(arguments)
 
     _request_metadata_to_log = request_metadata
 

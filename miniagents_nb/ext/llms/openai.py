@@ -85,6 +85,8 @@ async def openai_client(
     api_key_env: str | None = None,
     base_url: str | None = None,
     max_retries: int | None = None,
+    default_headers: Any = None,
+    default_query: Any = None,
 ) -> AsyncIterator[Any]:
     """The SDK client for one call: the injected `async_client` (used as is; its owner closes it), or a new
     `AsyncOpenAI` closed when the call is over (so no connection outlives the event loop it was made on)."""
@@ -110,6 +112,10 @@ async def openai_client(
         options["base_url"] = base_url
     if max_retries is not None:
         options["max_retries"] = max_retries
+    if default_headers is not None:  # e.g. Azure's `api-key` header: sent with every request of the client
+        options["default_headers"] = thaw(default_headers)
+    if default_query is not None:
+        options["default_query"] = thaw(default_query)
     client = openai.AsyncOpenAI(**options)
     try:
         yield client
@@ -301,6 +307,10 @@ class OpenAILLMAgent(LLMAgent):
     api_key_env: str | None = None
     max_retries: int | None = None
     timeout: float | None = None
+    default_headers: Any = None
+    """Headers of every request (the SDK client's `default_headers`; credentials in them are never written)."""
+    default_query: Any = None
+    """Query parameters of every request (the SDK client's `default_query`)."""
     stream_options: Any = Field(default_factory=lambda: {"include_usage": True})
 
     async def aprepare_message_dicts(self) -> list[dict[str, Any]]:
@@ -355,6 +365,8 @@ class OpenAILLMAgent(LLMAgent):
             api_key_env=self.api_key_env,
             base_url=self.base_url,
             max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=self.default_query,
         ) as client:
             if self.stream:
                 if stream_options is not None:

@@ -3,6 +3,13 @@
 Freezing happens once, at construction: lists become tuples, dicts become plain `Frozen` models and anything that
 could change later is refused. That is what lets promises hand the same objects to any number of consumers, and what
 makes `hash_key` (a git-like content address) stable.
+
+Freezing also refuses what could be held but never hashed, persisted or shown: text with lone surrogates, bytes that
+are not UTF-8, ints too long for Python's int-to-text limit, dicts with non-string keys, values pydantic cannot turn
+into JSON. A message that fails later, in a background persistence task, would surface far from its cause (or not at
+all); refused at construction, the error names the field at the line that made it. Sets are hashed in a canonical
+order (their elements' canonical JSON, sorted), so equal messages have equal hash keys in every process whatever
+`PYTHONHASHSEED` is.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from enum import Enum
 from numbers import Number
 from pathlib import PurePath
@@ -19,8 +25,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overlo
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from typing_extensions import Self
 
 from miniagents_nb.errors import NotFreezableError
+from miniagents_nb.promising.ext.hashable import (
+    ALWAYS_PRINTABLE_INT_BITS,
+    canonical_json_value,
+    check_field_name,
+    check_mapping_keys,
+    refuse_bad_text,
+    refuse_long_int,
+    refuse_unserializable,
+    to_json_compatible,
+)
 from miniagents_nb.promising.sentinels import NO_VALUE
 
 __all__ = [
@@ -30,8 +47,11 @@ __all__ = [
     "FrozenType",
     "cached_field",
     "cached_privately",
+    "canonical_json_value",
+    "check_mapping_keys",
     "freeze_kwargs",
     "freeze_value",
+    "frozen_from_mapping",
     "to_json_compatible",
 ]
 
@@ -129,9 +149,23 @@ class cached_field(Generic[_T]):
             return value
 
 
+def frozen_from_mapping(mapping: Any, owner: str, key: str) -> Frozen:
+    """A plain `Frozen` model of a dict's items, its values frozen with their path (`key.name`) in any error."""
+    check_mapping_keys(mapping, owner, key)
+    return Frozen(**{name: freeze_value(item, owner, f"{key}.{name}") for name, item in mapping.items()})
+
+
 def freeze_value(value: Any, owner: str, key: str) -> Any:
     """Return an immutable equivalent of `value`, or raise `NotFreezableError` naming `owner` and `key`."""
     value_type = type(value)
+    if value_type is str:
+        if not value.isascii():  # O(1) in CPython: only non-ASCII text is checked for lone surrogates
+            refuse_bad_text(value, owner, key, "The field")
+        return value
+    if value_type is int:
+        if value.bit_length() > ALWAYS_PRINTABLE_INT_BITS:
+            refuse_long_int(value, owner, key)
+        return value
     if value_type in _PLAIN_TYPES:
         return value
     if isinstance(value, Frozen):
@@ -139,8 +173,11 @@ def freeze_value(value: Any, owner: str, key: str) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple([freeze_value(item, owner, key) for item in value])
     if isinstance(value, dict):
-        return Frozen(**value)
+        return frozen_from_mapping(value, owner, key)
+    if isinstance(value, frozenset):
+        return frozenset([freeze_value(item, owner, key) for item in value])
     if isinstance(value, _ALLOWED_TYPES):
+        refuse_unserializable(value, owner, key)
         return value
     raise NotFreezableError(
         f"only {_ALLOWED_NAMES} are allowed as field values in {owner}, got {value_type.__name__} in `{key}`. "
@@ -190,16 +227,35 @@ class Frozen(BaseModel):
         names = frozenset(self.__pydantic_fields_set__)
         object.__setattr__(self, "__pydantic_fields_set__", _SHARED_FIELD_NAME_SETS.setdefault(names, names))
 
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate a dict into this model (a non-str key is named: pydantic would pass the dict on as keywords)."""
+        if isinstance(obj, dict):
+            for key in obj:
+                if not isinstance(key, str):
+                    check_field_name(key, cls.__name__)
+        return super().model_validate(obj, *args, **kwargs)
+
     @model_validator(mode="before")
     @classmethod
     def _freeze_fields(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
         owner = cls.__name__
-        frozen = {
-            key: value if type(value) in _PLAIN_TYPES else freeze_value(value, owner, key)
-            for key, value in data.items()
-        }
+        frozen: dict[Any, Any] = {}
+        for key, value in data.items():
+            if type(key) is not str or not key.isascii():
+                check_field_name(key, owner)
+            value_type = type(value)
+            if value_type is str:
+                if not value.isascii():  # O(1): only non-ASCII text can hold a lone surrogate
+                    refuse_bad_text(value, owner, key, "The field")
+            elif value_type is int:
+                if value.bit_length() > ALWAYS_PRINTABLE_INT_BITS:
+                    refuse_long_int(value, owner, key)
+            elif value_type not in _PLAIN_TYPES:
+                value = freeze_value(value, owner, key)
+            frozen[key] = value
         frozen[FROZEN_CLASS_FIELD] = owner
         return frozen
 
@@ -268,8 +324,10 @@ class Frozen(BaseModel):
         return json.dumps(self.serialize(), ensure_ascii=False, sort_keys=True)
 
     def serialize(self) -> dict[str, Any]:
-        """A JSON-compatible dict of the model (messages override this to reference nested messages by hash)."""
-        return self.model_dump(mode="json", exclude=set(self._excluded_fields) or None)
+        """A JSON-compatible dict of the model (messages override this to reference nested messages by hash);
+        sets are in their canonical order."""
+        dumped = self.model_dump(mode="json", exclude=set(self._excluded_fields) or None)
+        return _canonical_sets(self, dumped)  # type: ignore[no-any-return]
 
     @cached_field
     def hash_key(self) -> str:
@@ -281,20 +339,33 @@ class Frozen(BaseModel):
         """Build a new, re-validated instance: updated values get frozen and no cached value is carried over."""
         data = self.as_kwargs()
         if update:
+            for name in update:
+                check_field_name(name, type(self).__name__)
             data.update(update)
         return type(self)(**data)
 
 
-# Values that pydantic turns into JSON-compatible values the way `model_dump(mode="json")` does.
-_JSON_SCALARS = (str, int, float, bool, type(None))
+def _dump(value: Any) -> Any:
+    if isinstance(value, Frozen):
+        return value.serialize()
+    if isinstance(value, tuple):
+        return [_dump(item) for item in value]
+    if isinstance(value, frozenset):
+        return canonical_json_value([_dump(item) for item in value])
+    return to_json_compatible(value)
 
 
-def to_json_compatible(value: Any) -> Any:
-    """Turn a frozen scalar into what `model_dump(mode='json')` would produce for it."""
-    if type(value) in _JSON_SCALARS:
-        return value
-    from pydantic_core import to_jsonable_python
-
-    if isinstance(value, Decimal):
-        return str(value)
-    return to_jsonable_python(value)
+def _canonical_sets(value: Any, dumped: Any) -> Any:
+    """`dumped` (pydantic's JSON form of `value`) with every set, at any depth, in its canonical order."""
+    if isinstance(value, frozenset):
+        return _dump(value)
+    if isinstance(value, tuple) and isinstance(dumped, list) and len(dumped) == len(value):
+        return [_canonical_sets(item, item_dumped) for item, item_dumped in zip(value, dumped, strict=True)]
+    if isinstance(value, Frozen) and isinstance(dumped, dict):
+        fields = value.__dict__
+        extra = value.__pydantic_extra__ or {}
+        for name, item_dumped in dumped.items():
+            item = fields[name] if name in fields else extra.get(name)
+            if isinstance(item, (frozenset, tuple, Frozen)):
+                dumped[name] = _canonical_sets(item, item_dumped)
+    return dumped
