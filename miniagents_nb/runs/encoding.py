@@ -35,22 +35,27 @@ __all__ = [
 ]
 
 SECRET_MASK = "•••"
-"""What an argument whose name says it is a secret is stored as (the key itself never reaches the file)."""
+"""What an argument (or a key inside one, at any depth: `headers={"Authorization": ...}`) whose name says it is a
+secret is stored as: the secret itself never reaches the file."""
 
 _SECRET_NAME = re.compile(
-    r"(^|_)(api_?key|key|token|secret|password|passwd|authorization|credentials?)($|_)", re.IGNORECASE
+    r"(^|[_-])(api[_-]?key|key|token|secret|password|passwd|authorization|credentials?)($|[_-])", re.IGNORECASE
 )
+
+
+def _masked(name: object, value: Any) -> Any:
+    return SECRET_MASK if _SECRET_NAME.search(str(name)) else _json_value(value)
 
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, Message):
         return {"__hash_key": value.hash_key}
     if isinstance(value, Frozen):
-        return {key: _json_value(item) for key, item in value.as_kwargs().items()}
+        return {key: _masked(key, item) for key, item in value.as_kwargs().items()}
     if isinstance(value, (tuple, list, frozenset)):
         return [_json_value(item) for item in value]
     if isinstance(value, Mapping):
-        return {str(key): _json_value(item) for key, item in value.items()}
+        return {str(key): _masked(key, item) for key, item in value.items()}
     try:
         return to_json_compatible(value)
     except Exception:  # not JSON-able (a live object): its type says enough
@@ -58,10 +63,8 @@ def _json_value(value: Any) -> Any:
 
 
 def arguments_json(arguments: Mapping[str, Any]) -> str:
-    """The arguments as JSON; arguments whose names say they are secrets are masked."""
-    plain = {
-        name: SECRET_MASK if _SECRET_NAME.search(name) else _json_value(value) for name, value in arguments.items()
-    }
+    """The arguments as JSON; arguments and keys whose names say they are secrets are masked, at any depth."""
+    plain = {name: _masked(name, value) for name, value in arguments.items()}
     return json.dumps(plain, ensure_ascii=False, sort_keys=True, default=str)
 
 

@@ -296,3 +296,20 @@ async def test_the_recorded_tree_and_times_are_the_ones_the_live_calls_had(store
     recorded_replies = run.roots[0].replies
     assert all(isinstance(message, Message) for message in recorded_replies)
     assert [getattr(message, "hash_key", None) for message in recorded_replies] == [m.hash_key for m in replies]
+
+
+async def test_secrets_nested_in_an_agents_arguments_never_reach_the_store_file(store: RunStore) -> None:
+    @miniagent
+    async def fetcher(ctx: InteractionContext, url: str, headers: dict[str, str], options: dict[str, Any]) -> None:
+        ctx.reply(f"fetched {url}")
+
+    headers = {"Authorization": "Bearer sk-nested-secret-1", "X-Api-Key": "sk-nested-secret-2", "Accept": "text/html"}
+    options = {"retry": {"token": "sk-nested-secret-3", "count": 2}}
+    async with MiniAgents(record_to=store):
+        await fetcher.trigger(url="https://example.org", headers=headers, options=options)
+    store.flush()
+    call = last_run(store).roots[0]
+    assert call.kwargs["headers"] == {"Authorization": "•••", "X-Api-Key": "•••", "Accept": "text/html"}
+    assert call.kwargs["options"] == {"retry": {"token": "•••", "count": 2}}
+    raw = b"".join(path.read_bytes() for path in Path(store.path).parent.glob(Path(store.path).name + "*"))
+    assert b"sk-nested-secret" not in raw
