@@ -71,8 +71,8 @@ def signal() -> Iterator[tuple[str, Any]]:
     ray.kill(actor)
 
 
-remote_sensor = ray_agent(sensor_agent, num_cpus=LIGHT, pool_size=2)
-remote_gated = ray_agent(gated_agent, num_cpus=LIGHT, pool_size=2)
+remote_sensor = ray_agent(sensor_agent, num_cpus=LIGHT, pool_size=1)
+remote_gated = ray_agent(gated_agent, num_cpus=LIGHT, pool_size=1)
 remote_failing = ray_agent(failing_agent, num_cpus=LIGHT, pool_size=1)
 
 
