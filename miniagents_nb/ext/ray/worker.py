@@ -70,7 +70,8 @@ async def _stream_message(promise: MessagePromise, outbox: _Outbox) -> None:
     cursor: StreamCursor[Any, Message] = StreamCursor(promise)
     if cursor.producer_ended:
         message, error = cursor.result()
-        if message is not None:
+        pieces = cursor.peek()
+        if message is not None and len(pieces) == 1 and pieces[0] is message:  # a whole message, not streamed
             outbox.put(("w", encode_value(message)))
             return
     outbox.put(("m", class_path(promise.message_class), encode_value(promise.known_beforehand.as_kwargs())))
