@@ -82,6 +82,8 @@ async def test_replies_stream_back_in_order_with_their_classes_and_hash_keys() -
         messages = await reply
         local = await sensor_agent.trigger(["hello", Reading(sensor="in", value=7)], sensor="s2", count=4)
         replayed = [await promise async for promise in reply]
+        remote_tokens = [[token async for token in promise] async for promise in reply]
+        local_tokens = [[token async for token in promise] async for promise in sensor_agent.trigger(count=4)]
     assert [str(message) for message in messages] == [
         "readings follow",
         "r0 r1 r2 r3 ",
@@ -94,6 +96,7 @@ async def test_replies_stream_back_in_order_with_their_classes_and_hash_keys() -
     assert isinstance(messages[2], Reading)
     assert [message.hash_key for message in messages] == [message.hash_key for message in local]
     assert replayed == list(messages)
+    assert remote_tokens[1] == local_tokens[1] == ["r0 ", "r1 ", "r2 ", "r3 "]  # streamed token by token
     assert all(a is b for a, b in zip(replayed, messages, strict=True))  # a replay hands out the same objects
 
 
