@@ -44,6 +44,13 @@ upstream MiniAgents that catches those keeps working::
     │   ├── ToolArgumentsError(ValueError)
     │   ├── ToolTimeoutError(TimeoutError)
     │   └── ToolLoopLimitError
+    ├── RayAgentError                           miniagents_nb.ext.ray.errors
+    │   ├── RayDependencyError(ImportError)
+    │   ├── RayConnectionError(ConnectionError)
+    │   ├── RayAgentImportError(ImportError)
+    │   ├── WireFormatError(TypeError)
+    │   ├── RayWorkerDiedError
+    │   └── RemoteAgentError                    (named after the remote exception's type)
     ├── OrchestrationError                      miniagents_nb.orchestration.errors
     │   ├── OrchestratorSetupError(ValueError)
     │   ├── UnknownAgentError(LookupError)

@@ -1,0 +1,162 @@
+"""Starting (or joining) Ray, and the pool of `AgentWorker` actors each `ray_agent` dispatches its calls to.
+
+Start-up needs nothing: with no Ray running, the first call starts a local one with the machine's CPUs, no
+dashboard and quiet logging; `address=` (or `MINIAGENTS_NB_RAY_ADDRESS`) joins a cluster instead, after a quick
+check that the address answers (Ray itself would retry for minutes). Actors are made lazily, one more whenever
+every existing one is busy, up to the pool size (by default: the cluster's CPUs divided by `num_cpus` per actor).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from miniagents_nb.ext.ray.errors import RayConnectionError, RayDependencyError
+
+__all__ = ["ADDRESS_VARIABLE", "ActorPool", "PoolOptions", "ensure_ray", "import_ray"]
+
+ADDRESS_VARIABLE = "MINIAGENTS_NB_RAY_ADDRESS"
+"""The environment variable naming the Ray cluster to join (`host:port`, `ray://host:port` or `auto`)."""
+
+_START_LOCK = threading.Lock()
+
+
+def import_ray() -> Any:
+    """The `ray` module, or a `RayDependencyError` that says how to install it."""
+    try:
+        import ray
+    except ImportError as error:
+        raise RayDependencyError(
+            f'Running agents on Ray needs the `ray` package ({error}): pip install "miniagents-nb[ray]".'
+        ) from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    if address == "auto":
+        return
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayConnectionError(
+            f"The Ray address {address!r} is not of the form host:port (or ray://host:port, or auto)."
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise RayConnectionError(
+            f"Cannot reach the Ray cluster at {address} ({error}): check the address (`address=` or "
+            f"{ADDRESS_VARIABLE}) and that the cluster's head node is up, or unset it to run on a local Ray."
+        ) from None
+
+
+def ensure_ray(address: str | None = None) -> Any:
+    """Ray, initialized: joined at `address` (or `MINIAGENTS_NB_RAY_ADDRESS`), or a local one started now."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    with _START_LOCK:
+        if ray.is_initialized():
+            return ray
+        address = address or os.environ.get(ADDRESS_VARIABLE) or None
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if address is None:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+        else:
+            _check_reachable(address)
+            try:
+                ray.init(address=address, **quiet)
+            except ConnectionError as error:
+                raise RayConnectionError(f"Cannot join the Ray cluster at {address}: {error}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """How a `ray_agent`'s actors are made: resources per actor, concurrency, runtime env, pool size."""
+
+    address: str | None = None
+    pool_size: int | None = None
+    num_cpus: float = 1
+    resources: Mapping[str, float] | None = None
+    max_concurrency: int | None = None
+    runtime_env: Mapping[str, Any] | None = None
+    ray_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def actor_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, **self.ray_options}
+        if self.resources is not None:
+            options["resources"] = dict(self.resources)
+        if self.max_concurrency is not None:
+            options["max_concurrency"] = self.max_concurrency
+        if self.runtime_env is not None:
+            options["runtime_env"] = dict(self.runtime_env)
+        return options
+
+
+_ACTOR_CLASS: Any = None
+
+
+def _actor_class(ray: Any) -> Any:
+    global _ACTOR_CLASS  # one actor class per process (Ray registers it once)
+    if _ACTOR_CLASS is None:
+        from miniagents_nb.ext.ray.worker import AgentWorker
+
+        _ACTOR_CLASS = ray.remote(AgentWorker)
+    return _ACTOR_CLASS
+
+
+class ActorPool:
+    """The actors of one `ray_agent`, with how many calls each runs now (calls go to the least busy one)."""
+
+    def __init__(self, options: PoolOptions) -> None:
+        self.options = options
+        self._busy: dict[Any, int] = {}  # actor handle -> calls in flight
+        self._size: int | None = options.pool_size
+
+    @property
+    def actors(self) -> list[Any]:
+        """The live actor handles (e.g. to `ray.kill` one in a test of worker faults)."""
+        return list(self._busy)
+
+    def _pool_size(self, ray: Any) -> int:
+        if self._size is None:
+            cpus = float(ray.cluster_resources().get("CPU", 1))
+            per_actor = self.options.num_cpus or 1
+            self._size = max(1, int(cpus // per_actor))
+        return self._size
+
+    def acquire(self) -> Any:
+        """An actor for one call (made now if every actor is busy and the pool is not full); `release` it after."""
+        ray = ensure_ray(self.options.address)
+        idle = [actor for actor, busy in self._busy.items() if busy == 0]
+        if idle:
+            actor = idle[0]
+        elif len(self._busy) < self._pool_size(ray):
+            actor = _actor_class(ray).options(**self.options.actor_options()).remote()
+            self._busy[actor] = 0
+        else:
+            actor = min(self._busy, key=self._busy.__getitem__)
+        self._busy[actor] += 1
+        return actor
+
+    def release(self, actor: Any) -> None:
+        if actor in self._busy:
+            self._busy[actor] -= 1
+
+    def close(self) -> None:
+        """Kill this pool's actors (their CPUs go back to the cluster); a later call makes new ones."""
+        actors, self._busy = list(self._busy), {}
+        if actors:
+            ray = import_ray()
+            for actor in actors:
+                ray.kill(actor)
+
+    def discard(self, actor: Any) -> None:
+        """Forget an actor that died (the next call makes a new one)."""
+        self._busy.pop(actor, None)

@@ -1,0 +1,122 @@
+"""Agents, message classes and signal actors for the Ray tests: a module the Ray workers import (the test session
+puts this directory on the workers' PYTHONPATH), as a user's own module of agents would be."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+from miniagents_nb import InteractionContext, Message, miniagent
+from miniagents_nb.ext.ray import ray_agent
+from miniagents_nb.messages import MessageTokenAppender, TextMessage
+
+# Test agents take next to no CPU, so that the actors of every test fit on the two CPUs of the test session.
+LIGHT = 0.01
+
+
+class Reading(Message):
+    """A message class of the tests' own: it crosses the wire by its import path."""
+
+    sensor: str
+    value: int
+
+
+class Summary(TextMessage):
+    """A text message subclass, streamed token by token from the worker."""
+
+    readings: tuple[Reading, ...] = ()
+
+
+class SensorFault(Exception):
+    """An exception type that only the tests define."""
+
+
+@ray.remote(num_cpus=0)
+class Signal:
+    """Events between a test and its remote agent: `set(name)`, `wait(name)` (no sleeps, no polling)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, asyncio.Event] = {}
+
+    def _event(self, name: str) -> asyncio.Event:
+        return self.events.setdefault(name, asyncio.Event())
+
+    async def set(self, name: str) -> None:
+        self._event(name).set()
+
+    async def wait(self, name: str) -> None:
+        await self._event(name).wait()
+
+    async def is_set(self, name: str) -> bool:
+        return self._event(name).is_set()
+
+
+def signal(name: str) -> Any:
+    return ray.get_actor(name)
+
+
+@miniagent
+async def sensor_agent(ctx: InteractionContext, sensor: str = "s1", count: int = 3) -> None:
+    """Replies a whole message, a summary streamed token by token, a Reading, and an echo of its input."""
+    ctx.reply("readings follow")
+    with MessageTokenAppender() as tokens:
+        ctx.reply(Summary.promise(message_token_streamer=tokens, readings=(Reading(sensor=sensor, value=0),)))
+        for i in range(count):
+            tokens.append(f"r{i} ")
+            await asyncio.sleep(0)
+    ctx.reply(Reading(sensor=sensor, value=count))
+    async for message_promise in ctx.message_promises:
+        message = await message_promise
+        ctx.reply(f"input: {message.class_} {message.get('value', message.text)}")
+
+
+@miniagent
+async def gated_agent(ctx: InteractionContext, signal_name: str) -> None:
+    """Streams one token, then waits for the test to open the gate before streaming the rest."""
+    with MessageTokenAppender() as tokens:
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens))
+        tokens.append("first ")
+        await asyncio.sleep(0)
+        try:
+            await signal(signal_name).wait.remote("gate")
+        except asyncio.CancelledError:
+            await signal(signal_name).set.remote("cancelled in the worker")
+            raise
+        tokens.append("last")
+    await signal(signal_name).set.remote("finished")
+
+
+@miniagent
+async def failing_agent(ctx: InteractionContext, kind: str = "value") -> None:
+    """Replies, then fails (with a built-in exception type or one of the tests' own)."""
+    ctx.reply("before the failure")
+    if kind == "value":
+        raise ValueError("the sensor reads -1")
+    raise SensorFault("sensor s9 is unplugged")
+
+
+@miniagent
+async def nested_failure_agent(ctx: InteractionContext) -> None:
+    """Replies what a failing agent replies (its failure sits at its position), then goes on."""
+    ctx.reply(failing_agent.trigger())
+    ctx.reply("after the nested failure")
+
+
+@miniagent
+async def doubling_agent(ctx: InteractionContext) -> None:
+    """Doubles the value of every Reading it gets."""
+    async for message_promise in ctx.message_promises:
+        reading = await message_promise
+        ctx.reply(Reading(sensor=reading.sensor, value=reading.value * 2))
+
+
+remote_doubling_agent = ray_agent(doubling_agent, num_cpus=LIGHT, pool_size=1)
+
+
+@miniagent
+async def outer_agent(ctx: InteractionContext, value: int) -> None:
+    """Runs on Ray and calls another Ray agent from its worker."""
+    ctx.reply(f"outer got {value}")
+    ctx.reply(remote_doubling_agent.trigger(Reading(sensor="outer", value=value)))

@@ -1,0 +1,315 @@
+"""`miniagents_nb.ext.ray` on a local Ray with two CPUs: streaming, replay, errors, cancellation, worker faults,
+nested remote calls, observation and the run store.
+
+Ordering is proved with `ray_test_agents.Signal` (an actor holding events), never with sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from ray_test_agents import (
+    LIGHT,
+    Reading,
+    Signal,
+    Summary,
+    failing_agent,
+    gated_agent,
+    nested_failure_agent,
+    outer_agent,
+    sensor_agent,
+)
+
+from miniagents_nb import MiniAgents
+from miniagents_nb.events import AgentCallQueued, MiniAgentsEvent
+from miniagents_nb.ext.ray import (
+    RayAgentImportError,
+    RayWorkerDiedError,
+    RemoteAgentError,
+    WireFormatError,
+    ray_agent,
+    ray_target,
+)
+from miniagents_nb.messages import ErrorMessage, Message
+from miniagents_nb.runs import RunStore
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_ray() -> Iterator[None]:
+    """One local Ray for the whole session, its workers able to import this directory's modules."""
+    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def signal() -> Iterator[tuple[str, Any]]:
+    name = f"signal-{uuid.uuid4().hex}"
+    actor = Signal.options(name=name).remote()  # type: ignore[attr-defined]
+    ray.get(actor.is_set.remote("ready"))  # created and registered: the workers can look it up by name
+    yield name, actor
+    ray.kill(actor)
+
+
+remote_sensor = ray_agent(sensor_agent, num_cpus=LIGHT, pool_size=1)
+remote_gated = ray_agent(gated_agent, num_cpus=LIGHT, pool_size=1)
+remote_failing = ray_agent(failing_agent, num_cpus=LIGHT, pool_size=1)
+
+
+async def test_replies_stream_back_in_order_with_their_classes_and_hash_keys() -> None:
+    async with MiniAgents():
+        reply = remote_sensor.trigger(["hello", Reading(sensor="in", value=7)], sensor="s2", count=4)
+        messages = await reply
+        local = await sensor_agent.trigger(["hello", Reading(sensor="in", value=7)], sensor="s2", count=4)
+        replayed = [await promise async for promise in reply]
+        remote_tokens = [[token async for token in promise] async for promise in reply]
+        local_tokens = [[token async for token in promise] async for promise in sensor_agent.trigger(count=4)]
+    assert [str(message) for message in messages] == [
+        "readings follow",
+        "r0 r1 r2 r3 ",
+        str(Reading(sensor="s2", value=4)),
+        "input: TextMessage hello",
+        "input: Reading 7",
+    ]
+    assert isinstance(messages[1], Summary)
+    assert messages[1].readings == (Reading(sensor="s2", value=0),)
+    assert isinstance(messages[2], Reading)
+    assert [message.hash_key for message in messages] == [message.hash_key for message in local]
+    assert replayed == list(messages)
+    assert remote_tokens[1] == local_tokens[1] == ["r0 ", "r1 ", "r2 ", "r3 "]  # streamed token by token
+    assert all(a is b for a, b in zip(replayed, messages, strict=True))  # a replay hands out the same objects
+
+
+async def test_the_first_token_arrives_before_the_remote_agent_finishes(signal: tuple[str, Any]) -> None:
+    name, actor = signal
+    async with MiniAgents():
+        reply = remote_gated.trigger(signal_name=name)
+        [message_promise] = [promise async for promise in _first(reply)]
+        tokens = aiter(message_promise)
+        assert await anext(tokens) == "first "
+        assert not await actor.is_set.remote("finished")  # the agent still waits for the gate
+        await actor.set.remote("gate")
+        assert [token async for token in tokens] == ["last"]
+        assert str(await message_promise) == "first last"
+    await actor.wait.remote("finished")
+
+
+async def _first(reply: Any) -> Any:
+    async for promise in reply:
+        yield promise
+        return
+
+
+async def test_a_remote_failure_keeps_its_type_name_message_and_position() -> None:
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        reply = remote_failing.trigger()
+        seen: list[Message] = []
+
+        async def read_all() -> None:
+            async for promise in reply:
+                seen.append(await promise)
+
+        with pytest.raises(ValueError, match="the sensor reads -1") as raised:
+            await read_all()
+        assert [str(message) for message in seen] == ["before the failure"]
+        assert isinstance(raised.value, RemoteAgentError)
+        assert type(raised.value).__name__ == "ValueError"
+        assert "failing_agent" in raised.value.traceback_text  # the remote traceback comes along
+
+        with pytest.raises(RemoteAgentError, match="sensor s9 is unplugged") as own:
+            await remote_failing.trigger(kind="own")
+        assert type(own.value).__name__ == "SensorFault"
+
+        as_messages = await remote_failing.trigger(errors_as_messages=True)
+    assert [str(message) for message in as_messages] == ["before the failure", "ValueError: the sensor reads -1"]
+    assert isinstance(as_messages[1], ErrorMessage)
+
+
+async def test_a_nested_failure_sits_at_its_position_and_the_agent_goes_on() -> None:
+    remote = ray_agent(nested_failure_agent, num_cpus=LIGHT, pool_size=1)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        messages = await remote.trigger(errors_as_messages=True)
+        local = await nested_failure_agent.trigger(errors_as_messages=True)
+    assert [str(message) for message in messages] == [str(message) for message in local]
+    assert [str(message) for message in messages] == [
+        "before the failure",
+        "ValueError: the sensor reads -1",
+        "after the nested failure",
+    ]
+    ray_target(remote).pool.close()
+
+
+async def test_cancelling_the_call_cancels_the_remote_work(signal: tuple[str, Any]) -> None:
+    name, actor = signal
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        call = remote_gated.initiate_call(signal_name=name)
+        reply = call.reply_sequence()
+        [message_promise] = [promise async for promise in _first(reply)]
+        assert await anext(aiter(message_promise)) == "first "
+        assert call.cancel()
+        await actor.wait.remote("cancelled in the worker")  # the remote agent saw its cancellation
+        with pytest.raises(asyncio.CancelledError):
+            await reply
+    assert not await actor.is_set.remote("finished")
+
+
+async def test_a_killed_worker_fails_its_call_where_the_stream_stopped(signal: tuple[str, Any]) -> None:
+    name, actor = signal
+    remote = ray_agent(gated_agent, num_cpus=LIGHT, pool_size=1)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        other = remote_sensor.trigger(count=2)
+        reply = remote.trigger(signal_name=name)
+        [message_promise] = [promise async for promise in _first(reply)]
+        assert await anext(aiter(message_promise)) == "first "
+        [worker] = ray_target(remote).pool.actors
+        ray.kill(worker)
+        with pytest.raises(RayWorkerDiedError, match="died after 1 message"):
+            await message_promise
+        with pytest.raises(RayWorkerDiedError):
+            await reply
+        assert len(await other) == 3  # other calls go on
+        await actor.set.remote("gate")
+        again = await remote.trigger(signal_name=name)  # a new worker takes the next call
+    assert [str(message) for message in again] == ["first last"]
+    ray_target(remote).pool.close()
+
+
+async def test_a_remote_agent_calls_another_remote_agent() -> None:
+    remote_outer = ray_agent(outer_agent, num_cpus=LIGHT, pool_size=1)
+    async with MiniAgents():
+        messages = await remote_outer.trigger(value=21)
+    assert [str(message) for message in messages] == ["outer got 21", str(Reading(sensor="outer", value=42))]
+    assert isinstance(messages[1], Reading)
+    ray_target(remote_outer).pool.close()
+
+
+async def test_remote_calls_are_observed_and_recorded_with_the_worker_node(tmp_path: Path) -> None:
+    events: list[MiniAgentsEvent] = []
+    store = RunStore(tmp_path / "runs.sqlite")
+    async with MiniAgents(record_to=store) as context:
+        context.subscribe(events.append)
+        await remote_sensor.trigger(count=1)
+    queued = [event.call for event in events if isinstance(event, AgentCallQueued)]
+    assert [call.agent.alias for call in queued] == ["SENSOR_AGENT", "SENSOR_AGENT@ray"]
+    proxy, remote_run = queued
+    assert remote_run.parent is proxy
+    assert remote_run.kwargs["ray_node_id"] == ray.get_runtime_context().get_node_id()
+    assert isinstance(remote_run.kwargs["ray_worker_pid"], int)
+    assert remote_run.started_at is not None
+    assert remote_run.ended_at is not None
+    assert proxy.started_at is not None
+    assert proxy.ended_at is not None
+    assert proxy.started_at <= remote_run.started_at <= remote_run.ended_at <= proxy.ended_at
+    store.flush()
+    run = store.load(store.runs()[0].run_id)
+    [root] = run.roots
+    [child] = root.children
+    assert (root.alias, child.alias) == ("SENSOR_AGENT", "SENSOR_AGENT@ray")
+    assert child.kwargs["ray_node_id"] == ray.get_runtime_context().get_node_id()
+    assert [message.text for message in child.replied][:2] == ["readings follow", "r0 "]
+    store.close()
+
+
+async def test_a_message_class_the_worker_cannot_import_fails_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "driver_only_messages.py").write_text(
+        "from miniagents_nb import Message\n\nclass DriverOnly(Message):\n    value: int\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from driver_only_messages import DriverOnly  # type: ignore[import-not-found]
+
+        class Local(Message):
+            value: int
+
+        async with MiniAgents(log_level_for_errors=logging.DEBUG):
+            with pytest.raises(WireFormatError, match="Cannot import driver_only_messages:DriverOnly in process"):
+                await remote_sensor.trigger(DriverOnly(value=1))
+            with pytest.raises(WireFormatError, match="Local is defined inside a function"):
+                await remote_sensor.trigger(Local(value=1))
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_an_agent_defined_in_a_notebook_cannot_go_to_ray() -> None:
+    from miniagents_nb import miniagent
+
+    @miniagent
+    async def local_agent(ctx: Any) -> None:
+        ctx.reply("never")
+
+    with pytest.raises(RayAgentImportError, match="cannot be imported by a Ray worker"):
+        ray_agent(local_agent)
+    with pytest.raises(RayAgentImportError, match="not an import path"):
+        ray_agent("sensor_agent")
+    assert ray_agent("ray_test_agents:sensor_agent").alias == "SENSOR_AGENT"
+
+
+_NO_RAY_SCRIPT = """
+import asyncio, sys
+sys.modules["ray"] = None  # as if `ray` were not installed
+from miniagents_nb import MiniAgents
+from miniagents_nb.ext import file_output_agent
+from miniagents_nb.ext.ray import RayDependencyError, ray_agent
+
+async def main():
+    try:
+        await ray_agent(file_output_agent).trigger("hello")
+    except RayDependencyError as error:
+        print("RayDependencyError:", error)
+
+asyncio.run(MiniAgents().arun(main()))
+"""
+
+
+def test_a_missing_ray_package_fails_at_the_call_saying_how_to_install_it() -> None:
+    result = subprocess.run([sys.executable, "-c", _NO_RAY_SCRIPT], capture_output=True, text=True, timeout=50)
+    assert "RayDependencyError: Running agents on Ray needs the `ray` package" in result.stdout, result.stderr
+    assert 'pip install "miniagents-nb[ray]"' in result.stdout
+
+
+_UNREACHABLE_SCRIPT = """
+import asyncio
+from miniagents_nb import MiniAgents
+from miniagents_nb.ext.ray import ray_agent, RayConnectionError
+from ray_test_agents import sensor_agent
+
+async def main():
+    try:
+        await ray_agent(sensor_agent, address="127.0.0.1:9").trigger()
+    except RayConnectionError as error:
+        print("RayConnectionError:", error)
+
+asyncio.run(MiniAgents().arun(main()))
+"""
+
+
+def test_an_unreachable_cluster_address_fails_at_the_call() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _UNREACHABLE_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+    assert "RayConnectionError: Cannot reach the Ray cluster at 127.0.0.1:9" in result.stdout, result.stderr
