@@ -240,8 +240,7 @@ class AgentCall:
             return
         if not self._miniagents.is_active:
             self._cancelled = True  # it never runs
-            # At the next loop turn: the consumer that starts the sequence must be waiting before it ends.
-            asyncio.get_running_loop().call_soon(self._fail_unstarted)
+            self._fail_unstarted()
             return
         self._task = self._miniagents.start_self_tracked(self._arun())
 

@@ -285,8 +285,16 @@ class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
             home = self._ctx.foreign_home_loop(loop)
             if home is not None:
                 return hand_over_waiter(self._current_stream, self._start_under_own_context, loop, home, end)
+        seen = len(self._stream.pieces)
         self._ensure_producing()
-        return self._stream.wait_end(loop) if end else self._stream.wait(loop)
+        stream = self._stream
+        if stream.finished or (not end and len(stream.pieces) != seen):
+            # Starting the producer pushed or ended synchronously (e.g. a call that fails at once when started):
+            # nothing else would wake this waiter, so it is done already.
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            return done
+        return stream.wait_end(loop) if end else stream.wait(loop)
 
     def result_now(self) -> WHOLE:
         """The whole without waiting, once the producer ended (built now if nobody asked yet); see `Promise`."""
