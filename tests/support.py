@@ -12,8 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from miniagents_nb import Message, MiniAgents
 
@@ -25,6 +32,7 @@ __all__ = [
     "expected_serialized",
     "fresh",
     "next_or_end",
+    "run_script",
     "switches",
     "texts",
 ]
@@ -95,3 +103,27 @@ def batch_recorder(mini_agents: MiniAgents) -> list[list[Message]]:
         batches.append(list(messages))
 
     return batches
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(
+    code: str, *args: str, timeout: float = 25.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (for hangs, leaked interrupts, process-wide settings such as
+    `PYTHONHASHSEED`); one that does not end within `timeout` seconds fails the test as a hang, with its output."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout
+    pytest.fail(f"The script hung (no end after {timeout} s). Its output so far: {output!r}")

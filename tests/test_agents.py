@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel, ConfigDict
-from support import END, next_or_end, switches, texts
+from support import END, next_or_end, run_script, switches, texts
 
 from miniagents_nb import (
     AgentCall,
@@ -36,8 +32,6 @@ from miniagents_nb.errors import (
     NotFreezableError,
 )
 from miniagents_nb.utils import MiniAgentsLogFormatter, display_agent_trace
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class RecordingHandler(logging.Handler):
@@ -59,19 +53,6 @@ def recording_logger(name: str) -> tuple[logging.Logger, RecordingHandler]:
     handler = RecordingHandler()
     logger.addHandler(handler)
     return logger, handler
-
-
-def run_script(code: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (a leaked KeyboardInterrupt must not take the test session down)."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
 
 
 # --- @miniagent: the three ways to apply it ----------------------------------------------------------------------

@@ -8,40 +8,18 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import batch_recorder, texts
+from support import batch_recorder, run_script, texts
 
 from miniagents_nb import InteractionContext, Message, MiniAgents, TextMessage, miniagent
 from miniagents_nb.errors import MessageTypeError, MiniAgentsError, NoActiveContextError, NotFreezableError
 from miniagents_nb.promising import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_script(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter, killed if it hangs (a wedged persistence never returns)."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=40,
-        check=False,
-        env={**os.environ, **env},
-    )
-
 
 # --- 1. freezing refuses what could never be hashed ----------------------------------------------------------------
 
@@ -186,7 +164,7 @@ PERSISTENCE_NEVER_WEDGES = """
 
 
 def test_a_message_that_cannot_be_hashed_never_wedges_persistence_or_arun() -> None:
-    result = run_script(PERSISTENCE_NEVER_WEDGES)
+    result = run_script(PERSISTENCE_NEVER_WEDGES, timeout=40)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "['later', 'shared']"
 
@@ -242,7 +220,7 @@ SET_HASHES = """
 def test_set_hash_keys_are_the_same_in_every_process_whatever_pythonhashseed() -> None:
     outputs = []
     for seed in ("1", "2", "12345"):
-        result = run_script(SET_HASHES, PYTHONHASHSEED=seed)
+        result = run_script(SET_HASHES, timeout=40, env={"PYTHONHASHSEED": seed})
         assert result.returncode == 0, result.stderr[-3000:]
         outputs.append(result.stdout.strip())
     assert outputs[0] == outputs[1] == outputs[2]

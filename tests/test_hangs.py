@@ -7,40 +7,18 @@ in a fresh interpreter with a timeout: a regression fails the test instead of we
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support import run_script
 
 HANG_TIMEOUT = 25
 """Seconds a script may take (each ends in well under one when nothing hangs; importing the package is most of it)."""
 
 
-def run_script(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter; a script that does not end in time fails the test as a hang."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code), *args],
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=HANG_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as expired:
-        output = expired.stdout
-    pytest.fail(f"The script hung (no end after {HANG_TIMEOUT} s). Its output so far: {output!r}")
-
-
 def run_json(code: str, *args: str) -> Any:
     """Run a script that prints one JSON document as its last line, and return that document."""
-    completed = run_script(code, *args)
+    completed = run_script(code, *args, timeout=HANG_TIMEOUT)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -373,7 +351,7 @@ print(json.dumps({"outcome": outcome, "others": others, "statuses": statuses}))
 @pytest.mark.parametrize("cancels", [1, 3])
 @pytest.mark.parametrize("phase", ["body", "exit"])
 def test_cancelling_the_owner_cancels_its_agents_and_leaves_nothing_behind(phase: str, cancels: int) -> None:
-    completed = run_script(CANCELLED_OWNER, phase, str(cancels))
+    completed = run_script(CANCELLED_OWNER, phase, str(cancels), timeout=HANG_TIMEOUT)
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "cancelled"
