@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from miniagents_nb.jupyter._render import message_end_text
+from miniagents_nb.jupyter._render import image_html, message_end_text
 from miniagents_nb.jupyter._static import widget_css
 from miniagents_nb.jupyter._streams import Cursor
 from miniagents_nb.jupyter._tracker import CallTracker
@@ -198,7 +198,7 @@ def render_chat_html(state: dict[str, Any]) -> str:
             f'<div class="mna-chat-message" data-index="{index}" data-role="{escape(message["role"])}"'
             f' data-status="{escape(message["status"])}">'
             f'<div class="mna-chat-sender"><b>{escape(message["sender"])}</b></div>'
-            f'<div class="mna-chat-text">{escape(message["text"])}</div>'
+            f'<div class="mna-chat-text">{escape(message["text"])}{image_html(message)}</div>'
             + (f'<div class="mna-chat-error">{escape(end)}</div>' if end else "")
             + "</div>"
         )

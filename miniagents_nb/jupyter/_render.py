@@ -25,6 +25,7 @@ __all__ = [
     "TREE_OPEN_DEPTH",
     "TERMINAL_STATUSES",
     "header_title",
+    "image_html",
     "mark_incomplete",
     "message_end_text",
     "preview",
@@ -207,7 +208,7 @@ def message_end_text(message: dict[str, Any]) -> str:
     return ""
 
 
-def _html_image(message: dict[str, Any]) -> str:
+def image_html(message: dict[str, Any]) -> str:
     """An image message's image (a checked `data:` URL, see `_images.py`; "" for any other message)."""
     image = message.get("image")
     if not image or not is_shown_image_source(str(image.get("src", ""))):
@@ -224,7 +225,7 @@ def _html_message(message: dict[str, Any], labelled: bool, index: int) -> str:
     end = message_end_text(message)
     return (
         f'<div class="mna-message mna-status-{_esc(message["status"])}" data-index="{index}">{sender}'
-        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}{_html_image(message)}</div>'
+        f'<div class="mna-message-text">{_esc(_capped(message["text"]))}{image_html(message)}</div>'
         + (f'<div class="mna-message-error">{_esc(end)}</div>' if end else "")
         + "</div>"
     )

@@ -187,12 +187,22 @@ async def painter(ctx: InteractionContext) -> None:
     ctx.reply(ImageMessage.from_bytes(base64.b64decode("PNG_BASE64"), "image/png", content="Two bars."))
     await gate.wait()
     ctx.reply("That was the chart.")
+
+
+@miniagent
+async def chart_bot(ctx: InteractionContext) -> None:
+    ctx.reply(ImageMessage.from_bytes(base64.b64decode("PNG_BASE64"), "image/png", content="The chart."))
 """
 
 
 def test_a_live_view_draws_an_image_message(lab: LabPage) -> None:
     png = base64.b64encode((REPO_ROOT / "notebooks" / "images" / "landmark_heights.png").read_bytes()).decode()
-    cells = ["%load_ext miniagents_nb", PAINTER_CELL.replace("PNG_BASE64", png), "show(painter.trigger())"]
+    cells = [
+        "%load_ext miniagents_nb",
+        PAINTER_CELL.replace("PNG_BASE64", png),
+        "show(painter.trigger())",
+        "%%chat chart_bot\nShow me the chart.",
+    ]
     lab.open_notebook(cells, "live-image.ipynb")
     lab.run_all(timeout=60)
     live = ".jp-Cell:nth-child(3) .mna-view:not(.mna-static)"
@@ -203,6 +213,11 @@ def test_a_live_view_draws_an_image_message(lab: LabPage) -> None:
     static = ".jp-Cell:nth-child(3) .mna-view.mna-static"
     lab.wait_for_text(f"{static} .mna-message-text", "That was the chart.", timeout=30)
     _wait_for_image(lab, f"{static} img.mna-message-image")
+    # a %%chat transcript draws an image message too (static/user_agent.js, and its saved form)
+    chat_image = ".jp-Cell:nth-child(4) .mna-chat .mna-chat-text img.mna-message-image"
+    _wait_for_image(lab, chat_image)
+    assert "The chart." in lab.texts(".jp-Cell:nth-child(4) .mna-chat .mna-chat-text")[-1]
     lab.use_theme("dark")
     lab.screenshot("tools-live-image-final-dark", cell=2, output_only=True)
+    lab.screenshot("tools-chat-image-dark", cell=3, output_only=True)
     lab.use_theme("light")

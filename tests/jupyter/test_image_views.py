@@ -11,6 +11,7 @@ from typing import Any
 
 from miniagents_nb import InteractionContext, MiniAgents, miniagent
 from miniagents_nb.ext.llms import FakeLLMAgent, ToolCall, tool
+from miniagents_nb.jupyter._chat_model import ChatModel, render_chat_html
 from miniagents_nb.jupyter._images import MAX_SHOWN_IMAGE_CHARS, image_state, is_shown_image_source
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
 from miniagents_nb.jupyter._render import render_html, render_text
@@ -131,3 +132,19 @@ async def test_the_details_of_a_reply_with_tool_images_name_them_without_their_b
     fields = dict(llm_details["replies"][0]["fields"])
     assert "images=(A chart)" in fields["tool_calls"]
     assert PNG_B64 not in repr(details)
+
+
+async def test_a_chat_transcript_shows_an_image_message_as_its_image() -> None:
+    model = ChatModel(title="Chat", greeting="", placeholder="", user_label="YOU", tracker=None, takes_input=False)
+    async with MiniAgents():
+        reply = painter.trigger()
+        async for promise in reply:
+            model.add_incoming(promise)
+        await reply
+    delta: dict[str, Any] = model.collect() or {}
+    ended = {index: update for index, update in delta["end"]}
+    assert ended[1]["image"] == {"src": PNG_SOURCE, "alt": "A chart"}  # the widget draws it (user_agent.js)
+    assert all("image" not in update for index, update in ended.items() if index != 1)
+    page = render_chat_html(model.snapshot())
+    assert sources(page) == [PNG_SOURCE]  # the saved transcript too, and none of the hostile ones
+    assert "<script>" not in page

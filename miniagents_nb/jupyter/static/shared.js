@@ -108,3 +108,15 @@ function messageEndText(message) {
   if (message.status === "cancelled") return "cancelled";
   return "";
 }
+
+// An image message's image: only a base64 data: URL of a raster type (_images.py decides, this checks again).
+const IMAGE_SOURCE = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]*={0,2}$/;
+
+// `parts.body` is the element the image goes under (the message's text box); shown once per message.
+function showImage(parts, image) {
+  if (!image || parts.image || !IMAGE_SOURCE.test(image.src ?? "")) return;
+  parts.image = h("img", "mna-message-image");
+  parts.image.alt = image.alt ?? "";
+  parts.image.src = image.src;
+  parts.body.appendChild(parts.image);
+}

@@ -39,7 +39,7 @@ function messageView(message, index) {
   el.appendChild(body);
   const error = h("div", "mna-chat-error");
   el.appendChild(error);
-  const parts = { el, text, error };
+  const parts = { el, body, text, error };
   endMessage(parts, message);
   return parts;
 }
@@ -47,6 +47,7 @@ function messageView(message, index) {
 function endMessage(parts, message) {
   parts.el.dataset.status = message.status;
   parts.error.textContent = messageEndText(message);
+  showImage(parts, message.image); // an image message (e.g. a chart an agent answers with) shows its image
 }
 
 function render({ model, el }) {

@@ -66,20 +66,9 @@ function messageView(message, labelled, index) {
   el.appendChild(body);
   const error = h("div", "mna-message-error");
   el.appendChild(error);
-  const parts = { el, text, error };
+  const parts = { el, body, text, error };
   endMessage(parts, message);
   return parts;
-}
-
-// An image message's image: only a base64 data: URL of a raster type (_images.py decides, this checks again).
-const IMAGE_SOURCE = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]*={0,2}$/;
-
-function showImage(parts, image) {
-  if (!image || parts.image || !IMAGE_SOURCE.test(image.src ?? "")) return;
-  parts.image = h("img", "mna-message-image");
-  parts.image.alt = image.alt ?? "";
-  parts.image.src = image.src;
-  parts.text.parentNode.appendChild(parts.image);
 }
 
 function endMessage(parts, message) {
