@@ -33,6 +33,7 @@ __all__ = [
     "fresh",
     "next_or_end",
     "run_script",
+    "unwritable_directory",
     "switches",
     "texts",
 ]
@@ -127,3 +128,14 @@ def run_script(
     except subprocess.TimeoutExpired as expired:
         output = expired.stdout
     pytest.fail(f"The script hung (no end after {timeout} s). Its output so far: {output!r}")
+
+
+def unwritable_directory(tmp_path: Path) -> Path:
+    """A directory nobody can create files in: read-only for a normal user; under /proc for root (who may write
+    anywhere else)."""
+    directory = tmp_path / "read-only"
+    directory.mkdir()
+    directory.chmod(0o500)
+    if not os.access(directory, os.W_OK):
+        return directory
+    return Path("/proc/miniagents-nb-no-such-directory")

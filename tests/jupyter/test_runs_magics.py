@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from support import unwritable_directory
 
 from miniagents_nb.jupyter import current_session
 from miniagents_nb.runs import RunStore
@@ -203,20 +204,10 @@ def test_a_cell_recorded_by_the_notebook_replays_under_the_replay_switch(
     assert ok(ip, "print(again == first, str(again[0]))").stdout == "True recorded words\n"
 
 
-def _unwritable(tmp_path: Path) -> Path:
-    """A directory nobody can create files in: read-only for a normal user; under /proc for root."""
-    directory = tmp_path / "read-only"
-    directory.mkdir()
-    directory.chmod(0o500)
-    if not os.access(directory, os.W_OK):
-        return directory
-    return Path("/proc/miniagents-nb-no-such-directory")
-
-
 @pytest.mark.parametrize("where", ["read-only directory", "path under a file"])
 def test_a_store_that_cannot_be_written_warns_once_and_the_cells_work(load: Loader, tmp_path: Path, where: str) -> None:
     if where == "read-only directory":
-        path = _unwritable(tmp_path) / "runs.sqlite"
+        path = unwritable_directory(tmp_path) / "runs.sqlite"
     else:
         (tmp_path / "a-file").write_text("not a directory")
         path = tmp_path / "a-file" / "runs.sqlite"

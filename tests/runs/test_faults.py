@@ -4,7 +4,6 @@ a process killed mid-run leaves its run marked incomplete; two processes write o
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import unwritable_directory
 
 from miniagents_nb import MiniAgents
 from miniagents_nb.errors import RunStoreError, UnknownRunError
@@ -33,16 +33,6 @@ async def run_twice(store: RunStore) -> None:
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.name == "miniagents_nb.runs"]
-
-
-def unwritable_directory(tmp_path: Path) -> Path:
-    """A directory nobody can create files in: read-only for a normal user; under /proc for root."""
-    directory = tmp_path / "read-only"
-    directory.mkdir()
-    directory.chmod(0o500)
-    if not os.access(directory, os.W_OK):
-        return directory
-    return Path("/proc/miniagents-nb-no-such-directory")
 
 
 @pytest.mark.parametrize("where", ["read-only directory", "path under a file"])
