@@ -306,6 +306,65 @@ def test_anything_containing_a_set_or_an_arbitrary_object_is_not_freezable(value
     assert "`f_bad" in message or "f_poisoned`" in message
 
 
+def same_message(made: TextMessage, validated: TextMessage) -> None:
+    """Everything one can read of a message, compared (the replied string's message is built without validation)."""
+    assert type(made) is type(validated)
+    assert made == validated
+    assert made.__dict__ == validated.__dict__
+    assert list(made.__dict__) == list(validated.__dict__)
+    assert made.model_fields_set == validated.model_fields_set
+    assert made.model_extra == validated.model_extra
+    assert made.__pydantic_private__ == validated.__pydantic_private__
+    assert made.model_dump() == validated.model_dump()
+    assert made.hash_key == validated.hash_key
+    assert (repr(made), str(made), hash(made)) == (repr(validated), str(validated), hash(validated))
+
+
+@PROPERTY_SETTINGS
+@given(texts=st.lists(st.text(), max_size=4), streamed=st.booleans())
+def test_a_replied_string_is_the_text_message_validation_builds(texts: list[str], streamed: bool) -> None:
+    @miniagent
+    async def replier(ctx: Any) -> None:
+        for text in texts:
+            if streamed:
+                ctx.reply(TextMessage.promise(message_token_streamer=tokens_of(text)))
+            else:
+                ctx.reply(text)
+
+    async def main() -> tuple[Message, ...]:
+        async with MiniAgents():
+            return await replier.trigger()
+
+    messages = asyncio.run(main())
+    assert len(messages) == len(texts)
+    for message, text in zip(messages, texts, strict=True):
+        same_message(message, TextMessage(text))  # type: ignore[arg-type]
+
+
+def tokens_of(text: str) -> Callable[[dict[str, Any]], AsyncIterator[str]]:
+    async def stream(_aux: dict[str, Any]) -> AsyncIterator[str]:
+        for index in range(0, len(text), 3):
+            yield text[index : index + 3]
+
+    return stream
+
+
+def test_a_replied_string_with_a_lone_surrogate_is_refused_like_a_validated_one() -> None:
+    @miniagent
+    async def replier(ctx: Any) -> None:
+        ctx.reply("ok \ud800")
+
+    async def main() -> None:
+        async with MiniAgents():
+            await replier.trigger()
+
+    with pytest.raises(NotFreezableError) as from_reply:
+        asyncio.run(main())
+    with pytest.raises(NotFreezableError) as from_constructor:
+        TextMessage("ok \ud800")
+    assert type(from_reply.value) is type(from_constructor.value)
+
+
 async def test_out_of_order_reply_overtakes_a_blocked_ordered_one() -> None:
     """A concrete anchor for the property above: out-of-order really can jump ahead (the property is not vacuous)."""
     gate = asyncio.Event()

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, model_validator
 
 from miniagents_nb.errors import AppenderNotOpenError, InvalidArgumentsError, MessageTypeError
 from miniagents_nb.messages.hints import message_promise_repr
 from miniagents_nb.messages.tokens import MessageTokenAppender, MessageTokenStreamer, TextToken, Token
-from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.ext.frozen import Frozen, cached_field, canonical_json_value, to_json_compatible
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
-from miniagents_nb.promising.streamed import FinishedPieceStream, PieceStream, StreamAppender, StreamedPromise
+from miniagents_nb.promising.streamed import StreamAppender, StreamedPromise
 
 __all__ = [
     "ErrorMessage",
@@ -179,6 +178,8 @@ class TextMessage(Message, TextToken):
             content = "".join([str(token) for token in tokens])
         skip = cls.non_metadata_fields()
         metadata = {key: value for key, value in extra_fields.items() if key not in skip and key != "class_"}
+        if cls is TextMessage and not metadata:
+            return _text_message(content)
         return cls(content=content, **metadata)
 
     @classmethod
@@ -211,6 +212,35 @@ class TextMessage(Message, TextToken):
         if self.content_template is not None:
             return self.content_template.format(**dict(self))
         return self.content or ""
+
+
+def _text_message(text: str) -> TextMessage:
+    """`TextMessage(text)` for the flattening hot path, where every replied string becomes one.
+
+    It is the very object validation would build (same fields, field set and extras), made without running
+    pydantic's validators, which cost most of a short reply. Only ASCII text takes this way: other text is validated,
+    which refuses lone surrogates.
+    """
+    if not text.isascii():
+        return TextMessage(text)
+    message = _new_text_message(TextMessage)
+    fields = _TEXT_FIELDS.copy()
+    fields["content"] = text
+    _set_slot(message, "__dict__", fields)
+    _set_slot(message, "__pydantic_fields_set__", _TEXT_FIELD_NAMES)
+    _set_slot(message, "__pydantic_extra__", {})
+    _set_slot(message, "__pydantic_private__", None)
+    return message
+
+
+_new_text_message = object.__new__
+_set_slot = object.__setattr__
+_TEXT_TEMPLATE = TextMessage("")
+_TEXT_FIELDS: dict[str, Any] = dict(_TEXT_TEMPLATE.__dict__)
+_TEXT_FIELD_NAMES = _TEXT_TEMPLATE.__pydantic_fields_set__
+if _TEXT_TEMPLATE.__pydantic_extra__ or _TEXT_TEMPLATE.__pydantic_private__ is not None:  # pragma: no cover
+    raise RuntimeError("TextMessage gained extras or private attributes: update _text_message() to build them too")
+del _TEXT_TEMPLATE
 
 
 class ErrorMessage(TextMessage):
@@ -292,30 +322,6 @@ class MessagePromise(StreamedPromise[Any, Message]):
             self._aux = {}
             self._token_streamer = message_token_streamer
             super().__init__(streamer=self._stream_tokens, start_soon=start_soon)
-
-    @classmethod
-    def _prefilled(cls, message: Message, ctx: PromisingContext) -> MessagePromise:
-        """`MessagePromise(prefill_message=message)` for the flattening hot path: same object, built directly.
-
-        Flattening makes one of these per replied string or message; skipping the generic constructor (context
-        lookup, argument checks) is a measurable share of an agent call.
-        """
-        promise = cls.__new__(cls)
-        promise._ctx = ctx
-        promise._resolver_fn = None
-        promise._result = message
-        promise._error = None
-        promise._resolve_task = None
-        promise._pump_task = None
-        promise._streamer_fn = None
-        promise._stream = cast(PieceStream, FinishedPieceStream(message.message_to_tokens()))
-        promise.known_beforehand = message
-        promise.message_class = type(message)
-        promise._aux = {}
-        promise._token_streamer = None
-        if ctx.has_resolution_work():
-            ctx.notify_promise_resolved(promise, message)
-        return promise
 
     def __repr__(self) -> str:
         return message_promise_repr(self)  # says what it is and how to get the message (no address)

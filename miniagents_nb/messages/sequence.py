@@ -23,8 +23,10 @@ from miniagents_nb.messages.message import (
     MessagePromise,
     TextMessage,
     _ErrorsAsMessagePromise,
+    _text_message,
     error_to_text,
 )
+from miniagents_nb.messages.prefilled import prefilled_promise
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.sequence import FlatSequence, SequencePromise
@@ -110,7 +112,8 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
                 for piece in pieces:
                     if isinstance(piece, BaseException):
                         raise piece
-                    messages.append(await piece)
+                    message = piece._result  # most are known already (a replied string's): no coroutine to await
+                    messages.append(await piece if message is NO_VALUE else message)
             except asyncio.CancelledError:
                 raise  # maybe this awaiter being cancelled: nothing to cache
             except BaseException as error:
@@ -144,12 +147,14 @@ class SafeMessageSequencePromise(MessageSequencePromise):
     __slots__ = ()
 
 
-class MessageSequence(FlatSequence[Any, MessagePromise]):
-    """Flattens whatever is appended into one sequence of message promises (see the module docstring)."""
+class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender):
+    """Flattens whatever is appended into one sequence of message promises (see the module docstring).
 
-    __slots__ = ("_errors_as_messages", "_tracebacks_in_messages", "message_appender", "on_message")
+    It is its own `message_appender` (see `MessageSequenceAppender`).
+    """
 
-    message_appender: MessageSequenceAppender
+    __slots__ = ("_capture_errors", "_errors_as_messages", "_state", "_tracebacks_in_messages", "on_message")
+
     sequence_promise: MessageSequencePromise
 
     def __init__(
@@ -176,7 +181,13 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
         self._tracebacks_in_messages = messaging is not None and messaging.error_tracebacks_in_messages
         self.on_message: Callable[[MessagePromise], None] | None = None
         """Called with every message promise that originates in this sequence (set by observed agent calls)."""
-        self.message_appender = MessageSequenceAppender(self, bool(appender_capture_errors))
+        self._capture_errors = bool(appender_capture_errors)
+        self._state = self._NEW
+
+    @property
+    def message_appender(self) -> MessageSequenceAppender:
+        """Where items are appended: the sequence itself."""
+        return self
 
     @classmethod
     def turn_into_sequence_promise(cls, messages: Any) -> MessageSequencePromise:
@@ -230,11 +241,11 @@ class MessageSequence(FlatSequence[Any, MessagePromise]):
 
     def _flatten_ready(self, item: Any) -> None:
         if type(item) is str:
-            self._push_reply(MessagePromise._prefilled(TextMessage(item), self._ctx))
+            self._push_reply(prefilled_promise(_text_message(item), self._ctx))
         elif isinstance(item, MessagePromise):
             self._push_reply(item)
         elif isinstance(item, Message):
-            self._push_reply(MessagePromise._prefilled(item, self._ctx))
+            self._push_reply(prefilled_promise(item, self._ctx))
         elif isinstance(item, tuple):
             for element in item:
                 self._flatten_ready(element)
