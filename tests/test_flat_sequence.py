@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from miniagents_nb import FlatSequence, MessageSequence, PromisingContext
+from miniagents_nb import FlatSequence, MessageSequence, MiniAgents, PromisingContext
 from miniagents_nb.errors import FunctionNotProvidedError
 
 
@@ -107,3 +107,70 @@ async def test_message_sequence_is_the_same_engine() -> None:
         with sequence.message_appender:
             sequence.message_appender.append(["a", ["b"]])
         assert [str(message) for message in await sequence.sequence_promise] == ["a", "b"]
+
+
+def slot_values(obj: object) -> dict[str, Any]:
+    """Every slot of `obj` over its class hierarchy ("<unset>" for an empty one)."""
+    values: dict[str, Any] = {}
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name not in ("__weakref__", "__dict__"):
+                values[name] = getattr(obj, name, "<unset>")
+    return values
+
+
+def comparable(value: Any, own: dict[int, str]) -> Any:
+    """A slot value as something `==` can compare across two independently built sequences."""
+    if id(value) in own:
+        return own[id(value)]  # a reference to the sequence, its promise or its stream: compared by role
+    if hasattr(value, "__self__") and id(value.__self__) in own:
+        return (own[id(value.__self__)], value.__func__)  # a bound method of one of them
+    return value
+
+
+@pytest.mark.parametrize("errors_as_messages", [False, True])
+@pytest.mark.parametrize("start_soon", [False, True])
+async def test_an_agent_calls_sequence_is_the_one_the_constructor_makes(
+    errors_as_messages: bool, start_soon: bool
+) -> None:
+    started: list[str] = []
+    async with MiniAgents(error_tracebacks_in_messages=True) as context:
+        built = MessageSequence(
+            appender_capture_errors=True,
+            start_soon=start_soon,
+            errors_as_messages=errors_as_messages,
+            on_start=lambda: started.append("built"),
+        ).open()
+        direct = MessageSequence._open_for_call(
+            context, start_soon, errors_as_messages, lambda: started.append("direct")
+        )
+        assert type(direct) is type(built)
+        assert type(direct.sequence_promise) is type(built.sequence_promise)
+        views = []
+        for sequence in (built, direct):
+            own = {
+                id(sequence): "sequence",
+                id(sequence.sequence_promise): "promise",
+                id(sequence.output_stream): "stream",
+            }
+            view = {}
+            for role, obj in (
+                ("sequence", sequence),
+                ("promise", sequence.sequence_promise),
+                ("stream", sequence.output_stream),
+            ):
+                for name, value in slot_values(obj).items():
+                    if name != "_on_start":  # the two callbacks differ on purpose
+                        view[f"{role}.{name}"] = comparable(value, own)
+            views.append(view)
+        assert views[0] == views[1]
+        assert started == (["built", "direct"] if start_soon else [])
+        outcomes = []
+        for sequence in (built, direct):
+            sequence.append("one").append(ValueError("two")).close()
+            try:
+                outcomes.append([str(message) for message in await sequence.sequence_promise])
+            except ValueError as error:
+                outcomes.append([f"raised {error}"])
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == ("one" if errors_as_messages else "raised two")

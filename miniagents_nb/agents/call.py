@@ -9,6 +9,7 @@ monotonic timestamps), and one action, `cancel()`, safe from any thread.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -37,6 +38,7 @@ from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 __all__ = ["AgentCall", "AgentCallStatus"]
 
 _monotonic = time.monotonic
+_HAS_CANCELLING = sys.version_info >= (3, 11)  # `Task.cancelling()`
 
 
 class AgentCall:
@@ -95,21 +97,17 @@ class AgentCall:
         self._errors_as_messages = (
             self._miniagents.errors_as_messages if errors_as_messages is NO_VALUE else bool(errors_as_messages)
         )
+        miniagents = self._miniagents
         if input_messages is None:
-            self._input = self._miniagents._empty_input_sequence()  # shared: nothing to send, nothing to hold
+            self._input = miniagents._empty_input_sequence()  # shared: nothing to send, nothing to hold
         else:
-            self._input = MessageSequence(appender_capture_errors=True, start_soon=False, errors_as_messages=False)
-            self._input.message_appender.open()
+            self._input = MessageSequence._open_for_call(miniagents, False, False)
             if input_messages is not NO_VALUE:
                 self._input.append_item(input_messages)
-                self._input.message_appender.close()
-        self._reply = MessageSequence(
-            appender_capture_errors=True,
-            start_soon=start_soon,
-            errors_as_messages=self._errors_as_messages,
-            on_start=self._start_agent,
+                self._input.close()
+        self._reply = MessageSequence._open_for_call(
+            miniagents, start_soon, self._errors_as_messages, self._start_agent
         )
-        self._reply.message_appender.open()
         if self._call_id is not None:
             self._announce()
         if register:
@@ -271,68 +269,71 @@ class AgentCall:
             self._miniagents._emit(event_class(self, at))
 
     async def _arun(self) -> None:
-        try:
-            if not self._cancelled:  # cancelled after its task was made, before it ran: it has ended already
-                await self._arun_agent()
-        finally:
-            self._miniagents.forget_current_task()
-
-    async def _arun_agent(self) -> None:
+        """The agent's task: run the function, end the reply sequence, say how it went (one coroutine per call)."""
         __tracebackhide__ = True  # IPython shows the agent's own frames of a failure, not the engine's
-        agent = self.agent
-        reply_appender = self._reply.message_appender
-        ctx = InteractionContext(agent, self._input.sequence_promise, reply_appender, self._parent, self)
-        kwargs = {**agent._frozen_kwargs, **agent._non_freezable_kwargs, **self._kwargs}
-        token = _current_interaction.set(ctx)
-        error: BaseException | None = None
-        self.status = AgentCallStatus.RUNNING
-        self.started_at = _monotonic()
-        if self._call_id is not None:
-            self._miniagents._emit(AgentCallStarted(self, self.started_at))
+        miniagents = self._miniagents
         try:
-            func: Any = agent.wrapped_func_or_class
-            if isinstance(func, type):
-                await func(ctx=ctx, **kwargs)()  # keyword-only, so pydantic-model agents work too
+            if self._cancelled:  # cancelled after its task was made, before it ran: it has ended already
+                return
+            agent = self.agent
+            reply_appender = self._reply
+            ctx = InteractionContext(
+                agent, self._input.sequence_promise, reply_appender, self._parent, self, miniagents
+            )
+            kwargs = {**agent._frozen_kwargs, **agent._non_freezable_kwargs, **self._kwargs}
+            token = _current_interaction.set(ctx)
+            error: BaseException | None = None
+            self.status = AgentCallStatus.RUNNING
+            self.started_at = _monotonic()
+            if self._call_id is not None:
+                miniagents._emit(AgentCallStarted(self, self.started_at))
+            try:
+                func: Any = agent.wrapped_func_or_class
+                if isinstance(func, type):
+                    await func(ctx=ctx, **kwargs)()  # keyword-only, so pydantic-model agents work too
+                else:
+                    await func(ctx, **kwargs)
+            except BaseException as raised:  # delivered to consumers at its position, interrupts included
+                error = raised
+            try:
+                persist = self._await_reply_persistence()
+                if ctx._needs_finalizing(persist):  # most agents leave nothing to wait for: no coroutine then
+                    await ctx._afinalize(persist)
+            except BaseException as raised:
+                error = error or raised
+            try:
+                if isinstance(error, Exception):  # logged while this agent's context is current: the trace names it
+                    miniagents.log_error_once(
+                        error,
+                        f"AN ERROR OCCURRED IN AGENT {agent.alias} (agent trace: {display_trace(ctx.get_agent_trace())})",
+                        fake_log=self._errors_as_messages,
+                    )
+            finally:
+                _current_interaction.reset(token)
+            if error is None:
+                reply_appender.close()
+                # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
+                task = self._task
+                if _HAS_CANCELLING and task is not None and task.cancelling():  # type: ignore[attr-defined,unused-ignore]
+                    self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+                else:
+                    self._end(AgentCallStatus.FINISHED, AgentCallFinished)
             else:
-                await func(ctx, **kwargs)
-        except BaseException as raised:  # delivered to consumers at its position, interrupts included
-            error = raised
-        try:
-            await ctx._afinalize(self._await_reply_persistence())
-        except BaseException as raised:
-            error = error or raised
-        try:
-            if isinstance(error, Exception):  # logged while this agent's context is current: the trace names it
-                self._miniagents.log_error_once(
-                    error,
-                    f"AN ERROR OCCURRED IN AGENT {agent.alias} (agent trace: {display_trace(ctx.get_agent_trace())})",
-                    fake_log=self._errors_as_messages,
-                )
-        finally:
-            _current_interaction.reset(token)
-        if error is None:
-            reply_appender.close()
-            # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
-            task = self._task
-            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-            if cancelling is not None and cancelling():
-                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
-            else:
-                self._end(AgentCallStatus.FINISHED, AgentCallFinished)
-        else:
-            reply_appender.close(error)
+                reply_appender.close(error)
+                if isinstance(error, asyncio.CancelledError):
+                    self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+                else:
+                    self.error = error
+                    self.status = AgentCallStatus.FAILED
+                    self.ended_at = at = _monotonic()
+                    if self._call_id is not None:
+                        miniagents._emit(AgentCallFailed(self, at, error))
+            if miniagents.has_resolution_work():
+                await self._arecord_nodes()
             if isinstance(error, asyncio.CancelledError):
-                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
-            else:
-                self.error = error
-                self.status = AgentCallStatus.FAILED
-                self.ended_at = at = _monotonic()
-                if self._call_id is not None:
-                    self._miniagents._emit(AgentCallFailed(self, at, error))
-        if self._miniagents.has_resolution_work():
-            await self._arecord_nodes()
-        if isinstance(error, asyncio.CancelledError):
-            raise error
+                raise error
+        finally:
+            miniagents.forget_current_task()
 
     def _await_reply_persistence(self) -> bool:
         value = self.agent.await_reply_persistence

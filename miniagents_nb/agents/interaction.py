@@ -71,11 +71,12 @@ class InteractionContext:
         reply_streamer: MessageSequenceAppender,
         parent: InteractionContext | None = None,
         call: ObservedCall | None = None,
+        miniagents: MiniAgents | None = None,
     ) -> None:
         self.this_agent = this_agent
         self._call = call
         self.message_promises = message_promises
-        self.miniagents = MiniAgents.get_current()
+        self.miniagents = MiniAgents.get_current() if miniagents is None else miniagents
         self.parent = parent
         self._reply_appender = reply_streamer
         self._awaitables: list[Awaitable[Any]] | None = None  # both created on demand
@@ -142,6 +143,14 @@ class InteractionContext:
         if make_sure_to_wait:
             await self.await_now()
         self._reply_appender.close()
+
+    def _needs_finalizing(self, await_reply_persistence: bool) -> bool:
+        """Whether `_afinalize` has anything to do (unfinished child calls, awaitables, replies to persist)."""
+        return (
+            self._child_calls is not None
+            or bool(self._awaitables)
+            or (await_reply_persistence and self._reply_appender.is_open and self.miniagents._persists())
+        )
 
     async def _afinalize(self, await_reply_persistence: bool) -> None:
         for call in self._child_calls or ():

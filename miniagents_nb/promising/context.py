@@ -25,6 +25,7 @@ from miniagents_nb.errors import (
     WrongActiveContextError,
 )
 from miniagents_nb.promising.environment import in_ipython, in_ipython_kernel
+from miniagents_nb.promising.gc_tuning import hold_gc_tuning, release_gc_tuning, tune_gc_by_default
 from miniagents_nb.promising.loops import loop_blocked
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.worker_thread import run_in_worker_thread
@@ -132,8 +133,12 @@ class PromisingContext:
         logger: logging.Logger | None = None,
         log_level_for_errors: int = logging.ERROR,
         on_promise_resolved: PromiseResolvedEventHandler | Iterable[PromiseResolvedEventHandler] = (),
+        tune_gc: bool | Sentinel = NO_VALUE,
     ) -> None:
         self.parent_ctx: PromisingContext | None = _current_context.get()
+        self.tune_gc = tune_gc_by_default() if tune_gc is NO_VALUE else bool(tune_gc)
+        """Whether the garbage collector's first threshold is raised while active (`miniagents_nb.promising.gc_tuning`)."""
+        self._holds_gc_tuning = False
         self.start_everything_soon_by_default = start_everything_soon_by_default
         self.appenders_capture_errors_by_default = appenders_capture_errors_by_default
         self.longer_hash_keys = longer_hash_keys
@@ -332,6 +337,9 @@ class PromisingContext:
             )
         self._activation_token = _current_context.set(self)
         self._is_active = True
+        if self.tune_gc and not self._holds_gc_tuning:
+            hold_gc_tuning()
+            self._holds_gc_tuning = True
         try:
             self._home_loop = asyncio.get_running_loop()
         except RuntimeError:  # activated by hand outside any loop: wherever it is used, it is at home
@@ -369,6 +377,9 @@ class PromisingContext:
         """
         token, self._activation_token = self._activation_token, None
         self._is_active = False
+        if self._holds_gc_tuning:
+            self._holds_gc_tuning = False
+            release_gc_tuning()
         if token is None:
             return
         try:
