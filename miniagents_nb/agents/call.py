@@ -103,7 +103,7 @@ class AgentCall:
         else:
             self._input = MessageSequence._open_for_call(miniagents, False, False)
             if input_messages is not NO_VALUE:
-                self._input.append_item(input_messages)
+                self._input._append_frozen(input_messages)
                 self._input.close()
         self._reply = MessageSequence._open_for_call(
             miniagents, start_soon, self._errors_as_messages, self._start_agent
@@ -280,7 +280,8 @@ class AgentCall:
             ctx = InteractionContext(
                 agent, self._input.sequence_promise, reply_appender, self._parent, self, miniagents
             )
-            kwargs = {**agent._frozen_kwargs, **agent._non_freezable_kwargs, **self._kwargs}
+            frozen, loose = agent._frozen_kwargs, agent._non_freezable_kwargs
+            kwargs = {**frozen, **loose, **self._kwargs} if frozen or loose else self._kwargs
             token = _current_interaction.set(ctx)
             error: BaseException | None = None
             self.status = AgentCallStatus.RUNNING
@@ -333,7 +334,7 @@ class AgentCall:
             if isinstance(error, asyncio.CancelledError):
                 raise error
         finally:
-            miniagents.forget_current_task()
+            miniagents.child_tasks.discard(self._task)  # what forget_current_task() does
 
     def _await_reply_persistence(self) -> bool:
         value = self.agent.await_reply_persistence

@@ -27,9 +27,8 @@ from miniagents_nb.messages.sequence import (
     MessageSequence,
     MessageSequencePromise,
     SafeMessageSequencePromise,
-    as_single_text_promise,
 )
-from miniagents_nb.messages.text import as_single_promise, join_messages, split_messages
+from miniagents_nb.messages.text import as_single_promise, as_single_text_promise, join_messages, split_messages
 from miniagents_nb.messages.tokens import MessageTokenAppender, MessageTokenStreamer, TextToken, Token
 
 __all__ = [

@@ -8,7 +8,7 @@ async iterables are walked. Under `errors_as_messages` a failure reaches consume
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from miniagents_nb.compat import SeedEraSequenceMethods
@@ -17,6 +17,7 @@ from miniagents_nb.messages.appender import MessageSequenceAppender
 from miniagents_nb.messages.context import MessagingContext
 from miniagents_nb.messages.freezing import freeze_message_item
 from miniagents_nb.messages.hints import sequence_promise_repr, sequence_promise_use_error
+from miniagents_nb.messages.joining import joined_text_promise
 from miniagents_nb.messages.message import (
     ErrorMessage,
     Message,
@@ -36,7 +37,6 @@ __all__ = [
     "MessageSequence",
     "MessageSequencePromise",
     "SafeMessageSequencePromise",
-    "as_single_text_promise",
 ]
 
 
@@ -107,7 +107,11 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
         """
         __tracebackhide__ = True  # a failure re-raised here is the agent's: IPython shows its frames, not these
         if self._result is NO_VALUE and self._error is None:
-            pieces = await self._aall_pieces()
+            stream = self._stream
+            while not stream.finished:  # `_aall_pieces()`, inlined: one coroutine less per awaited reply
+                await self._new_waiter()
+                stream = self._stream
+            pieces = stream.pieces
             try:
                 messages = []
                 for piece in pieces:
@@ -131,6 +135,9 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
             raise self._error
         return self._result  # type: ignore[no-any-return]
 
+    def __await__(self) -> Generator[Any, None, tuple[Message, ...]]:
+        return self.aresolve().__await__()  # a reply is rarely known when awaited: no shortcut to try first
+
     def _publishes_here(self) -> bool:
         """Whether this awaiter may publish the whole: not from another thread's loop while listeners (persistence,
         views) would be notified, since their tasks belong to the sequence's own loop (which resolves it itself)."""
@@ -139,7 +146,7 @@ class MessageSequencePromise(SequencePromise[MessagePromise, tuple[Message, ...]
     def as_single_text_promise(self, **kwargs: Any) -> MessagePromise:
         """One text message promise joining every message of the sequence (lazy: starts when consumed)."""
         kwargs["start_soon"] = False
-        return as_single_text_promise(self, **kwargs)
+        return joined_text_promise(self, **kwargs)
 
 
 class SafeMessageSequencePromise(MessageSequencePromise):
@@ -237,14 +244,27 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
 
     def append(self, piece: Any, out_of_order: bool = False) -> MessageSequence:
         """Append messages (any nesting; see `MessageSequenceAppender.append`)."""
-        if type(piece) is str and self._state == self._OPEN and (out_of_order or not self._backlog):
-            # What most replies are, flattened right here (what `append_item` would do, a few calls shorter).
-            promise = prefilled_promise(_text_message(piece), self._ctx)
+        if self._state == self._OPEN and (type(piece) is str or isinstance(piece, Message)):
+            self._append_frozen(piece, out_of_order)  # nothing to freeze
+            return self
+        return super().append(piece, out_of_order)
+
+    def _append_frozen(self, item: Any, out_of_order: bool = False) -> None:
+        """`append_item`, with what most items are (a string, a message) flattened right here, a few calls shorter."""
+        if out_of_order or not self._backlog:
+            if type(item) is str:
+                message: Message = _text_message(item)
+            elif isinstance(item, Message):
+                message = item
+            else:
+                self.append_item(item, out_of_order)
+                return
+            promise = prefilled_promise(message, self._ctx)
             if self.on_message is not None:
                 self.on_message(promise)
             self._out.push(promise)  # a known message: no errors-as-messages view needed
-            return self
-        return super().append(piece, out_of_order)
+            return
+        self.append_item(item, out_of_order)
 
     @classmethod
     def turn_into_sequence_promise(cls, messages: Any) -> MessageSequencePromise:
@@ -397,53 +417,3 @@ _new_object = object.__new__
 _NOTHING: Any = object()
 """No item: the innermost iterator ended (or failed), go on with the one around it."""
 _TUPLE_ITERATOR = type(iter(()))
-
-
-def as_single_text_promise(
-    messages: Any,
-    *,
-    delimiter: str | None = "\n\n",
-    strip_leading_newlines: bool = False,
-    reference_original_messages: bool = True,
-    start_soon: bool | None = False,
-    message_class: type[TextMessage] | None = None,
-    **known_beforehand: Any,
-) -> MessagePromise:
-    """Join every message of `messages` into one text message promise, streamed token by token.
-
-    The result collects the metadata of the joined messages (later ones win) and, with
-    `reference_original_messages`, the messages themselves as `original_messages`. `start_soon=None` inherits the
-    context's default.
-    """
-    sequence = MessageSequence.turn_into_sequence_promise(messages)
-
-    async def stream_joined(aux: dict[str, Any]) -> AsyncIterator[str]:
-        originals = []
-        first_message = True
-        async for message_promise in sequence:
-            if not first_message and delimiter:
-                yield delimiter
-            first_message = False
-            stripping = strip_leading_newlines
-            async for token in message_promise:
-                text = str(token)
-                if stripping:
-                    text = text.lstrip("\n")
-                    if not text:
-                        continue
-                    stripping = False
-                yield text
-            message = await message_promise
-            originals.append(message)
-            skip = message.non_metadata_fields()
-            for key, value in message:
-                if key not in skip and key != "class_":
-                    aux[key] = value
-        if reference_original_messages:
-            aux["original_messages"] = tuple(originals)
-
-    return (message_class or TextMessage).promise(
-        start_soon=NO_VALUE if start_soon is None else start_soon,
-        message_token_streamer=stream_joined,
-        **known_beforehand,
-    )

@@ -6,12 +6,41 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from miniagents_nb.errors import InvalidArgumentsError
+from miniagents_nb.messages.joining import joined_text_promise
 from miniagents_nb.messages.message import MessagePromise, TextMessage
-from miniagents_nb.messages.sequence import MessageSequence, MessageSequencePromise, as_single_text_promise
+from miniagents_nb.messages.sequence import MessageSequence, MessageSequencePromise
 from miniagents_nb.messages.tokens import MessageTokenAppender
 from miniagents_nb.promising.sentinels import NO_VALUE
 
 __all__ = ["as_single_promise", "as_single_text_promise", "join_messages", "split_messages"]
+
+
+def as_single_text_promise(
+    messages: Any,
+    *,
+    delimiter: str | None = "\n\n",
+    strip_leading_newlines: bool = False,
+    reference_original_messages: bool = True,
+    start_soon: bool | None = False,
+    message_class: type[TextMessage] | None = None,
+    **known_beforehand: Any,
+) -> MessagePromise:
+    """Join every message of `messages` into one text message promise, streamed token by token.
+
+    The result collects the metadata of the joined messages (later ones win) and, with
+    `reference_original_messages`, the messages themselves as `original_messages`. `start_soon=None` inherits the
+    context's default.
+    """
+    return joined_text_promise(
+        MessageSequence.turn_into_sequence_promise(messages),
+        delimiter=delimiter,
+        strip_leading_newlines=strip_leading_newlines,
+        reference_original_messages=reference_original_messages,
+        start_soon=start_soon,
+        message_class=message_class,
+        **known_beforehand,
+    )
+
 
 as_single_promise = as_single_text_promise
 """The older name of `as_single_text_promise`."""

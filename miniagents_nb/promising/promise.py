@@ -120,4 +120,7 @@ class Promise(Generic[T_co]):
         return self._result  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, T_co]:
-        return self.aresolve().__await__()
+        result = self._result
+        if result is not NO_VALUE:  # known already (most messages are): no coroutine to run
+            return result  # type: ignore[no-any-return]
+        return (yield from self.aresolve().__await__())
