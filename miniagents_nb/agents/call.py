@@ -39,6 +39,7 @@ __all__ = ["AgentCall", "AgentCallStatus"]
 
 _monotonic = time.monotonic
 _HAS_CANCELLING = sys.version_info >= (3, 11)  # `Task.cancelling()`
+_new_event = tuple.__new__  # an event is a tuple of its fields (see `miniagents_nb.agents.events`)
 
 
 class AgentCall:
@@ -119,25 +120,13 @@ class AgentCall:
                 self._miniagents._open_calls.append(self.finish)
 
     def _announce(self) -> None:
-        miniagents = self._miniagents
-        reply = self._reply
+        # The reply sequence tells this call of every message that originates in it, and forgets the call once it
+        # ended (see `MessageSequence._ended`): no reference cycle is left for the garbage collector.
+        self._reply.on_message = self._replied
+        self._miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
 
-        def replied(promise: MessagePromise) -> None:
-            miniagents._emit(MessageReplied(self, _monotonic(), promise))
-
-        def forget_replied() -> None:
-            # `replied` holds this call, which holds its reply sequence, which holds `replied`: a reference cycle
-            # that only the garbage collector would free, for every observed call (the cost of observing a big
-            # fan-out was mostly that). Once the replies ended no more can come, so the cycle goes.
-            reply.on_message = None
-            if previous is not None:
-                previous()
-
-        out = reply.output_stream
-        previous = out.on_finish
-        reply.on_message = replied
-        out.on_finish = forget_replied
-        miniagents._emit(AgentCallQueued(self, self.queued_at))
+    def _replied(self, promise: MessagePromise) -> None:
+        self._miniagents._emit(_new_event(MessageReplied, (self, _monotonic(), promise)))
 
     # --- what observers read -------------------------------------------------------------------------------------
 
@@ -260,13 +249,13 @@ class AgentCall:
         self.status = AgentCallStatus.FAILED
         self.ended_at = at = _monotonic()
         if self._call_id is not None:
-            self._miniagents._emit(AgentCallFailed(self, at, error))
+            self._miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
 
     def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
         self.status = status
         self.ended_at = at = _monotonic()
         if self._call_id is not None:
-            self._miniagents._emit(event_class(self, at))
+            self._miniagents._emit(_new_event(event_class, (self, at)))
 
     async def _arun(self) -> None:
         """The agent's task: run the function, end the reply sequence, say how it went (one coroutine per call)."""
@@ -287,7 +276,7 @@ class AgentCall:
             self.status = AgentCallStatus.RUNNING
             self.started_at = _monotonic()
             if self._call_id is not None:
-                miniagents._emit(AgentCallStarted(self, self.started_at))
+                miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
             try:
                 func: Any = agent.wrapped_func_or_class
                 if isinstance(func, type):
@@ -328,7 +317,7 @@ class AgentCall:
                     self.status = AgentCallStatus.FAILED
                     self.ended_at = at = _monotonic()
                     if self._call_id is not None:
-                        miniagents._emit(AgentCallFailed(self, at, error))
+                        miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
             if miniagents.has_resolution_work():
                 await self._arecord_nodes()
             if isinstance(error, asyncio.CancelledError):

@@ -39,6 +39,10 @@ def _handlers(value: Any) -> list[Any]:
     return list(value)
 
 
+_observers_version = 0
+"""Bumped whenever the observers of any context change (each context caches the observers up its chain)."""
+
+
 class MiniAgents(MessagingContext, SeedEraContextNames):
     """The context agents run in: `MiniAgents().run(main())`, `await MiniAgents().arun(main())` or
     `async with MiniAgents(): ...`. Leaving it waits for every agent still running in the background.
@@ -85,6 +89,9 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self._open_calls: list[Callable[[], object]] = []  # `finish` of each call left open at the top level
         self._observers: tuple[Observer, ...] = ()
         """Replaced, never changed in place: an event walks it without copying, even if an observer unsubscribes."""
+        self._watchers: tuple[tuple[Observer, MiniAgents], ...] = ()
+        """The observers of this context and its ancestors, each with its context, as of `_watchers_version`."""
+        self._watchers_version = -1
         self._empty_input: MessageSequence | None = None
         self._call_count = 0
         self.recorder = recorder_for(record_to)
@@ -223,43 +230,52 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
 
         Returns a function that unsubscribes. See `miniagents_nb.events` for the events.
         """
+        global _observers_version
         if not callable(observer):
             raise HandlerDefinitionError(f"An observer must be callable, got {type(observer).__name__}.")
         self._observers = (*self._observers, observer)
+        _observers_version += 1
 
         def unsubscribe() -> None:
+            global _observers_version
             if observer in self._observers:
                 observers = list(self._observers)
                 observers.remove(observer)
                 self._observers = tuple(observers)
+                _observers_version += 1
 
         return unsubscribe
 
+    def _current_watchers(self) -> tuple[tuple[Observer, MiniAgents], ...]:
+        """Every observer up the chain of contexts (cached until any context's observers change)."""
+        if self._watchers_version != _observers_version:
+            watchers: list[tuple[Observer, MiniAgents]] = []
+            ctx: PromisingContext | None = self
+            while ctx is not None:
+                if isinstance(ctx, MiniAgents):
+                    watchers.extend((observer, ctx) for observer in ctx._observers)
+                ctx = ctx.parent_ctx
+            self._watchers = tuple(watchers)
+            self._watchers_version = _observers_version
+        return self._watchers
+
     def _observed(self) -> bool:
-        ctx: PromisingContext | None = self
-        while ctx is not None:
-            if isinstance(ctx, MiniAgents) and ctx._observers:
-                return True
-            ctx = ctx.parent_ctx
-        return False
+        return bool(self._current_watchers())
 
     def _new_call_id(self) -> int:
         self._call_count += 1
         return self._call_count
 
     def _emit(self, event: MiniAgentsEvent) -> None:
-        ctx: PromisingContext | None = self
-        while ctx is not None:
-            if isinstance(ctx, MiniAgents):
-                for observer in ctx._observers:
-                    try:
-                        observer(event)
-                    except (KeyboardInterrupt, SystemExit):
-                        raise
-                    except BaseException as error:  # an observer must never break the agents it watches, not even
-                        # with a `CancelledError` or a `GeneratorExit`: it runs in the agent's own task
-                        ctx.log_error_once(error, f"AN OBSERVER FAILED ON {type(event).__name__}")
-            ctx = ctx.parent_ctx
+        watchers = self._watchers if self._watchers_version == _observers_version else self._current_watchers()
+        for observer, ctx in watchers:
+            try:
+                observer(event)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as error:  # an observer must never break the agents it watches, not even with a
+                # `CancelledError` or a `GeneratorExit`: it runs in the agent's own task
+                ctx.log_error_once(error, f"AN OBSERVER FAILED ON {type(event).__name__}")
 
     # --- running -------------------------------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from typing_extensions import Self
 
 from miniagents_nb.agents.definition import AgentDefinition
 from miniagents_nb.messages import MessagePromise, MessageSequencePromise, MessagingContext
@@ -109,13 +110,47 @@ class ObservedCall(Protocol):
         """Cancel the call's agent (running or not started yet); False if it had already ended."""
 
 
-@dataclass(frozen=True, slots=True)
-class MiniAgentsEvent:
-    """Base of every event: which call it is about, and when it happened."""
+class MiniAgentsEvent(tuple[Any, ...]):
+    """Base of every event: which call it is about, and when it happened.
 
-    call: ObservedCall = field(repr=False)
-    at: float = field(repr=False)
-    """`time.monotonic()` when it happened."""
+    An event is an immutable tuple of its fields (`call`, `at`, then the event's own), read by name. Events are made
+    per call and per replied message whenever someone observes, so they are tuples: the engine builds one with a
+    single `tuple.__new__`, a fraction of what a frozen dataclass costs. Two events are equal when they are of the
+    same class with the same fields.
+    """
+
+    __slots__ = ()
+
+    _fields: ClassVar[tuple[str, ...]] = ("call", "at")
+    __match_args__: ClassVar[tuple[str, ...]] = ("call", "at")
+
+    def __new__(cls, call: ObservedCall, at: float) -> Self:
+        return tuple.__new__(cls, (call, at))
+
+    @property
+    def call(self) -> ObservedCall:
+        """The call the event is about."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def at(self) -> float:
+        """`time.monotonic()` when it happened."""
+        return self[1]  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        own = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields[2:], self[2:], strict=True))
+        return f"{type(self).__name__}({own})"  # the call and the time are left out: they are no one's business here
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), tuple(self))
 
     @property
     def call_id(self) -> int:
@@ -136,14 +171,16 @@ class MiniAgentsEvent:
         return None if parent is None else parent.call_id
 
 
-@dataclass(frozen=True, slots=True)
 class AgentCallEvent(MiniAgentsEvent):
     """Something happened to one agent call."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class AgentCallQueued(AgentCallEvent):
     """The call exists; its agent has not started yet (it starts at the next task switch, or when consumed)."""
+
+    __slots__ = ()
 
     @property
     def reply_sequence(self) -> MessageSequencePromise:
@@ -161,33 +198,59 @@ class AgentCallQueued(AgentCallEvent):
         return self.call.kwargs
 
 
-@dataclass(frozen=True, slots=True)
 class AgentCallStarted(AgentCallEvent):
     """The agent function began running."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class AgentCallFinished(AgentCallEvent):
     """The agent function returned (its reply sequence may still wait for nested replies)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class AgentCallFailed(AgentCallEvent):
     """The agent function raised; the error is also delivered in its reply sequence, at its position."""
 
-    error: BaseException
+    __slots__ = ()
+
+    _fields = ("call", "at", "error")
+    __match_args__ = ("call", "at", "error")
+
+    def __new__(cls, call: ObservedCall, at: float, error: BaseException) -> Self:
+        return tuple.__new__(cls, (call, at, error))
+
+    @property
+    def error(self) -> BaseException:
+        """What the agent function raised."""
+        return self[2]  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True, slots=True)
 class AgentCallCancelled(AgentCallEvent):
     """The agent's task was cancelled (e.g. a kernel interrupt), or the call was cancelled before it started."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
+
 class MessageReplied(MiniAgentsEvent):
     """The call's agent replied with this message (possibly still streaming its tokens)."""
 
-    message_promise: MessagePromise = field(repr=False)
+    __slots__ = ()
+
+    _fields = ("call", "at", "message_promise")
+    __match_args__ = ("call", "at", "message_promise")
+
+    def __new__(cls, call: ObservedCall, at: float, message_promise: MessagePromise) -> Self:
+        return tuple.__new__(cls, (call, at, message_promise))
+
+    @property
+    def message_promise(self) -> MessagePromise:
+        """The replied message's promise (replayable: follow its tokens, then read the message)."""
+        return self[2]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return "MessageReplied()"  # a promise's repr is a sentence, not a value
 
 
 Observer = Callable[[MiniAgentsEvent], None]

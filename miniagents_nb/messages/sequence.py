@@ -266,6 +266,10 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
             return
         self.append_item(item, out_of_order)
 
+    def _ended(self) -> None:
+        super()._ended()
+        self.on_message = None  # no message can originate here any more; the observer (a call) may go
+
     @classmethod
     def turn_into_sequence_promise(cls, messages: Any) -> MessageSequencePromise:
         """`messages` as a sequence promise (returned unchanged if it is one already)."""

@@ -160,9 +160,12 @@ class FlatSequence(Generic[IN, OUT]):
             and not self._walking
         ):
             self._out.finish()
-            # An ended sequence has nothing left to start: its promise lets go of it, so the two (which hold each
-            # other) need no garbage collector to be freed once nobody holds the sequence any more.
-            self.sequence_promise._sequence = None
+            self._ended()
+
+    def _ended(self) -> None:
+        """The outputs ended. An ended sequence has nothing left to start: its promise lets go of it, so the two
+        (which hold each other) need no garbage collector to be freed once nobody holds the sequence any more."""
+        self.sequence_promise._sequence = None
 
     # --- appending -----------------------------------------------------------------------------------------------
 

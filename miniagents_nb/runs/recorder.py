@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from miniagents_nb.agents.events import (
     AgentCallCancelled,
@@ -124,8 +125,8 @@ class StoreRecording:
         self._streams: list[_Stream] = []
         self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
         self._facts = Facts()
-        self._call_runs: dict[int, RunRef] = {}
-        self._positions: dict[int, int] = {}
+        self._calls: dict[int, list[Any]] = {}
+        """Per observed call: `[its run, how many messages it replied so far]`."""
         self._streaming: set[int] = set()
         """Calls that replied a stream and have not ended: their reply lists are always compared by the writer."""
         self._run: RunRef | None = None
@@ -134,16 +135,25 @@ class StoreRecording:
         self._handle: asyncio.TimerHandle | None = None
         self._slow = False
         self.closed = False
+        self._handlers: dict[type, Callable[[MiniAgentsEvent], None]] = {
+            AgentCallQueued: self._queued,
+            AgentCallStarted: self._started,
+            MessageReplied: self._replied,
+            AgentCallFinished: self._ended,
+            AgentCallFailed: self._ended,
+            AgentCallCancelled: self._ended,
+        }
 
     # --- the observer -------------------------------------------------------------------------------------------
 
     def observe(self, event: MiniAgentsEvent) -> None:
         """Note the event's facts as plain values (neither the event nor its call is kept alive); the next tick hands
         them to the writer. Streams still open and lists still filling are looked at again at each tick."""
-        if self.closed or not self.writer.accepting:
+        handler = self._handlers.get(type(event))  # none once closed (and for events of newer layers)
+        if handler is None:
             return
         try:
-            self._dispatch(event)
+            handler(event)  # (after a writer fault, what is noted is dropped at the next tick)
         except Exception as error:  # a recorder must never break the agents
             self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
 
@@ -197,70 +207,86 @@ class StoreRecording:
             self._take_lists(final)
         self._hand_over()
 
-    def _dispatch(self, event: MiniAgentsEvent) -> None:
-        call = event.call
+    # --- one handler per event type (an event is a tuple: `call, at, ...`) ---------------------------------------
+
+    def _queued(self, event: MiniAgentsEvent) -> None:
+        call = event[0]
         call_id = call.call_id or 0
-        kind = type(event)
         if self._handle is None:  # what is observed now is handed to the writer at the next tick
             self._schedule(self._interval)
-        if kind is AgentCallQueued:
-            parent = call.parent
-            parent_id = None if parent is None else parent.call_id
-            run = self._call_runs.get(parent_id) if parent_id is not None else None
-            if run is None:
-                run = self._run_for(requested_run.get())
-            self._call_runs[call_id] = run
-            at = call.queued_at
-            self._facts.calls.extend((run.key, call_id, parent_id, call.agent, call.kwargs, at, wall_clock(at)))
+        parent = call.parent
+        parent_id = None if parent is None else parent.call_id
+        caller = self._calls.get(parent_id) if parent_id is not None else None
+        run = self._run_for(requested_run.get()) if caller is None else caller[0]
+        self._calls[call_id] = [run, 0]
+        at = call.queued_at
+        self._facts.calls.extend((run.key, call_id, parent_id, call.agent, call.kwargs, at, wall_clock(at)))
+
+    def _replied(self, event: MiniAgentsEvent) -> None:
+        call, at, message_promise = event
+        call_id = call.call_id or 0
+        noted = self._calls.get(call_id)
+        if noted is None:  # queued before this recording began
             return
-        run = self._call_runs.get(call_id)
-        if run is None:  # queued before this recording began
+        if self._handle is None:
+            self._schedule(self._interval)
+        run, position = noted
+        noted[1] = position + 1
+        promise = message_promise.original_promise
+        known = promise.known_beforehand
+        if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
+            self._facts.replied.extend((run.key, self._context, call_id, position, known, False, at, at, (), (), None))
+        else:
+            self._streams.append(_Stream(run, call_id, position, promise, at))
+            self._streaming.add(call_id)
+            self._ensure_tick()
+
+    def _started(self, event: MiniAgentsEvent) -> None:
+        call, at = event
+        call_id = call.call_id or 0
+        noted = self._calls.get(call_id)
+        if noted is not None:
+            if self._handle is None:
+                self._schedule(self._interval)
+            self._facts.started.extend((noted[0].key, call_id, at))
+
+    def _ended(self, event: MiniAgentsEvent) -> None:
+        call = event[0]
+        call_id = call.call_id or 0
+        noted = self._calls.get(call_id)
+        if noted is None:
             return
-        if kind is MessageReplied:
-            event = cast(MessageReplied, event)
-            position = self._positions.get(call_id, 0)
-            self._positions[call_id] = position + 1
-            promise = event.message_promise.original_promise
-            known = promise.known_beforehand
-            if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
-                self._facts.replied.extend(
-                    (run.key, self._context, call_id, position, known, False, event.at, event.at, (), (), None)
-                )
-            else:
-                self._streams.append(_Stream(run, call_id, position, promise, event.at))
-                self._streaming.add(call_id)
+        run, own = noted
+        if self._handle is None:
+            self._schedule(self._interval)
+        kind = type(event)
+        error = event[2] if kind is AgentCallFailed else None
+        status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
+        if error is not None and call.parent is None:
+            run.failed = True
+        self._facts.ended.extend((run.key, call_id, status, event[1], error))
+        replies = call.reply_sequence_promise
+        inputs = call.input_sequence_promise
+        lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
+        if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
+            lists = (("input", inputs),)
+        if call_id in self._streaming:
+            self._streaming.discard(call_id)
+            lists += (("reply", replies),)
+        elif replies.producer_ended and len(replies.pieces_so_far) == own:
+            # the reply list is just the call's own replies (whole messages, noted already), in order: the store
+            # needs no list for it, so none is built here
+            if own:
+                self._facts.lists.extend((run.key, self._context, call_id, "reply", None))
+        else:
+            lists += (("reply", replies),)
+        for role, sequence in lists:
+            entries = self._list_entries(sequence, final=False)
+            if entries is None:
+                self._lists.append((run, call_id, role, sequence))
                 self._ensure_tick()
-        elif kind is AgentCallStarted:
-            self._facts.started.extend((run.key, call_id, event.at))
-        elif kind is AgentCallFinished or kind is AgentCallFailed or kind is AgentCallCancelled:
-            error = event.error if isinstance(event, AgentCallFailed) else None
-            status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
-            if error is not None and call.parent is None:
-                run.failed = True
-            self._facts.ended.extend((run.key, call_id, status, event.at, error))
-            replies = call.reply_sequence_promise
-            own = self._positions.get(call_id, 0)
-            inputs = call.input_sequence_promise
-            lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
-            if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
-                lists = (("input", inputs),)
-            if call_id in self._streaming:
-                self._streaming.discard(call_id)
-                lists += (("reply", replies),)
-            elif replies.producer_ended and len(replies.pieces_so_far) == own:
-                # the reply list is just the call's own replies (whole messages, noted already), in order: the store
-                # needs no list for it, so none is built here
-                if own:
-                    self._facts.lists.extend((run.key, self._context, call_id, "reply", None))
-            else:
-                lists += (("reply", replies),)
-            for role, sequence in lists:
-                entries = self._list_entries(sequence, final=False)
-                if entries is None:
-                    self._lists.append((run, call_id, role, sequence))
-                    self._ensure_tick()
-                elif entries:  # an empty list is stored as no list at all
-                    self._facts.lists.extend((run.key, self._context, call_id, role, entries))
+            elif entries:  # an empty list is stored as no list at all
+                self._facts.lists.extend((run.key, self._context, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:
         still_open: list[_Stream] = []
@@ -394,6 +420,7 @@ class StoreRecording:
         if self.closed:
             return
         self.closed = True
+        self._handlers = {}  # events from now on are not noted
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -404,5 +431,4 @@ class StoreRecording:
                 self._end(run)
             self._request_runs.clear()
             self._run = None
-            self._call_runs.clear()
-            self._positions.clear()
+            self._calls.clear()
