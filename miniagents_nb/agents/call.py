@@ -46,7 +46,6 @@ class AgentCall:
     """One call of an agent: its input (which may be sent over time) and its reply sequence."""
 
     __slots__ = (
-        "_call_id",
         "_cancelled",
         "_errors_as_messages",
         "_input",
@@ -57,6 +56,7 @@ class AgentCall:
         "_reply",
         "_task",
         "agent",
+        "call_id",
         "ended_at",
         "error",
         "queued_at",
@@ -94,7 +94,9 @@ class AgentCall:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         # Only observed calls get a number (and events): unobserved ones pay nothing for the observer API.
-        self._call_id: int | None = self._miniagents._new_call_id() if self._miniagents._observed() else None
+        self.call_id: int | None = self._miniagents._new_call_id() if self._miniagents._observed() else None
+        """This call's number within its `MiniAgents` context (None unless someone observes the context); read it,
+        never set it (a plain attribute: observers read it for every event)."""
         self._errors_as_messages = (
             self._miniagents.errors_as_messages if errors_as_messages is NO_VALUE else bool(errors_as_messages)
         )
@@ -109,7 +111,7 @@ class AgentCall:
         self._reply = MessageSequence._open_for_call(
             miniagents, start_soon, self._errors_as_messages, self._start_agent
         )
-        if self._call_id is not None:
+        if self.call_id is not None:
             self._announce()
         if register:
             if self._parent is not None:
@@ -129,11 +131,6 @@ class AgentCall:
         self._miniagents._emit(_new_event(MessageReplied, (self, _monotonic(), promise)))
 
     # --- what observers read -------------------------------------------------------------------------------------
-
-    @property
-    def call_id(self) -> int | None:
-        """This call's number within its `MiniAgents` context (None unless someone observes the context)."""
-        return self._call_id
 
     @property
     def parent(self) -> ObservedCall | None:
@@ -248,13 +245,13 @@ class AgentCall:
         self.error = error
         self.status = AgentCallStatus.FAILED
         self.ended_at = at = _monotonic()
-        if self._call_id is not None:
+        if self.call_id is not None:
             self._miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
 
     def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
         self.status = status
         self.ended_at = at = _monotonic()
-        if self._call_id is not None:
+        if self.call_id is not None:
             self._miniagents._emit(_new_event(event_class, (self, at)))
 
     async def _arun(self) -> None:
@@ -275,7 +272,7 @@ class AgentCall:
             error: BaseException | None = None
             self.status = AgentCallStatus.RUNNING
             self.started_at = _monotonic()
-            if self._call_id is not None:
+            if self.call_id is not None:
                 miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
             try:
                 func: Any = agent.wrapped_func_or_class
@@ -316,7 +313,7 @@ class AgentCall:
                     self.error = error
                     self.status = AgentCallStatus.FAILED
                     self.ended_at = at = _monotonic()
-                    if self._call_id is not None:
+                    if self.call_id is not None:
                         miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
             if miniagents.has_resolution_work():
                 await self._arecord_nodes()

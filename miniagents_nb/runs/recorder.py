@@ -211,7 +211,7 @@ class StoreRecording:
 
     def _queued(self, event: MiniAgentsEvent) -> None:
         call = event[0]
-        call_id = call.call_id or 0
+        call_id = call.call_id
         if self._handle is None:  # what is observed now is handed to the writer at the next tick
             self._schedule(self._interval)
         parent = call.parent
@@ -224,7 +224,7 @@ class StoreRecording:
 
     def _replied(self, event: MiniAgentsEvent) -> None:
         call, at, message_promise = event
-        call_id = call.call_id or 0
+        call_id = call.call_id
         noted = self._calls.get(call_id)
         if noted is None:  # queued before this recording began
             return
@@ -232,18 +232,18 @@ class StoreRecording:
             self._schedule(self._interval)
         run, position = noted
         noted[1] = position + 1
-        promise = message_promise.original_promise
-        known = promise.known_beforehand
+        known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
         if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
             self._facts.replied.extend((run.key, self._context, call_id, position, known, False, at, at, (), (), None))
         else:
+            promise = message_promise.original_promise
             self._streams.append(_Stream(run, call_id, position, promise, at))
             self._streaming.add(call_id)
             self._ensure_tick()
 
     def _started(self, event: MiniAgentsEvent) -> None:
         call, at = event
-        call_id = call.call_id or 0
+        call_id = call.call_id
         noted = self._calls.get(call_id)
         if noted is not None:
             if self._handle is None:
@@ -252,7 +252,7 @@ class StoreRecording:
 
     def _ended(self, event: MiniAgentsEvent) -> None:
         call = event[0]
-        call_id = call.call_id or 0
+        call_id = call.call_id
         noted = self._calls.get(call_id)
         if noted is None:
             return
@@ -346,6 +346,10 @@ class StoreRecording:
         for item in sequence.pieces_so_far:
             if isinstance(item, BaseException):
                 entries.append(item)
+                continue
+            known = item.known_beforehand
+            if isinstance(known, Message):  # a whole message (as most are): what `_entry_of` gives, one call less
+                entries.append(known)
                 continue
             entry = _entry_of(item.original_promise, final)
             if entry is ...:
