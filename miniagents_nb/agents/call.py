@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Mapping
+from contextvars import Token
 from types import MappingProxyType
 from typing import Any
 
@@ -255,27 +256,19 @@ class AgentCall:
             self._miniagents._emit(_new_event(event_class, (self, at)))
 
     async def _arun(self) -> None:
-        """The agent's task: run the function, end the reply sequence, say how it went (one coroutine per call)."""
+        """The agent's task: run the function, end the reply sequence, say how it went (one coroutine per call).
+
+        What happens before and after the function is in plain methods: every call's coroutine exists from the
+        moment it is triggered, and a frame with few locals keeps a big fan-out small.
+        """
         __tracebackhide__ = True  # IPython shows the agent's own frames of a failure, not the engine's
-        miniagents = self._miniagents
         try:
             if self._cancelled:  # cancelled after its task was made, before it ran: it has ended already
                 return
-            agent = self.agent
-            reply_appender = self._reply
-            ctx = InteractionContext(
-                agent, self._input.sequence_promise, reply_appender, self._parent, self, miniagents
-            )
-            frozen, loose = agent._frozen_kwargs, agent._non_freezable_kwargs
-            kwargs = {**frozen, **loose, **self._kwargs} if frozen or loose else self._kwargs
-            token = _current_interaction.set(ctx)
+            ctx, kwargs, token = self._begin()
             error: BaseException | None = None
-            self.status = AgentCallStatus.RUNNING
-            self.started_at = _monotonic()
-            if self.call_id is not None:
-                miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
             try:
-                func: Any = agent.wrapped_func_or_class
+                func: Any = self.agent.wrapped_func_or_class
                 if isinstance(func, type):
                     await func(ctx=ctx, **kwargs)()  # keyword-only, so pydantic-model agents work too
                 else:
@@ -288,39 +281,58 @@ class AgentCall:
                     await ctx._afinalize(persist)
             except BaseException as raised:
                 error = error or raised
-            try:
-                if isinstance(error, Exception):  # logged while this agent's context is current: the trace names it
-                    miniagents.log_error_once(
-                        error,
-                        f"AN ERROR OCCURRED IN AGENT {agent.alias} (agent trace: {display_trace(ctx.get_agent_trace())})",
-                        fake_log=self._errors_as_messages,
-                    )
-            finally:
-                _current_interaction.reset(token)
-            if error is None:
-                reply_appender.close()
-                # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
-                task = self._task
-                if _HAS_CANCELLING and task is not None and task.cancelling():  # type: ignore[attr-defined,unused-ignore]
-                    self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
-                else:
-                    self._end(AgentCallStatus.FINISHED, AgentCallFinished)
-            else:
-                reply_appender.close(error)
-                if isinstance(error, asyncio.CancelledError):
-                    self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
-                else:
-                    self.error = error
-                    self.status = AgentCallStatus.FAILED
-                    self.ended_at = at = _monotonic()
-                    if self.call_id is not None:
-                        miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
-            if miniagents.has_resolution_work():
+            if self._conclude(ctx, token, error):
                 await self._arecord_nodes()
             if isinstance(error, asyncio.CancelledError):
                 raise error
         finally:
-            miniagents.child_tasks.discard(self._task)  # what forget_current_task() does
+            self._miniagents.child_tasks.discard(self._task)  # what forget_current_task() does
+
+    def _begin(self) -> tuple[InteractionContext, dict[str, Any], Token[Any]]:
+        """The agent starts: its `ctx`, the keyword arguments of its function, the `ctx` made current."""
+        agent = self.agent
+        ctx = InteractionContext(agent, self._input.sequence_promise, self._reply, self._parent, self, self._miniagents)
+        frozen, loose = agent._frozen_kwargs, agent._non_freezable_kwargs
+        kwargs = {**frozen, **loose, **self._kwargs} if frozen or loose else self._kwargs
+        token = _current_interaction.set(ctx)
+        self.status = AgentCallStatus.RUNNING
+        self.started_at = _monotonic()
+        if self.call_id is not None:
+            self._miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
+        return ctx, kwargs, token
+
+    def _conclude(self, ctx: InteractionContext, token: Token[Any], error: BaseException | None) -> bool:
+        """The agent ended (with `error`, or None): log, end the reply sequence, say so; True when nodes are due."""
+        miniagents = self._miniagents
+        try:
+            if isinstance(error, Exception):  # logged while this agent's context is current: the trace names it
+                miniagents.log_error_once(
+                    error,
+                    f"AN ERROR OCCURRED IN AGENT {self.agent.alias} (agent trace: {display_trace(ctx.get_agent_trace())})",
+                    fake_log=self._errors_as_messages,
+                )
+        finally:
+            _current_interaction.reset(token)
+        reply = self._reply
+        if error is None:
+            reply.close()
+            # A cancellation swallowed inside the agent (e.g. by a capturing token appender) still cancelled it.
+            task = self._task
+            if _HAS_CANCELLING and task is not None and task.cancelling():  # type: ignore[attr-defined,unused-ignore]
+                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+            else:
+                self._end(AgentCallStatus.FINISHED, AgentCallFinished)
+        else:
+            reply.close(error)
+            if isinstance(error, asyncio.CancelledError):
+                self._end(AgentCallStatus.CANCELLED, AgentCallCancelled)
+            else:
+                self.error = error
+                self.status = AgentCallStatus.FAILED
+                self.ended_at = at = _monotonic()
+                if self.call_id is not None:
+                    miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
+        return miniagents.has_resolution_work()
 
     def _await_reply_persistence(self) -> bool:
         value = self.agent.await_reply_persistence

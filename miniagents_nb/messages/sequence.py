@@ -236,7 +236,6 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
         promise._streamer_fn = None
         promise._stream = out
         promise._sequence = sequence
-        out.on_finish = promise._on_stream_finished
         sequence.sequence_promise = promise
         if ctx.start_everything_soon_by_default if start_soon is NO_VALUE else start_soon:
             sequence.start()

@@ -53,6 +53,12 @@ class MessageTokenAppender(StreamAppender[Any]):
 
     def append(self, piece: Any) -> MessageTokenAppender:
         """Add a token: a `str` (kept as is), a `Token`, or a dict / model turned into a `Token`."""
+        if type(piece) is str and self._state == self._OPEN:  # what an LLM streams: pushed as it is, at once
+            stream = self._stream
+            stream.pieces.append(piece)
+            if stream.waiters:
+                stream.push_wakes()
+            return self
         if not isinstance(piece, (str, Token)):
             if isinstance(piece, dict):
                 piece = Token(**piece)

@@ -72,6 +72,10 @@ class PieceStream:
             self.end_waiters.append(future)
         return future
 
+    def push_wakes(self) -> None:
+        """Wake the waiters after pieces were appended to `pieces` directly (a hot path that inlines `push`)."""
+        self._wake()
+
     def _wake(self) -> None:
         waiters, self.waiters = self.waiters, None
         for future in waiters or ():

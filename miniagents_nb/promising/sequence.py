@@ -112,6 +112,7 @@ class FlatSequence(Generic[IN, OUT]):
         self._copying_from: list[SequencePromise[Any, Any]] | None = None  # the unfinished sequences it copies now
         self._out = PieceStream()
         self.sequence_promise = sequence_promise_class(sequence=self, start_soon=start_soon)
+        self._out.on_finish = None  # `_ended` tells the promise instead: no bound method held per sequence
         if normal_streamer is not None or unordered_streamer is not None:
             # The upstream form: the streamers are the whole input.
             if normal_streamer is not None:
@@ -165,7 +166,9 @@ class FlatSequence(Generic[IN, OUT]):
     def _ended(self) -> None:
         """The outputs ended. An ended sequence has nothing left to start: its promise lets go of it, so the two
         (which hold each other) need no garbage collector to be freed once nobody holds the sequence any more."""
-        self.sequence_promise._sequence = None
+        promise = self.sequence_promise
+        promise._sequence = None
+        promise._on_stream_finished()
 
     # --- appending -----------------------------------------------------------------------------------------------
 

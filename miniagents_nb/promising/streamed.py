@@ -39,18 +39,30 @@ PromiseStreamer = Callable[[Any], AsyncIterator[Any]]
 class _ReplayIterator(AsyncIterator[Any]):
     """One consumer's position in a stream; exceptions stored as pieces are raised where they stand."""
 
-    __slots__ = ("_index", "_source")
+    __slots__ = ("_index", "_pieces", "_source")
 
     def __init__(self, source: StreamedPromise[Any, Any] | StreamAppender[Any]) -> None:
         self._source = source
+        self._pieces = source._stream.pieces  # the one list a stream ever has: read without a lookup per piece
         self._index = 0
 
     def __aiter__(self) -> _ReplayIterator:
         return self
 
     async def __anext__(self) -> Any:
-        stream = self._source._stream
+        pieces = self._pieces
+        index = self._index
+        if index < len(pieces):  # the piece is there already (what a fast producer leaves): no waiting
+            piece = pieces[index]
+            self._index = index + 1
+            if isinstance(piece, BaseException):
+                raise piece
+            return piece
+        return await self._anext_waiting()
+
+    async def _anext_waiting(self) -> Any:
         while True:
+            stream = self._source._stream
             index = self._index
             if index < len(stream.pieces):
                 piece = stream.pieces[index]
@@ -61,7 +73,6 @@ class _ReplayIterator(AsyncIterator[Any]):
             if stream.finished:
                 raise StopAsyncIteration
             await self._source._new_waiter()
-            stream = self._source._stream
 
 
 class StreamedPromise(Promise[WHOLE], Generic[PIECE, WHOLE]):
