@@ -200,6 +200,22 @@ def build_plan(quick: bool) -> Plan:
     for k in fan_ks:
         ref = baseline(f"gather fan_out K={k}", "fan_out", {"K": k, "M": 3}, "gather")
         cases.append(Case(f"fan_out K={k}", "fan_out", {"K": k, "M": 3}, f"K={k:,}, M=3", baselines=(ref,)))
+    # linear scaling (issue 16): ten times the big fan-out, nb and gather only (upstream would take minutes)
+    xl_k = fan_ks[1] * 10
+    ref = baseline(f"gather fan_out K={xl_k}", "fan_out", {"K": xl_k, "M": 3}, "gather")
+    cases.append(
+        Case(f"fan_out K={xl_k}", "fan_out", {"K": xl_k, "M": 3}, f"K={xl_k:,}, M=3", impls=("nb",), baselines=(ref,))
+    )
+    # the same big fan-out with the garbage collector left as it is (`tune_gc=False`), to show what the tuning does
+    cases.append(
+        Case(
+            f"fan_out K={fan_ks[1]} gc untuned",
+            "fan_out",
+            {"K": fan_ks[1], "M": 3, "tune_gc": False},
+            f"K={fan_ks[1]:,}, M=3, tune_gc=False",
+            impls=("nb",),
+        )
+    )
     # recording to a run store (issue 13): the same workloads with `record_to=` a fresh store, nb only
     big_k = fan_ks[1]
     cases.append(
@@ -296,6 +312,7 @@ def build_plan(quick: bool) -> Plan:
         "D_max": depths[-1],
         "fan_small": fan_ks[0],
         "fan_big": fan_ks[1],
+        "fan_xl": fan_ks[1] * 10,
         "par_big": par_ks[1],
         "L": level,
         "I": iterations,
@@ -843,9 +860,92 @@ class Report:
         ]
         return lines
 
-    def targets_table(self) -> list[str]:
+    def asyncio_targets(self) -> list[Target]:
+        """Issue 16: within 3x of hand-written asyncio everywhere, and linear to 100,000 calls."""
+        s = self.plan.sizes
+        out: list[Target] = []
+
+        def add(name: str, bar: str, value: float | None, passes: Callable[[float], bool], shown: str) -> None:
+            out.append(
+                Target(
+                    name, bar, shown if value is not None else "not measured", None if value is None else passes(value)
+                )
+            )
+
+        big, xl = f"fan_out K={s['fan_big']}", f"fan_out K={s['fan_xl']}"
+        nb_big, base_big = self.wall("nb", big), self.wall("baseline", f"gather {big}")
+        fan = ratio(nb_big, base_big)
+        add(
+            f"fan-out K={s['fan_big']:,} × 3 messages ÷ `gather`",
+            "≤ 3x",
+            fan,
+            lambda v: v <= 3,
+            f"{fmt_ratio(fan)} ({fmt_s(nb_big)} s vs {fmt_s(base_big)} s)",
+        )
+        nb_rt, base_rt = self.wall("nb", "trigger_round_trip"), self.wall("baseline", "task round trip")
+        rt = ratio(nb_rt, base_rt)
+        add(
+            "trigger round trip ÷ task spawn + await",
+            "≤ 3x",
+            rt,
+            lambda v: v <= 3,
+            f"{fmt_ratio(rt)} ({(nb_rt or 0) / s['I'] * 1e6:.1f} µs vs {(base_rt or 0) / s['I'] * 1e6:.1f} µs)",
+        )
+        nb_xl = self.wall("nb", xl)
+        scaling = ratio(nb_xl, nb_big)
+        add(
+            f"fan-out K={s['fan_xl']:,} ÷ K={s['fan_big']:,} (time)",
+            "≤ 11",
+            scaling,
+            lambda v: v <= 11,
+            f"{scaling or 0:.1f} ({fmt_s(nb_xl)} s; ÷ `gather` {fmt_ratio(ratio(nb_xl, self.wall('baseline', f'gather {xl}')))})",
+        )
+        big_kb, _ = self.per_call_kb("nb", big, s["fan_big"])
+        xl_kb, _ = self.per_call_kb("nb", xl, s["fan_xl"])
+        flat = ratio(xl_kb, big_kb)
+        add(
+            f"memory per call flat: RSS Δ / K at K={s['fan_xl']:,} ÷ at K={s['fan_big']:,}",
+            "≤ 1.25",
+            flat,
+            lambda v: v <= 1.25,
+            f"{flat or 0:.2f} ({xl_kb or 0:.2f} KB vs {big_kb or 0:.2f} KB)",
+        )
+        add(
+            f"memory per child call, K={s['fan_big']:,} (RSS Δ / K)",
+            "≤ 2 KB",
+            big_kb,
+            lambda v: v <= 2,
+            f"{big_kb or 0:.2f} KB",
+        )
+        key = "token_stream appender promise D=1"
+        app = ratio(self.wall("nb", key), self.wall("baseline", "tokens agen D=1"))
+        add(
+            f"LLM-style appender, {s['N']:,} tokens ÷ async-generator floor",
+            "≤ 2x",
+            app,
+            lambda v: v <= 2,
+            fmt_ratio(app),
+        )
+        own = {big, xl, "trigger_round_trip", key}
+        worst: tuple[float, str] | None = None
+        for case in self.plan.cases:
+            if case.key in own or not case.baselines or "nb" not in case.impls:
+                continue
+            value = ratio(self.wall("nb", case.key), self.wall("baseline", case.baselines[0]))
+            if value is not None and (worst is None or value > worst[0]):
+                worst = (value, f"{case.workload} {case.label} ÷ {self.plan.baselines[case.baselines[0]].label}")
+        add(
+            "every other row ÷ its hand-written asyncio shape (the first baseline listed): the worst",
+            "≤ 3x",
+            None if worst is None else worst[0],
+            lambda v: v <= 3,
+            "" if worst is None else f"{fmt_ratio(worst[0])} ({worst[1]})",
+        )
+        return out
+
+    def targets_table(self, targets: list[Target] | None = None) -> list[str]:
         lines = ["| target | bar | measured | result |", "|---|---|---|---|"]
-        for target in self.targets():
+        for target in self.targets() if targets is None else targets:
             result = "n/a" if target.passed is None else "PASS" if target.passed else "**MISS**"
             lines.append(f"| {target.name} | {target.bar} | {target.measured} | {result} |")
         return lines
@@ -878,7 +978,11 @@ class Report:
             "`nb ÷ asyncio` is this package's overhead over hand-written asyncio doing the same work (1x would be "
             "free). Wall time spans from just before the first `trigger` to leaving `async with MiniAgents()`.",
             "",
-            "## Targets (issue 8)",
+            "## Targets (issue 16: the floor is asyncio)",
+            "",
+            *self.targets_table(self.asyncio_targets()),
+            "",
+            "## Targets (issue 8, and the bounds of later issues)",
             "",
             *self.targets_table(),
             "",

@@ -315,7 +315,10 @@ async def fan_out(ma: Any, p: dict[str, Any], meter: Meter) -> Outcome:
         ctx.reply([child.trigger(i=i) for i in range(k)])
 
     recorder = Recorder(ma, bool(p.get("record")))
-    async with ma.MiniAgents(**recorder.context_kwargs()):
+    options = recorder.context_kwargs()
+    if p.get("tune_gc") is False:  # (nb only: upstream has no such option)
+        options["tune_gc"] = False
+    async with ma.MiniAgents(**options):
         meter.start()
         messages = await aggregator.trigger()
         texts = [message.content for message in messages]

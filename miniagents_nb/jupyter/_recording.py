@@ -218,7 +218,10 @@ def shown_path(path: str) -> str:
 
 def execution_count(shell: Any, info: Any) -> int | None:
     """The `In [N]` of the cell starting now. IPython 9 counts a cell that is stored in the history before
-    `pre_run_cell`; IPython 8 counts it when it ends."""
+    `pre_run_cell`; IPython 8 counts it when it ends. A cell run without history (nbval runs every cell so) has no
+    number: None, rather than the number of the last stored cell, which all such cells would share."""
+    if info is not None and getattr(info, "store_history", True) is False:
+        return None
     count = getattr(shell, "execution_count", None)
     if not isinstance(count, int):
         return None

@@ -95,15 +95,16 @@ class Kernel:
         self.all_messages.append((time.monotonic(), message))
         return message
 
-    def start(self, code: str, *, cell_id: str | None = None) -> CellRun:
+    def start(self, code: str, *, cell_id: str | None = None, store_history: bool = True) -> CellRun:
         """Send a cell without waiting for it; `cell_id` is the notebook cell's id, sent as JupyterLab sends it (in
-        the request's metadata), so that the kernel knows a re-run of the same cell."""
+        the request's metadata), so that the kernel knows a re-run of the same cell; `store_history=False` is how
+        nbval sends its cells."""
         if cell_id is None:
-            return CellRun(self.kc.execute(code))
+            return CellRun(self.kc.execute(code, store_history=store_history))
         content = {
             "code": code,
             "silent": False,
-            "store_history": True,
+            "store_history": store_history,
             "user_expressions": {},
             "allow_stdin": False,
             "stop_on_error": True,
@@ -149,11 +150,15 @@ class Kernel:
         )
         return run
 
-    def execute(self, code: str, *, timeout: float = 30.0, cell_id: str | None = None) -> CellRun:
-        return self.wait(self.start(code, cell_id=cell_id), timeout=timeout)
+    def execute(
+        self, code: str, *, timeout: float = 30.0, cell_id: str | None = None, store_history: bool = True
+    ) -> CellRun:
+        return self.wait(self.start(code, cell_id=cell_id, store_history=store_history), timeout=timeout)
 
-    def ok(self, code: str, *, timeout: float = 30.0, cell_id: str | None = None) -> CellRun:
-        run = self.execute(code, timeout=timeout, cell_id=cell_id)
+    def ok(
+        self, code: str, *, timeout: float = 30.0, cell_id: str | None = None, store_history: bool = True
+    ) -> CellRun:
+        run = self.execute(code, timeout=timeout, cell_id=cell_id, store_history=store_history)
         assert run.error is None, f"{run.error['ename']}: {run.error['evalue']}\n" + "\n".join(run.error["traceback"])
         return run
 

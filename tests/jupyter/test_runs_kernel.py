@@ -200,3 +200,20 @@ def test_clicking_a_run_id_in_the_runs_table_shows_that_run(store: Path) -> None
     assert "Recorded Run &quot;In [3]&quot;" in update["opened"]["html"]
     assert update["saved_form"]["text/plain"].endswith(shown)  # the saved form: the table, then the run as shown
     assert "[STREAMER] streamed: alpha beta" in update["saved_form"]["text/plain"]
+
+
+def test_cells_run_without_history_as_nbval_runs_them_get_distinct_labels(store: Path) -> None:
+    """nbval sends every cell with `store_history=False`: such a cell has no `In [N]`, so each run is labelled by
+    the session's own count of cells ("cell N") instead of sharing the number of the last stored cell."""
+    kernel = Kernel(ARTIFACTS / "runs-unnumbered-kernel.log")
+    try:
+        kernel.ok("%load_ext miniagents_nb", store_history=False)
+        kernel.ok(AGENTS, store_history=False)
+        kernel.ok(RUN, store_history=False)
+        kernel.ok(RUN, store_history=False)
+        kernel.ok(RUN)  # a stored cell is still `In [N]`
+        table = _plain(kernel.ok("%miniagents runs", store_history=False))
+    finally:
+        kernel.close()
+    labels = [[cell.strip() for cell in line.split(" · ")][1] for line in table.splitlines() if line.startswith("#")]
+    assert sorted(labels) == ["In [1]", "cell 2", "cell 3"], table  # (the session counts from the cell after loading)
