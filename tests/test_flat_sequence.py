@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from miniagents_nb import FlatSequence, MessageSequence, MiniAgents, PromisingContext
-from miniagents_nb.errors import FunctionNotProvidedError
+from miniagents_nb import FlatSequence, Message, MessageSequence, MiniAgents, PromisingContext, TextMessage
+from miniagents_nb.errors import AppenderClosedError, FunctionNotProvidedError
+from miniagents_nb.messages.call_sequences import closed_call_sequence, open_call_sequence
 
 
 async def _repeat(_: Any, number: int) -> AsyncIterator[int]:
@@ -141,9 +142,7 @@ async def test_an_agent_calls_sequence_is_the_one_the_constructor_makes(
             errors_as_messages=errors_as_messages,
             on_start=lambda: started.append("built"),
         ).open()
-        direct = MessageSequence._open_for_call(
-            context, start_soon, errors_as_messages, lambda: started.append("direct")
-        )
+        direct = open_call_sequence(context, start_soon, errors_as_messages, lambda: started.append("direct"))
         assert type(direct) is type(built)
         assert type(direct.sequence_promise) is type(built.sequence_promise)
         views = []
@@ -174,3 +173,29 @@ async def test_an_agent_calls_sequence_is_the_one_the_constructor_makes(
                 outcomes.append([f"raised {error}"])
         assert outcomes[0] == outcomes[1]
         assert outcomes[0][0] == ("one" if errors_as_messages else "raised two")
+
+
+@pytest.mark.parametrize("item", ["hi", TextMessage("a message", role="user")])
+async def test_a_call_given_one_message_gets_the_input_appending_and_closing_would_make(item: str | Message) -> None:
+    async with MiniAgents() as context:
+        appended = open_call_sequence(context, False, False)
+        appended.append(item).close()
+        direct = closed_call_sequence(context, item)
+        views = []
+        for sequence in (appended, direct):
+            own = {
+                id(sequence): "sequence",
+                id(sequence.sequence_promise): "promise",
+                id(sequence.output_stream): "stream",
+            }
+            view = {}
+            for role, obj in (("sequence", sequence), ("promise", sequence.sequence_promise)):
+                for name, value in slot_values(obj).items():
+                    view[f"{role}.{name}"] = comparable(value, own)
+            stream = sequence.output_stream
+            view["stream"] = (stream.finished, [type(piece).__name__ for piece in stream.pieces], stream.waiters)
+            views.append(view)
+        assert views[0] == views[1]
+        assert await direct.sequence_promise == await appended.sequence_promise
+        with pytest.raises(AppenderClosedError):
+            direct.append("more")

@@ -18,6 +18,8 @@ from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = ["MiniAgent", "miniagent"]
 
+_NO_KWARGS: dict[str, Any] = {}  # the arguments of a call given none: one dict, never changed (read only)
+
 
 class MiniAgent(AgentDefinition, SeedEraAgentMethods):
     """An agent: a configured async function with an alias. Agents are immutable; `fork()` makes variants."""
@@ -68,7 +70,7 @@ class MiniAgent(AgentDefinition, SeedEraAgentMethods):
         frozen_messages = None if messages is None else freeze_message_item(messages)
         call = AgentCall(
             self,
-            freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
+            freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else _NO_KWARGS,
             start_soon,
             errors_as_messages,
             register=False,
@@ -88,7 +90,7 @@ class MiniAgent(AgentDefinition, SeedEraAgentMethods):
             start_soon = take_start_asap(kwargs_to_freeze, start_soon, NO_VALUE)
         return AgentCall(
             self,
-            freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else {},
+            freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {self.alias}") if kwargs_to_freeze else _NO_KWARGS,
             start_soon,
             errors_as_messages,
             register=True,

@@ -32,7 +32,8 @@ from miniagents_nb.agents.events import (
 from miniagents_nb.agents.interaction import InteractionContext, _current_interaction, display_trace
 from miniagents_nb.agents.nodes import AgentCallNode, AgentReplyNode
 from miniagents_nb.errors import NoActiveContextError
-from miniagents_nb.messages import MessagePromise, MessageSequence, MessageSequencePromise, MessageType
+from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise, MessageType
+from miniagents_nb.messages.call_sequences import closed_call_sequence, open_call_sequence
 from miniagents_nb.promising.promise import Promise
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 
@@ -104,14 +105,14 @@ class AgentCall:
         miniagents = self._miniagents
         if input_messages is None:
             self._input = miniagents._empty_input_sequence()  # shared: nothing to send, nothing to hold
+        elif type(input_messages) is str or isinstance(input_messages, Message):
+            self._input = closed_call_sequence(miniagents, input_messages)  # one message, ended at once
         else:
-            self._input = MessageSequence._open_for_call(miniagents, False, False)
+            self._input = open_call_sequence(miniagents, False, False)
             if input_messages is not NO_VALUE:
                 self._input._append_frozen(input_messages)
                 self._input.close()
-        self._reply = MessageSequence._open_for_call(
-            miniagents, start_soon, self._errors_as_messages, self._start_agent
-        )
+        self._reply = open_call_sequence(miniagents, start_soon, self._errors_as_messages, self._start_agent)
         if self.call_id is not None:
             self._announce()
         if register:

@@ -228,7 +228,7 @@ def _text_message(text: str) -> TextMessage:
     fields["content"] = text
     _set_slot(message, "__dict__", fields)
     _set_slot(message, "__pydantic_fields_set__", _TEXT_FIELD_NAMES)
-    _set_slot(message, "__pydantic_extra__", {})
+    _set_slot(message, "__pydantic_extra__", _NO_EXTRAS)
     _set_slot(message, "__pydantic_private__", None)
     return message
 
@@ -238,6 +238,9 @@ _set_slot = object.__setattr__
 _TEXT_TEMPLATE = TextMessage("")
 _TEXT_FIELDS: dict[str, Any] = dict(_TEXT_TEMPLATE.__dict__)
 _TEXT_FIELD_NAMES = _TEXT_TEMPLATE.__pydantic_fields_set__
+_NO_EXTRAS: dict[str, Any] = {}
+"""The extras of every such message, one shared empty dict: a frozen model never writes them (pydantic refuses
+attribute writes first, and its copies copy them), and a dict per message is 64 bytes of every replied string."""
 if _TEXT_TEMPLATE.__pydantic_extra__ or _TEXT_TEMPLATE.__pydantic_private__ is not None:  # pragma: no cover
     raise RuntimeError("TextMessage gained extras or private attributes: update _text_message() to build them too")
 del _TEXT_TEMPLATE

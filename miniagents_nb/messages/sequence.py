@@ -29,7 +29,6 @@ from miniagents_nb.messages.message import (
 )
 from miniagents_nb.messages.prefilled import prefilled_promise
 from miniagents_nb.promising.context import PromisingContext
-from miniagents_nb.promising.piece_stream import PieceStream
 from miniagents_nb.promising.sentinels import NO_VALUE, Sentinel
 from miniagents_nb.promising.sequence import FlatSequence, SequencePromise
 
@@ -196,50 +195,6 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
     def message_appender(self) -> MessageSequenceAppender:
         """Where items are appended: the sequence itself."""
         return self
-
-    @classmethod
-    def _open_for_call(
-        cls,
-        ctx: MessagingContext,
-        start_soon: bool | Sentinel,
-        errors_as_messages: bool,
-        on_start: Callable[[], None] | None = None,
-    ) -> MessageSequence:
-        """`MessageSequence(True, start_soon, errors_as_messages, on_start=on_start)` under `ctx`, opened: the
-        object the constructors make (a test compares every slot), set up directly, since every agent call makes
-        one or two (no context lookups, no keyword plumbing through four constructors)."""
-        sequence = _new_object(cls)
-        sequence._ctx = ctx
-        sequence._flattener_fn = None
-        sequence._on_start = on_start
-        sequence._started = False
-        sequence._input_closed = False
-        sequence._backlog = None
-        sequence._unordered_waiting = None
-        sequence._walking = False
-        sequence._unordered_running = 0
-        sequence._copying_from = None
-        sequence._out = out = PieceStream()
-        sequence._errors_as_messages = errors_as_messages
-        sequence._tracebacks_in_messages = ctx.error_tracebacks_in_messages
-        sequence.on_message = None
-        sequence._capture_errors = True
-        sequence._state = cls._OPEN
-        promise_class = SafeMessageSequencePromise if errors_as_messages else MessageSequencePromise
-        promise = _new_object(promise_class)
-        promise._ctx = ctx
-        promise._resolver_fn = None
-        promise._result = NO_VALUE
-        promise._error = None
-        promise._resolve_task = None
-        promise._pump_task = None
-        promise._streamer_fn = None
-        promise._stream = out
-        promise._sequence = sequence
-        sequence.sequence_promise = promise
-        if ctx.start_everything_soon_by_default if start_soon is NO_VALUE else start_soon:
-            sequence.start()
-        return sequence
 
     def append(self, piece: Any, out_of_order: bool = False) -> MessageSequence:
         """Append messages (any nesting; see `MessageSequenceAppender.append`)."""

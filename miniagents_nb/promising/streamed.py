@@ -58,6 +58,8 @@ class _ReplayIterator(AsyncIterator[Any]):
             if isinstance(piece, BaseException):
                 raise piece
             return piece
+        if self._source._stream.finished:  # the end, seen without a second coroutine
+            raise StopAsyncIteration
         return await self._anext_waiting()
 
     async def _anext_waiting(self) -> Any:

@@ -149,7 +149,7 @@ def test_a_recorded_run_displays_as_the_reply_view(load: Loader, tmp_path: Path)
     [output] = ok(ip, code).outputs  # displayed, as a live view is, with its text and HTML forms
     shown = output.data["text/plain"]
     assert '<div class="mna-tree">' in output.data["text/html"]
-    assert 'Recorded Run "In [' in shown
+    assert 'Recorded Run "cell ' in shown  # run_cell() stores no history: the cell has no In [N]
     assert "[HELPER] helper: hi" in shown
     assert "    HELPER: done, 1 message" in shown
 
@@ -172,7 +172,7 @@ def test_the_runs_table_is_a_widget_whose_ids_open_each_run_below_it(
 
     recording.receive({"type": "open", "run_id": 1})  # what a click on the id button sends
     assert widget.opened["run_id"] == 1
-    assert "Recorded Run &quot;In [" in widget.opened["html"]  # the run view's static HTML, drawn below the table
+    assert "Recorded Run &quot;cell " in widget.opened["html"]  # the run view's static HTML, drawn below the table
     assert widget.opened["html"] == widget.view.html()
     saved = recording.saved_forms()[-1]
     assert saved["text/plain"].startswith(widget.table.text())
