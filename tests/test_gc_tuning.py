@@ -9,7 +9,7 @@ import pytest
 
 from miniagents_nb import MiniAgents, miniagent
 from miniagents_nb.promising import PromisingContext
-from miniagents_nb.promising.gc_tuning import GEN0_THRESHOLD, TUNE_GC_ENV
+from miniagents_nb.promising.gc_tuning import GEN0_THRESHOLD, GEN1_THRESHOLD, TUNE_GC_ENV
 
 DEFAULT = (700, 10, 10)
 
@@ -32,7 +32,7 @@ async def echo(ctx: object, text: str) -> None:
 
 async def test_an_active_context_raises_the_first_threshold_and_restores_it_on_exit() -> None:
     async with MiniAgents():
-        assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
+        assert gc.get_threshold() == (GEN0_THRESHOLD, GEN1_THRESHOLD or 10, 10)
         assert [m.content for m in await echo.trigger(text="hi")] == ["hi"]
     assert gc.get_threshold() == DEFAULT
 
@@ -64,9 +64,9 @@ async def test_thresholds_someone_else_set_meanwhile_are_kept() -> None:
 
 
 async def test_a_higher_or_disabled_threshold_is_never_lowered() -> None:
-    gc.set_threshold(100_000, 10, 10)
+    gc.set_threshold(100_000, 500, 10)
     async with MiniAgents():
-        assert gc.get_threshold()[0] == 100_000
+        assert gc.get_threshold()[:2] == (100_000, 500)
     gc.set_threshold(0, 10, 10)  # automatic collection off
     async with MiniAgents():
         assert gc.get_threshold()[0] == 0
