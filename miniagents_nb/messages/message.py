@@ -342,11 +342,18 @@ class MessagePromise(StreamedPromise[Any, Message]):
         return self._token_streamer(self._aux)
 
     def _whole_from_pieces(self, pieces: list[Any]) -> Message:
-        for piece in pieces:
-            if isinstance(piece, BaseException):
-                raise piece
+        tokens: Iterable[Any] | None
+        try:
+            tokens = ("".join(pieces),)  # all str (what LLMs stream), so no exception among them: one C pass
+        except TypeError:  # Token objects, or an exception piece
+            tokens = None
+        if tokens is None:  # (outside the `except`: a stored exception is raised as it is, with no context added)
+            for piece in pieces:
+                if isinstance(piece, BaseException):
+                    raise piece
+            tokens = pieces
         fields = {**self._aux, **self.known_beforehand.as_kwargs()}
-        return self.message_class.tokens_to_message(pieces, **fields)
+        return self.message_class.tokens_to_message(tokens, **fields)
 
 
 class _ErrorsAsMessagePromise(MessagePromise):
