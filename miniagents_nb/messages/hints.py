@@ -54,10 +54,10 @@ def sequence_promise_use_error(promise: Any, what: str) -> str:
     )
 
 
-def message_promise_repr(promise: Any, type_name: str | None = None) -> str:
+def message_promise_repr(promise: Any) -> str:
     """The `repr` (and `str`) of a `MessagePromise`: what it is and how to get the message."""
     return (
-        f"<{type_name or type(promise).__name__}: a promise of one message ({_progress(promise, 'token', 'complete')}). "
+        f"<{type(promise).__name__}: a promise of one message ({_progress(promise, 'token', 'complete')}). "
         f"`message = await message_promise` {_where_to_await()} gives the message; "
         "`async for token in message_promise:` streams its tokens.>"
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, cast
 
-from miniagents_nb.messages.hints import message_promise_repr
 from miniagents_nb.messages.message import Message, MessagePromise
 from miniagents_nb.promising.context import PromisingContext
 from miniagents_nb.promising.streamed import FinishedPieceStream, PieceStream
@@ -41,11 +40,10 @@ class PrefilledMessagePromise(MessagePromise):
             return stream
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __repr__(self) -> str:
-        return message_promise_repr(self, "MessagePromise")  # the same promise as far as anyone can tell
 
-    __str__ = __repr__
-
+PrefilledMessagePromise.__name__ = "MessagePromise"
+"""What `type(promise).__name__` says (a tutorial prints it): the same type as far as users can tell; the qualified
+name (`repr` of the class) still tells a debugging reader which one it is."""
 
 _new_promise = object.__new__
 
