@@ -530,6 +530,16 @@ class Target:
     passed: bool | None  # None: n/a
 
 
+def target_adder(out: list[Target]) -> Callable[[str, str, float | None, Callable[[float], bool], str], None]:
+    """`add(name, bar, value, passes, shown)`: a target into `out` ("not measured", n/a, when `value` is None)."""
+
+    def add(name: str, bar: str, value: float | None, passes: Callable[[float], bool], shown: str) -> None:
+        measured = shown if value is not None else "not measured"
+        out.append(Target(name, bar, measured, None if value is None else passes(value)))
+
+    return add
+
+
 class Report:
     def __init__(self, plan: Plan, results: Results, rounds: int, quick: bool, load: str, revision: str) -> None:
         self.load = load
@@ -713,13 +723,7 @@ class Report:
     def targets(self) -> list[Target]:
         s = self.plan.sizes
         out: list[Target] = []
-
-        def add(name: str, bar: str, value: float | None, passes: Callable[[float], bool], shown: str) -> None:
-            out.append(
-                Target(
-                    name, bar, shown if value is not None else "not measured", None if value is None else passes(value)
-                )
-            )
+        add = target_adder(out)
 
         big, small = f"fan_out K={s['fan_big']}", f"fan_out K={s['fan_small']}"
         nb_big, up_big = self.wall("nb", big), self.wall("upstream", big)
@@ -864,13 +868,7 @@ class Report:
         """Issue 16: within 3x of hand-written asyncio everywhere, and linear to 100,000 calls."""
         s = self.plan.sizes
         out: list[Target] = []
-
-        def add(name: str, bar: str, value: float | None, passes: Callable[[float], bool], shown: str) -> None:
-            out.append(
-                Target(
-                    name, bar, shown if value is not None else "not measured", None if value is None else passes(value)
-                )
-            )
+        add = target_adder(out)
 
         big, xl = f"fan_out K={s['fan_big']}", f"fan_out K={s['fan_xl']}"
         nb_big, base_big = self.wall("nb", big), self.wall("baseline", f"gather {big}")

@@ -129,6 +129,25 @@ def comparable(value: Any, own: dict[int, str]) -> Any:
     return value
 
 
+def sequence_view(sequence: MessageSequence, *, skip: str = "", stream_slots: bool = True) -> dict[str, Any]:
+    """Every slot of a sequence, its promise and (`stream_slots`) its output stream, comparable across two sequences;
+    without `stream_slots`, what the stream holds (an ended one may be a list or an immutable tuple)."""
+    own = {id(sequence): "sequence", id(sequence.sequence_promise): "promise", id(sequence.output_stream): "stream"}
+    parts: list[tuple[str, object]] = [("sequence", sequence), ("promise", sequence.sequence_promise)]
+    if stream_slots:
+        parts.append(("stream", sequence.output_stream))
+    view = {
+        f"{role}.{name}": comparable(value, own)
+        for role, obj in parts
+        for name, value in slot_values(obj).items()
+        if name != skip
+    }
+    if not stream_slots:
+        stream = sequence.output_stream
+        view["stream"] = (stream.finished, [type(piece).__name__ for piece in stream.pieces], stream.waiters)
+    return view
+
+
 @pytest.mark.parametrize("errors_as_messages", [False, True])
 @pytest.mark.parametrize("start_soon", [False, True])
 async def test_an_agent_calls_sequence_is_the_one_the_constructor_makes(
@@ -145,24 +164,8 @@ async def test_an_agent_calls_sequence_is_the_one_the_constructor_makes(
         direct = open_call_sequence(context, start_soon, errors_as_messages, lambda: started.append("direct"))
         assert type(direct) is type(built)
         assert type(direct.sequence_promise) is type(built.sequence_promise)
-        views = []
-        for sequence in (built, direct):
-            own = {
-                id(sequence): "sequence",
-                id(sequence.sequence_promise): "promise",
-                id(sequence.output_stream): "stream",
-            }
-            view = {}
-            for role, obj in (
-                ("sequence", sequence),
-                ("promise", sequence.sequence_promise),
-                ("stream", sequence.output_stream),
-            ):
-                for name, value in slot_values(obj).items():
-                    if name != "_on_start":  # the two callbacks differ on purpose
-                        view[f"{role}.{name}"] = comparable(value, own)
-            views.append(view)
-        assert views[0] == views[1]
+        # (the two `_on_start` callbacks differ on purpose)
+        assert sequence_view(built, skip="_on_start") == sequence_view(direct, skip="_on_start")
         assert started == (["built", "direct"] if start_soon else [])
         outcomes = []
         for sequence in (built, direct):
@@ -181,21 +184,7 @@ async def test_a_call_given_one_message_gets_the_input_appending_and_closing_wou
         appended = open_call_sequence(context, False, False)
         appended.append(item).close()
         direct = closed_call_sequence(context, item)
-        views = []
-        for sequence in (appended, direct):
-            own = {
-                id(sequence): "sequence",
-                id(sequence.sequence_promise): "promise",
-                id(sequence.output_stream): "stream",
-            }
-            view = {}
-            for role, obj in (("sequence", sequence), ("promise", sequence.sequence_promise)):
-                for name, value in slot_values(obj).items():
-                    view[f"{role}.{name}"] = comparable(value, own)
-            stream = sequence.output_stream
-            view["stream"] = (stream.finished, [type(piece).__name__ for piece in stream.pieces], stream.waiters)
-            views.append(view)
-        assert views[0] == views[1]
+        assert sequence_view(appended, stream_slots=False) == sequence_view(direct, stream_slots=False)
         assert await direct.sequence_promise == await appended.sequence_promise
         with pytest.raises(AppenderClosedError):
             direct.append("more")
