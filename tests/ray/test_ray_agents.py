@@ -33,6 +33,7 @@ from ray_test_agents import (
 from miniagents_nb import MiniAgents
 from miniagents_nb.events import AgentCallQueued, MiniAgentsEvent
 from miniagents_nb.ext.ray import (
+    RayAgentError,
     RayAgentImportError,
     RayWorkerDiedError,
     RemoteAgentError,
@@ -313,3 +314,17 @@ def test_an_unreachable_cluster_address_fails_at_the_call() -> None:
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
     assert "RayConnectionError: Cannot reach the Ray cluster at 127.0.0.1:9" in result.stdout, result.stderr
+
+
+def test_an_agent_runtime_env_naming_local_code_fails_at_ray_agent_saying_to_ship_it_for_the_job() -> None:
+    import ray_test_agents
+
+    with pytest.raises(
+        RayAgentError, match=r"names local code \(ray_test_agents\).*ensure_ray\(runtime_env="
+    ) as raised:
+        ray_agent(sensor_agent, runtime_env={"py_modules": [ray_test_agents]})
+    assert not isinstance(raised.value, RemoteAgentError)
+    with pytest.raises(RayAgentError, match=r"names local code \(\.\)"):
+        ray_agent(sensor_agent, runtime_env={"working_dir": "."})
+    remote = ray_agent(sensor_agent, runtime_env={"env_vars": {"SENSOR": "1"}, "py_modules": ["s3://bucket/m.zip"]})
+    assert remote.alias == "SENSOR_AGENT"  # URIs and the rest stay per agent

@@ -203,6 +203,7 @@ def ray_agent(
     """
     spec = agent_spec(agent)
     options = PoolOptions(address, pool_size, num_cpus, resources, max_concurrency, runtime_env, dict(ray_options))
+    options.actor_options()  # a runtime env naming local code fails here, not at the first call
     target = RemoteAgentTarget(spec, ActorPool(options), batch_seconds, batch_tokens)
 
     async def proxy(ctx: InteractionContext, **kwargs: Any) -> None:

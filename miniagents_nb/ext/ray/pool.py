@@ -14,9 +14,10 @@ import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-from miniagents_nb.ext.ray.errors import RayConnectionError, RayDependencyError
+from miniagents_nb.ext.ray.errors import RayAgentError, RayConnectionError, RayDependencyError
 
 __all__ = ["ADDRESS_VARIABLE", "ActorPool", "PoolOptions", "ensure_ray", "import_ray"]
 
@@ -55,8 +56,12 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def ensure_ray(address: str | None = None) -> Any:
-    """Ray, initialized: joined at `address` (or `MINIAGENTS_NB_RAY_ADDRESS`), or a local one started now."""
+def ensure_ray(address: str | None = None, runtime_env: Mapping[str, Any] | None = None) -> Any:
+    """Ray, initialized: joined at `address` (or `MINIAGENTS_NB_RAY_ADDRESS`), or a local one started now.
+
+    `runtime_env` is the job's (e.g. `{"py_modules": [tools]}` ships a local module of agents to a cluster's
+    workers); it only applies when this call starts or joins Ray, not to a Ray that is running already.
+    """
     ray = import_ray()
     if ray.is_initialized():
         return ray
@@ -64,13 +69,15 @@ def ensure_ray(address: str | None = None) -> Any:
         if ray.is_initialized():
             return ray
         address = address or os.environ.get(ADDRESS_VARIABLE) or None
-        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if runtime_env is not None:
+            options["runtime_env"] = dict(runtime_env)
         if address is None:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **options)
         else:
             _check_reachable(address)
             try:
-                ray.init(address=address, **quiet)
+                ray.init(address=address, **options)
             except ConnectionError as error:
                 raise RayConnectionError(f"Cannot join the Ray cluster at {address}: {error}") from None
     return ray
@@ -95,8 +102,34 @@ class PoolOptions:
         if self.max_concurrency is not None:
             options["max_concurrency"] = self.max_concurrency
         if self.runtime_env is not None:
-            options["runtime_env"] = dict(self.runtime_env)
+            options["runtime_env"] = _runtime_env(self.runtime_env)
         return options
+
+
+def _runtime_env(runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+    """An actor's runtime env, refused early (with what to do) when it names local code to ship.
+
+    Ray uploads a local `working_dir` or local `py_modules` only for the whole job (`ray.init(runtime_env=...)`);
+    an actor's own runtime env takes URIs only, and Ray's error would come at the first call, deep in its stack.
+    """
+    env = dict(runtime_env)
+    local = (
+        [str(env["working_dir"])] if isinstance(env.get("working_dir"), str) and not _is_uri(env["working_dir"]) else []
+    )
+    for module in env.get("py_modules") or ():
+        if isinstance(module, ModuleType) or not _is_uri(str(module)):
+            local.append(getattr(module, "__name__", str(module)))
+    if local:
+        raise RayAgentError(
+            f"ray_agent(runtime_env=...) names local code ({', '.join(local)}), which Ray ships only for the whole "
+            "job: pass that runtime env to `ensure_ray(runtime_env=...)` (or `ray.init(runtime_env=...)`) before "
+            "the first call, and keep URIs, `pip`, `env_vars` and the like in the agent's own runtime_env."
+        )
+    return env
+
+
+def _is_uri(value: str) -> bool:
+    return "://" in value
 
 
 _ACTOR_CLASS: Any = None
