@@ -23,15 +23,18 @@ from ray_test_agents import (
     Reading,
     Signal,
     Summary,
+    background_agent,
+    delegating_agent,
     failing_agent,
     gated_agent,
+    grandparent_agent,
     nested_failure_agent,
     outer_agent,
     sensor_agent,
 )
 
 from miniagents_nb import MiniAgents
-from miniagents_nb.events import AgentCallQueued, MiniAgentsEvent
+from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplied, MiniAgentsEvent
 from miniagents_nb.ext.ray import (
     RayAgentError,
     RayAgentImportError,
@@ -229,6 +232,109 @@ async def test_remote_calls_are_observed_and_recorded_with_the_worker_node(tmp_p
     assert child.kwargs["ray_node_id"] == ray.get_runtime_context().get_node_id()
     assert [message.text for message in child.replied][:2] == ["readings follow", "r0 "]
     store.close()
+
+
+async def test_calls_made_in_the_worker_are_mirrored_under_the_remote_run(tmp_path: Path) -> None:
+    remote = ray_agent(delegating_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    store = RunStore(tmp_path / "runs.sqlite")
+    async with MiniAgents(record_to=store, log_level_for_errors=logging.DEBUG) as context:
+        context.subscribe(events.append)
+        messages = await remote.trigger(errors_as_messages=True)
+        calls = {event.call.agent.alias: event.call for event in events if isinstance(event, AgentCallQueued)}
+        replied: dict[str, list[str]] = {}
+        for event in events:
+            if isinstance(event, MessageReplied):
+                replied.setdefault(event.call.agent.alias, []).append(str(await event.message_promise))
+        helper_tokens = [
+            [token async for token in promise] async for promise in calls["HELPER_AGENT"].reply_sequence_promise
+        ]
+    assert [str(message) for message in messages] == [
+        "delegating",
+        "helped with sensors",
+        "sensors done",
+        "before the failure",
+        "ValueError: the sensor reads -1",
+    ]
+    assert list(calls) == ["DELEGATING_AGENT", "DELEGATING_AGENT@ray", "HELPER_AGENT", "FAILING_AGENT"]
+    proxy, remote_run, helper, failing = calls.values()
+    assert helper.parent is remote_run
+    assert failing.parent is remote_run
+    assert dict(helper.kwargs) == {"word": "sensors"}
+    assert helper.agent.description is not None
+    assert helper.agent.description.startswith("Runs in the worker of the agent that calls it")
+    assert helper.status is AgentCallStatus.FINISHED
+    assert failing.status is AgentCallStatus.FAILED
+    assert isinstance(failing.error, ValueError)
+    assert isinstance(failing.error, RemoteAgentError)
+    assert helper_tokens[1] == ["sensors ", "done"]  # streamed token by token
+    # Each message is replied by the call it came from; the remote run forwards the others, as a local agent would.
+    assert replied == {
+        "DELEGATING_AGENT@ray": ["delegating"],
+        "HELPER_AGENT": ["helped with sensors", "sensors done"],
+        "FAILING_AGENT": ["before the failure"],
+    }
+    for call in (proxy, remote_run, helper, failing):
+        assert call.started_at is not None
+        assert call.ended_at is not None
+    assert proxy.started_at <= remote_run.started_at <= helper.queued_at  # type: ignore[operator]
+    assert helper.started_at <= helper.ended_at <= proxy.ended_at  # type: ignore[operator]
+    store.flush()
+    run = store.load(store.runs()[0].run_id)
+    [root] = run.roots
+    [recorded_run] = root.children
+    assert [child.alias for child in recorded_run.children] == ["HELPER_AGENT", "FAILING_AGENT"]
+    recorded_helper, recorded_failing = recorded_run.children
+    assert recorded_helper.kwargs["word"] == "sensors"
+    assert [message.text for message in recorded_helper.replied] == ["helped with sensors", "sensors done"]
+    assert [message.text for message in recorded_run.replied] == ["delegating"]
+    assert recorded_failing.status is AgentCallStatus.FAILED
+    assert recorded_failing.error is not None
+    store.close()
+    ray_target(remote).pool.close()
+
+
+async def test_mirrored_calls_nest_and_one_remote_error_is_one_error() -> None:
+    remote = ray_agent(grandparent_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents(log_level_for_errors=logging.DEBUG) as context:
+        context.subscribe(events.append)
+        reply = remote.trigger()
+        with pytest.raises(ValueError, match="the sensor reads -1") as raised:
+            await reply
+    calls = [event.call for event in events if isinstance(event, AgentCallQueued)]
+    tree = [(call.agent.alias, call.parent.agent.alias if call.parent else None) for call in calls]
+    assert tree == [
+        ("GRANDPARENT_AGENT", None),
+        ("GRANDPARENT_AGENT@ray", "GRANDPARENT_AGENT"),
+        ("DELEGATING_AGENT", "GRANDPARENT_AGENT@ray"),
+        ("HELPER_AGENT", "DELEGATING_AGENT"),
+        ("FAILING_AGENT", "DELEGATING_AGENT"),
+    ]
+    failing = calls[-1]
+    assert failing.error is raised.value  # rebuilt once: the failing call's error is the one the caller meets
+    ray_target(remote).pool.close()
+
+
+async def test_a_call_left_running_in_the_worker_ends_in_the_tree_after_the_reply(signal: tuple[str, Any]) -> None:
+    name, actor = signal
+    remote = ray_agent(background_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as context:
+        context.subscribe(events.append)
+        messages = await remote.trigger(signal_name=name)  # the reply ends when the remote agent's replies do
+        assert [str(message) for message in messages] == ["started the background work"]
+        [gated] = [
+            event.call for event in events if isinstance(event, AgentCallQueued) and event.agent.alias == "GATED_AGENT"
+        ]
+        assert gated.status is AgentCallStatus.RUNNING
+        assert not await actor.is_set.remote("finished")
+        await actor.set.remote("gate")
+        assert [str(message) for message in await gated.reply_sequence_promise] == ["first last"]
+    assert gated.status in (AgentCallStatus.FINISHED,)  # (a tuple: mypy keeps `RUNNING` from above)
+    assert gated.parent is not None
+    assert gated.parent.agent.alias == "BACKGROUND_AGENT@ray"
+    ray_target(remote).pool.close()
 
 
 async def test_a_message_class_the_worker_cannot_import_fails_naming_it(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ A call of a `ray_agent` is an ordinary local call (the *proxy*: it waits for its
 ends when the remote stream ends), and once the worker starts it, a second local call appears under it, named
 `<ALIAS>@ray` with the worker's node, process and actor as its arguments: the *remote run*, whose start and end
 are the remote agent's own and whose replies are the remote agent's replies, rebuilt here as they arrive (tokens
-included). So views, the run store and every other observer see a remote call through the public observation API
-like any local one, and the reply is an ordinary replayable `MessageSequencePromise`.
+included). The calls the remote agent makes in the worker are mirrored under the remote run
+(`miniagents_nb.ext.ray.receiver`). So views, the run store and every other observer see a remote call through the
+public observation API like any local one, and the reply is an ordinary replayable `MessageSequencePromise`.
 
 Cancelling the proxy (`call.cancel()`, a kernel interrupt) cancels the remote task (`ray.cancel`) and the remote
 run; a worker that dies fails the call with `RayWorkerDiedError` where the stream stopped.
@@ -18,27 +19,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent
+from miniagents_nb.agents import InteractionContext, MiniAgent
 from miniagents_nb.ext.ray.errors import RayWorkerDiedError
 from miniagents_nb.ext.ray.pool import ActorPool, PoolOptions, ensure_ray, import_ray
-from miniagents_nb.ext.ray.wire import agent_spec, decode_error, decode_value, encode_value, import_path
-from miniagents_nb.messages import Message, MessagePromise, MessageTokenAppender
+from miniagents_nb.ext.ray.receiver import Receiver, run_mirror
+from miniagents_nb.ext.ray.wire import agent_spec, encode_value
 
 __all__ = ["RemoteAgentTarget", "ray_agent", "ray_target"]
-
-_END = object()
-
-
-async def _remote_run(ctx: InteractionContext, feed: asyncio.Queue[Any], **_where: Any) -> None:
-    """The remote run's local stand-in: replies what the worker replied, fails where it failed."""
-    while True:
-        kind, item = await feed.get()
-        if kind == "reply":
-            ctx.reply(item)
-        elif kind == "raise":
-            raise item
-        else:
-            return
 
 
 class RemoteAgentTarget:
@@ -50,7 +37,7 @@ class RemoteAgentTarget:
         self.batch_seconds = batch_seconds
         self.batch_tokens = batch_tokens
         self.remote_run_agent = MiniAgent(
-            _remote_run,
+            run_mirror,
             alias=f"{spec['alias']}@ray",
             description=f"The run of {spec['alias']} in a Ray worker (its node, process and actor are its arguments).",
         )
@@ -67,12 +54,18 @@ class RemoteAgentTarget:
         stream = actor.run.options(num_returns="streaming").remote(
             key, self.spec, inputs, call_kwargs, self.batch_seconds, self.batch_tokens
         )
-        receiver = _Receiver(ctx, self)
+        receiver = Receiver(ctx, self.spec["alias"], self.remote_run_agent)
+        finished_early = False
         try:
             async for ref in stream:
                 batch = await ref
                 for event in batch:
                     receiver.apply(event)
+                if receiver.ended and not finished_early:
+                    # The remote agent is done: its replies end now, while calls it made may still go on (they
+                    # are mirrored until they end, as the stream goes on).
+                    finished_early = True
+                    await ctx.afinish_early(make_sure_to_wait=False)
         except asyncio.CancelledError:
             ray.cancel(stream)
             actor.cancel_call.remote(key)
@@ -92,91 +85,6 @@ class RemoteAgentTarget:
         finally:
             self.pool.release(actor)
         receiver.finish()
-
-
-class _Receiver:
-    """Turns the worker's events back into message promises, token appenders and the remote run's ending."""
-
-    def __init__(self, ctx: InteractionContext, target: RemoteAgentTarget) -> None:
-        self.ctx = ctx
-        self.target = target
-        self.feed: asyncio.Queue[Any] = asyncio.Queue()
-        self.run_call: AgentCall | None = None
-        self.appender: MessageTokenAppender | None = None
-        self.ended = False
-        self.messages = 0
-
-    def _put(self, kind: str, item: Any) -> None:
-        if self.run_call is None:  # nothing reached the remote run yet: the proxy itself ends this way
-            if kind == "raise":
-                self.ctx.reply(item)
-            return
-        self.feed.put_nowait((kind, item))
-
-    def apply(self, event: tuple[Any, ...]) -> None:
-        kind = event[0]
-        if kind == "t":
-            assert self.appender is not None
-            for token in event[1]:
-                self.appender.append(token if type(token) is str else decode_value(token))
-        elif kind == "m":
-            cls = import_path(event[1])
-            self.appender = MessageTokenAppender(capture_errors=True).open()
-            known = decode_value(event[2])
-            promise = MessagePromise(message_token_streamer=self.appender, message_class=cls, **known)
-            self.messages += 1
-            self._put("reply", promise)
-        elif kind == "e":
-            assert self.appender is not None
-            self.appender.auxiliary_field_collector.update(decode_value(event[1]))
-            self.appender.close()
-            self.appender = None
-        elif kind == "x":
-            assert self.appender is not None
-            self.appender.close(decode_error(event[1]))
-            self.appender = None
-        elif kind == "w":
-            message = decode_value(event[1])
-            assert isinstance(message, Message)
-            self.messages += 1
-            self._put("reply", message)
-        elif kind == "X":
-            self._put("reply", decode_error(event[1]))
-        elif kind == "F":
-            self._end("raise", decode_error(event[1]))
-        elif kind == "C":
-            self._end("raise", asyncio.CancelledError())
-        elif kind == "D":
-            self._end("end", None)
-        elif kind == "s":
-            node_id, pid, actor_id = event[1], event[2], event[3]
-            agent = self.target.remote_run_agent.fork(non_freezable_kwargs={"feed": self.feed})
-            self.run_call = agent.initiate_call(ray_node_id=node_id, ray_worker_pid=pid, ray_actor_id=actor_id)
-            self.ctx.reply(self.run_call.reply_sequence())
-
-    def _end(self, kind: str, item: Any) -> None:
-        if not self.ended:
-            self.ended = True
-            self._put(kind, item)
-
-    def fail(self, error: BaseException) -> None:
-        if self.appender is not None:
-            self.appender.close(error)
-            self.appender = None
-        if self.run_call is None:
-            raise error
-        self._end("raise", error)
-
-    def cancel(self) -> None:
-        if self.appender is not None:
-            self.appender.close(asyncio.CancelledError())
-            self.appender = None
-        if self.run_call is not None:
-            self.run_call.cancel()
-
-    def finish(self) -> None:
-        if not self.ended:  # the stream ended without saying how: treat it as a failure of the machinery
-            self.fail(RayWorkerDiedError(f"The Ray stream of agent {self.target.spec['alias']} ended early."))
 
 
 def ray_agent(
