@@ -38,6 +38,7 @@ from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplie
 from miniagents_nb.ext.ray import (
     RayAgentError,
     RayAgentImportError,
+    RayResourcesError,
     RayWorkerDiedError,
     RemoteAgentError,
     WireFormatError,
@@ -335,6 +336,33 @@ async def test_a_call_left_running_in_the_worker_ends_in_the_tree_after_the_repl
     assert gated.parent is not None
     assert gated.parent.agent.alias == "BACKGROUND_AGENT@ray"
     ray_target(remote).pool.close()
+
+
+async def test_actors_asking_for_more_than_the_cluster_has_fail_the_call_saying_so() -> None:
+    too_big = ray_agent(sensor_agent, num_cpus=64)
+    custom = ray_agent(sensor_agent, num_cpus=LIGHT, resources={"TPU": 1})
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        with pytest.raises(RayResourcesError, match=r"asks for 64 CPU, but the whole cluster has 2 CPU") as raised:
+            await too_big.trigger()
+        with pytest.raises(RayResourcesError, match=r"asks for 1 TPU, but the whole cluster has 0 TPU"):
+            await custom.trigger()
+    assert "num_cpus=0" in str(raised.value)  # and it says what to do
+    assert ray_target(too_big).pool.actors == []  # nothing was left waiting for resources
+
+
+async def test_an_actor_that_cannot_get_free_resources_fails_the_call_after_start_timeout() -> None:
+    hog = ray_agent(sensor_agent, num_cpus=1, pool_size=1)
+    # 1.5 CPUs of 2, while the hog holds 1: it never fits (the other tests' actors hold a few hundredths more).
+    starved = ray_agent(sensor_agent, num_cpus=1.5, pool_size=1, start_timeout=0.5)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        assert len(await hog.trigger(count=1)) == 3  # its actor holds its CPU until its pool is closed
+        with pytest.raises(RayResourcesError, match=r"\(asking for 1.5 CPU\) did not start within 0.5 s; the cluster "):
+            await starved.trigger()
+        assert ray_target(starved).pool.actors == []  # killed: it will not take the CPUs later
+        ray_target(hog).pool.close()
+        patient = ray_agent(sensor_agent, num_cpus=1.5, pool_size=1)
+        assert len(await patient.trigger(count=1)) == 3  # with the CPU back, the same demand starts
+    ray_target(patient).pool.close()
 
 
 async def test_a_message_class_the_worker_cannot_import_fails_naming_it(tmp_path: Path) -> None:

@@ -57,6 +57,15 @@ class RemoteAgentTarget:
         receiver = Receiver(ctx, self.spec["alias"], self.remote_run_agent)
         finished_early = False
         try:
+            if not self.pool.is_started(actor):  # a new actor may wait for resources: not for ever
+                try:
+                    first = await asyncio.wait_for(stream.__anext__(), self.pool.options.start_timeout)
+                except asyncio.TimeoutError:
+                    ray.cancel(stream)
+                    raise self.pool.start_failed(actor) from None
+                self.pool.mark_started(actor)
+                for event in await first:
+                    receiver.apply(event)
             async for ref in stream:
                 batch = await ref
                 for event in batch:
@@ -99,6 +108,7 @@ def ray_agent(
     runtime_env: Mapping[str, Any] | None = None,
     batch_seconds: float = 0.005,
     batch_tokens: int = 256,
+    start_timeout: float | None = 60.0,
     **ray_options: Any,
 ) -> MiniAgent:
     """`agent` (a module-level `MiniAgent`, or its import path `'package.module:name'`), run in Ray workers.
@@ -107,12 +117,16 @@ def ray_agent(
     level of an importable module, not in a notebook. `num_cpus`, `resources`, `max_concurrency`, `runtime_env`
     and any other `ray_options` configure each actor; `pool_size` caps the actors (default: cluster CPUs /
     `num_cpus`); replies stream back in batches of at most `batch_seconds` or `batch_tokens` tokens. Ray starts
-    (locally, or joining `address` / `MINIAGENTS_NB_RAY_ADDRESS`) at the first call.
+    (locally, or joining `address` / `MINIAGENTS_NB_RAY_ADDRESS`) at the first call. An actor asking for more than
+    the cluster has fails the call with `RayResourcesError` at once; one that cannot get its resources (or set up
+    its runtime env) within `start_timeout` seconds fails it then.
     """
     spec = agent_spec(agent)
-    options = PoolOptions(address, pool_size, num_cpus, resources, max_concurrency, runtime_env, dict(ray_options))
+    options = PoolOptions(
+        address, pool_size, num_cpus, resources, max_concurrency, runtime_env, dict(ray_options), start_timeout
+    )
     options.actor_options()  # a runtime env naming local code fails here, not at the first call
-    target = RemoteAgentTarget(spec, ActorPool(options), batch_seconds, batch_tokens)
+    target = RemoteAgentTarget(spec, ActorPool(options, spec["alias"]), batch_seconds, batch_tokens)
 
     async def proxy(ctx: InteractionContext, **kwargs: Any) -> None:
         await target.arun(ctx, kwargs)
