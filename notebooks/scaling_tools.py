@@ -40,3 +40,11 @@ async def count_primes(ctx: InteractionContext, lo: int, hi: int) -> None:
         raise ValueError(f"empty range: lo={lo:,} is above hi={hi:,}")
     count = sum(1 for n in range(lo, hi) if is_prime(n))
     ctx.reply(PrimeCount(content=f"{count:,} primes in [{lo:,}, {hi:,})", lo=lo, hi=hi, count=count))
+
+
+@miniagent
+async def split_count(ctx: InteractionContext, lo: int, hi: int, chunks: int = 2) -> None:
+    """Counts the primes in `[lo, hi)` in `chunks` calls of `count_primes`, made (and run) where this agent runs."""
+    step = (hi - lo) // chunks
+    for i in range(chunks):
+        ctx.reply(count_primes.trigger(lo=lo + i * step, hi=lo + (i + 1) * step))

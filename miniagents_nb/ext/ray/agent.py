@@ -70,9 +70,9 @@ class RemoteAgentTarget:
                 batch = await ref
                 for event in batch:
                     receiver.apply(event)
-                if receiver.ended and not finished_early:
-                    # The remote agent is done: its replies end now, while calls it made may still go on (they
-                    # are mirrored until they end, as the stream goes on).
+                if receiver.ended and not finished_early and receiver.calls_running():
+                    # The remote agent is done but calls it made go on: its replies end now, and those calls are
+                    # mirrored until they end, as the stream goes on (else the stream is about to end anyway).
                     finished_early = True
                     await ctx.afinish_early(make_sure_to_wait=False)
         except asyncio.CancelledError:

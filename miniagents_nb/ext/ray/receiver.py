@@ -243,6 +243,10 @@ class Receiver:
             appender.close(error)
         self.appenders.clear()
 
+    def calls_running(self) -> bool:
+        """Whether a call the worker reported has not ended yet."""
+        return any(call_id and not mirror.closed for call_id, mirror in self.mirrors.items())
+
     def _open_mirrors(self) -> list[_Mirror]:
         mirrors = [mirror for call_id, mirror in self.mirrors.items() if call_id and not mirror.closed]
         self.mirrors = {0: self.root}
