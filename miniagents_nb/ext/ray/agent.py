@@ -61,7 +61,7 @@ class RemoteAgentTarget:
                 try:
                     first = await asyncio.wait_for(stream.__anext__(), self.pool.options.start_timeout)
                 except asyncio.TimeoutError:
-                    ray.cancel(stream)
+                    ray.cancel(stream, recursive=False)  # the agent cancels (or not) what it started itself
                     raise self.pool.start_failed(actor) from None
                 self.pool.mark_started(actor)
                 for event in await first:
@@ -76,7 +76,7 @@ class RemoteAgentTarget:
                     finished_early = True
                     await ctx.afinish_early(make_sure_to_wait=False)
         except asyncio.CancelledError:
-            ray.cancel(stream)
+            ray.cancel(stream, recursive=False)  # the agent cancels (or not) what it started itself
             actor.cancel_call.remote(key)
             receiver.cancel()
             raise
