@@ -152,3 +152,10 @@ async def background_agent(ctx: InteractionContext, signal_name: str) -> None:
     """Starts a gated agent in its worker without replying what it replies, and replies at once."""
     gated_agent.trigger(signal_name=signal_name)
     ctx.reply("started the background work")
+
+
+@miniagent
+async def echo_each_agent(ctx: InteractionContext) -> None:
+    """Replies to each input message as it comes (a full-duplex agent)."""
+    async for message_promise in ctx.message_promises:
+        ctx.reply(f"echo {await message_promise}")

@@ -25,6 +25,7 @@ from ray_test_agents import (
     Summary,
     background_agent,
     delegating_agent,
+    echo_each_agent,
     failing_agent,
     gated_agent,
     grandparent_agent,
@@ -363,6 +364,37 @@ async def test_an_actor_that_cannot_get_free_resources_fails_the_call_after_star
         patient = ray_agent(sensor_agent, num_cpus=1.5, pool_size=1)
         assert len(await patient.trigger(count=1)) == 3  # with the CPU back, the same demand starts
     ray_target(patient).pool.close()
+
+
+async def test_the_input_streams_to_the_worker_as_it_is_sent() -> None:
+    remote = ray_agent(echo_each_agent, num_cpus=LIGHT, pool_size=1)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        call = remote.initiate_call()
+        call.send_message("one")
+        replies = call.reply_sequence(finish_call=False)
+        [first] = [promise async for promise in _first(replies)]
+        assert str(await first) == "echo one"  # answered while the input is still open: it was sent alone
+        call.send_message(["two", "three"])
+        call.finish()
+        assert [str(message) for message in await replies] == ["echo one", "echo two", "echo three"]
+
+        streamed = sensor_agent.trigger(count=1)  # an input still streaming when the remote call starts
+        messages = await remote.trigger([streamed, "last"])
+        assert [str(message) for message in messages] == [
+            "echo readings follow",
+            "echo r0 ",
+            f"echo {Reading(sensor='s1', value=1)}",
+            "echo last",
+        ]
+
+        failing = remote.trigger([failing_agent.trigger(), "after"], errors_as_messages=True)
+        local = echo_each_agent.trigger([failing_agent.trigger(), "after"], errors_as_messages=True)
+        assert [str(message) for message in await failing] == [str(message) for message in await local]
+        assert [str(message) for message in await failing] == [
+            "echo before the failure",
+            "ValueError: the sensor reads -1",
+        ]  # the input's failure, where the remote agent read it
+    ray_target(remote).pool.close()
 
 
 async def test_a_message_class_the_worker_cannot_import_fails_naming_it(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """`ray_agent(agent)`: the same agent, its calls run in Ray workers and their replies streamed back.
 
-A call of a `ray_agent` is an ordinary local call (the *proxy*: it waits for its input, sends it to a worker and
-ends when the remote stream ends), and once the worker starts it, a second local call appears under it, named
+A call of a `ray_agent` is an ordinary local call (the *proxy*: it sends its input to a worker, whole or message by
+message as it comes, and ends when the remote stream ends), and once the worker starts it, a second local call appears under it, named
 `<ALIAS>@ray` with the worker's node, process and actor as its arguments: the *remote run*, whose start and end
 are the remote agent's own and whose replies are the remote agent's replies, rebuilt here as they arrive (tokens
 included). The calls the remote agent makes in the worker are mirrored under the remote run
@@ -21,9 +21,12 @@ from typing import Any
 
 from miniagents_nb.agents import InteractionContext, MiniAgent
 from miniagents_nb.ext.ray.errors import RayWorkerDiedError
+from miniagents_nb.ext.ray.outbox import whole_message
 from miniagents_nb.ext.ray.pool import ActorPool, PoolOptions, ensure_ray, import_ray
 from miniagents_nb.ext.ray.receiver import Receiver, run_mirror
-from miniagents_nb.ext.ray.wire import agent_spec, encode_value
+from miniagents_nb.ext.ray.wire import agent_spec, encode_error, encode_value
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+from miniagents_nb.promising import StreamCursor
 
 __all__ = ["RemoteAgentTarget", "ray_agent", "ray_target"]
 
@@ -44,7 +47,7 @@ class RemoteAgentTarget:
 
     async def arun(self, ctx: InteractionContext, kwargs: Mapping[str, Any]) -> None:
         """Run one call remotely, replying in `ctx` what the worker streams back."""
-        inputs = [encode_value(message) for message in await ctx.message_promises]
+        inputs = _whole_input(ctx.message_promises)  # None: it streams (see `_forward_input`)
         call_kwargs = {name: encode_value(value) for name, value in kwargs.items()}
         ray = import_ray()
         if not ray.is_initialized():  # starting (or joining) Ray takes seconds: the loop goes on meanwhile
@@ -54,6 +57,7 @@ class RemoteAgentTarget:
         stream = actor.run.options(num_returns="streaming").remote(
             key, self.spec, inputs, call_kwargs, self.batch_seconds, self.batch_tokens
         )
+        forward = None if inputs is not None else asyncio.ensure_future(_forward_input(ctx, actor, key))
         receiver = Receiver(ctx, self.spec["alias"], self.remote_run_agent)
         finished_early = False
         try:
@@ -93,7 +97,44 @@ class RemoteAgentTarget:
             receiver.fail(error)
         finally:
             self.pool.release(actor)
+            if forward is not None:  # the remote call is over: what is still to come of the input is not read
+                forward.cancel()
         receiver.finish()
+
+
+def _whole_input(messages: MessageSequencePromise) -> list[Any] | None:
+    """The input, encoded, if it is complete already and all its messages are whole (most calls); else None."""
+    cursor: StreamCursor[Any, Any] = StreamCursor(messages)
+    if not cursor.producer_ended:
+        return None
+    pieces = cursor.peek()
+    whole = [whole_message(piece) if isinstance(piece, MessagePromise) else None for piece in pieces]
+    if any(message is None for message in whole):
+        return None
+    return [encode_value(message) for message in whole]
+
+
+async def _forward_input(ctx: InteractionContext, actor: Any, key: str) -> None:
+    """Send the input to the worker message by message as it resolves, numbered (see `miniagents_nb.ext.ray.inputs`)."""
+    number = 0
+
+    def send(kind: str, data: Any) -> None:
+        nonlocal number
+        actor.send_input.remote(key, number, kind, data)
+        number += 1
+
+    try:
+        try:
+            async for promise in ctx.message_promises:
+                try:
+                    send("message", encode_value(await promise))
+                except Exception as error:  # at its position: the remote agent meets it where it reads it
+                    send("error", encode_error(error))
+        except Exception as error:
+            send("error", encode_error(error))
+        send("end", None)
+    except Exception:  # the actor is gone: the reply stream says so
+        return
 
 
 def ray_agent(

@@ -29,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from miniagents_nb.agents import AgentCallStatus, MiniAgent, MiniAgents
+from miniagents_nb.ext.ray.inputs import InputFeed, InputFeeds
 from miniagents_nb.ext.ray.outbox import Outbox, stream_start, stream_tokens, whole_message
 from miniagents_nb.ext.ray.reporter import CallReporter
 from miniagents_nb.ext.ray.wire import decode_value, encode_error, encode_value, resolve_agent
@@ -55,7 +56,9 @@ async def _stream_message(promise: MessagePromise, outbox: Outbox) -> None:
     await stream_tokens(promise, outbox)
 
 
-async def _pump(agent: MiniAgent, inputs: list[Any], kwargs: Mapping[str, Any], outbox: Outbox) -> None:
+async def _pump(
+    agent: MiniAgent, inputs: list[Any] | None, kwargs: Mapping[str, Any], outbox: Outbox, feed: InputFeed | None
+) -> None:
     call = agent.initiate_call(**{name: decode_value(value) for name, value in kwargs.items()})
     # A failure is held until the next piece comes: the last one may be the agent's own failure, which ends the
     # call (`F`) instead of sitting at a position (`X`).
@@ -63,7 +66,11 @@ async def _pump(agent: MiniAgent, inputs: list[Any], kwargs: Mapping[str, Any], 
     try:
         if inputs:
             call.send_message([decode_value(item) for item in inputs])
-        replies = call.reply_sequence()
+        if feed is not None:  # the input streams in (`send_input`)
+            replies = call.reply_sequence(finish_call=False)
+            feed.attach(call)
+        else:
+            replies = call.reply_sequence()
         cursor: StreamCursor[Any, Any] = StreamCursor(replies)
         while True:
             pieces = cursor.take()
@@ -108,6 +115,13 @@ class AgentWorker:
         self._agents: dict[str, MiniAgent] = {}
         self._running: dict[str, asyncio.Future[None]] = {}
         self._cancelled: set[str] = set()
+        self._inputs = InputFeeds()
+
+    async def send_input(self, key: str, number: int, kind: str, data: Any) -> None:
+        """Piece `number` of the streamed input of call `key`: a message, an error, or its end (see `inputs`)."""
+        feed = self._inputs.feed(key)
+        if feed is not None:
+            feed.put(number, kind, data)
 
     async def cancel_call(self, key: str) -> bool:
         """Cancel the call `key` (sent next to `ray.cancel`, which misses a generator between two of its items)."""
@@ -128,16 +142,34 @@ class AgentWorker:
         self,
         key: str,
         spec: Mapping[str, Any],
-        inputs: list[Any],
+        inputs: list[Any] | None,
         kwargs: Mapping[str, Any],
         batch_seconds: float,
         batch_tokens: int,
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """Run one call (`key` names it for `cancel_call`); yields batches of events (see the module docstring)."""
+        """Run one call (`key` names it for `cancel_call` and `send_input`); yields batches of events (see the
+        module docstring). `inputs` None: the input streams in through `send_input`."""
         import ray  # only ever called inside a Ray worker
 
         context = ray.get_runtime_context()
         yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id())]
+        batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
+        try:
+            async for batch in batches:
+                yield batch
+        finally:
+            self._inputs.end(key)
+            await batches.aclose()  # closed with this one (Ray closes this one when the caller goes away)
+
+    async def _run(
+        self,
+        key: str,
+        spec: Mapping[str, Any],
+        inputs: list[Any] | None,
+        kwargs: Mapping[str, Any],
+        batch_seconds: float,
+        batch_tokens: int,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         # Failures go back to the caller, which reports them: the worker does not log them a second time.
         async with MiniAgents(errors_as_messages=False, log_level_for_errors=logging.DEBUG) as miniagents:
             outbox = Outbox(batch_tokens)
@@ -148,7 +180,8 @@ class AgentWorker:
                 return
             reporter = CallReporter(outbox)
             miniagents.subscribe(reporter)
-            pump = asyncio.ensure_future(_pump(agent, inputs, kwargs, outbox))
+            feed = self._inputs.feed(key) if inputs is None else None
+            pump = asyncio.ensure_future(_pump(agent, inputs, kwargs, outbox, feed))
             done = asyncio.ensure_future(_settle(pump, reporter))
             # Cancelled by `cancel_call`: Ray's own cancel misses a generator waiting between two of its items.
             self._running[key] = pump
