@@ -49,6 +49,7 @@ upstream MiniAgents that catches those keeps working::
     │   ├── RayConnectionError(ConnectionError)
     │   ├── RayAgentImportError(ImportError)
     │   ├── WireFormatError(TypeError)
+    │   ├── RayResourcesError
     │   ├── RayWorkerDiedError
     │   └── RemoteAgentError                    (named after the remote exception's type)
     ├── OrchestrationError                      miniagents_nb.orchestration.errors

@@ -120,3 +120,42 @@ async def outer_agent(ctx: InteractionContext, value: int) -> None:
     """Runs on Ray and calls another Ray agent from its worker."""
     ctx.reply(f"outer got {value}")
     ctx.reply(remote_doubling_agent.trigger(Reading(sensor="outer", value=value)))
+
+
+@miniagent
+async def helper_agent(ctx: InteractionContext, word: str) -> None:
+    """Runs in the worker of the agent that calls it: replies a whole message, then one streamed token by token."""
+    ctx.reply(f"helped with {word}")
+    with MessageTokenAppender() as tokens:
+        ctx.reply(Summary.promise(message_token_streamer=tokens))
+        tokens.append(f"{word} ")
+        await asyncio.sleep(0)
+        tokens.append("done")
+
+
+@miniagent
+async def delegating_agent(ctx: InteractionContext, word: str = "sensors") -> None:
+    """Replies a message of its own, then the replies of two agents it calls in its worker (one of them fails)."""
+    ctx.reply("delegating")
+    ctx.reply(helper_agent.trigger(word=word))
+    ctx.reply(failing_agent.trigger())
+
+
+@miniagent
+async def grandparent_agent(ctx: InteractionContext) -> None:
+    """Calls an agent that calls another one, all in the same worker."""
+    ctx.reply(delegating_agent.trigger(word="nested"))
+
+
+@miniagent
+async def background_agent(ctx: InteractionContext, signal_name: str) -> None:
+    """Starts a gated agent in its worker without replying what it replies, and replies at once."""
+    gated_agent.trigger(signal_name=signal_name)
+    ctx.reply("started the background work")
+
+
+@miniagent
+async def echo_each_agent(ctx: InteractionContext) -> None:
+    """Replies to each input message as it comes (a full-duplex agent)."""
+    async for message_promise in ctx.message_promises:
+        ctx.reply(f"echo {await message_promise}")

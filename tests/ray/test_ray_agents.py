@@ -23,17 +23,23 @@ from ray_test_agents import (
     Reading,
     Signal,
     Summary,
+    background_agent,
+    delegating_agent,
+    echo_each_agent,
     failing_agent,
     gated_agent,
+    grandparent_agent,
     nested_failure_agent,
     outer_agent,
     sensor_agent,
 )
 
 from miniagents_nb import MiniAgents
-from miniagents_nb.events import AgentCallQueued, MiniAgentsEvent
+from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplied, MiniAgentsEvent
 from miniagents_nb.ext.ray import (
+    RayAgentError,
     RayAgentImportError,
+    RayResourcesError,
     RayWorkerDiedError,
     RemoteAgentError,
     WireFormatError,
@@ -230,6 +236,167 @@ async def test_remote_calls_are_observed_and_recorded_with_the_worker_node(tmp_p
     store.close()
 
 
+async def test_calls_made_in_the_worker_are_mirrored_under_the_remote_run(tmp_path: Path) -> None:
+    remote = ray_agent(delegating_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    store = RunStore(tmp_path / "runs.sqlite")
+    async with MiniAgents(record_to=store, log_level_for_errors=logging.DEBUG) as context:
+        context.subscribe(events.append)
+        messages = await remote.trigger(errors_as_messages=True)
+        calls = {event.call.agent.alias: event.call for event in events if isinstance(event, AgentCallQueued)}
+        replied: dict[str, list[str]] = {}
+        for event in events:
+            if isinstance(event, MessageReplied):
+                replied.setdefault(event.call.agent.alias, []).append(str(await event.message_promise))
+        helper_tokens = [
+            [token async for token in promise] async for promise in calls["HELPER_AGENT"].reply_sequence_promise
+        ]
+    assert [str(message) for message in messages] == [
+        "delegating",
+        "helped with sensors",
+        "sensors done",
+        "before the failure",
+        "ValueError: the sensor reads -1",
+    ]
+    assert list(calls) == ["DELEGATING_AGENT", "DELEGATING_AGENT@ray", "HELPER_AGENT", "FAILING_AGENT"]
+    proxy, remote_run, helper, failing = calls.values()
+    assert helper.parent is remote_run
+    assert failing.parent is remote_run
+    assert dict(helper.kwargs) == {"word": "sensors"}
+    assert helper.agent.description is not None
+    assert helper.agent.description.startswith("Runs in the worker of the agent that calls it")
+    assert helper.status is AgentCallStatus.FINISHED
+    assert failing.status is AgentCallStatus.FAILED
+    assert isinstance(failing.error, ValueError)
+    assert isinstance(failing.error, RemoteAgentError)
+    assert helper_tokens[1] == ["sensors ", "done"]  # streamed token by token
+    # Each message is replied by the call it came from; the remote run forwards the others, as a local agent would.
+    assert replied == {
+        "DELEGATING_AGENT@ray": ["delegating"],
+        "HELPER_AGENT": ["helped with sensors", "sensors done"],
+        "FAILING_AGENT": ["before the failure"],
+    }
+    for call in (proxy, remote_run, helper, failing):
+        assert call.started_at is not None
+        assert call.ended_at is not None
+    assert proxy.started_at <= remote_run.started_at <= helper.queued_at  # type: ignore[operator]
+    assert helper.started_at <= helper.ended_at <= proxy.ended_at  # type: ignore[operator]
+    store.flush()
+    run = store.load(store.runs()[0].run_id)
+    [root] = run.roots
+    [recorded_run] = root.children
+    assert [child.alias for child in recorded_run.children] == ["HELPER_AGENT", "FAILING_AGENT"]
+    recorded_helper, recorded_failing = recorded_run.children
+    assert recorded_helper.kwargs["word"] == "sensors"
+    assert [message.text for message in recorded_helper.replied] == ["helped with sensors", "sensors done"]
+    assert [message.text for message in recorded_run.replied] == ["delegating"]
+    assert recorded_failing.status is AgentCallStatus.FAILED
+    assert recorded_failing.error is not None
+    store.close()
+    ray_target(remote).pool.close()
+
+
+async def test_mirrored_calls_nest_and_one_remote_error_is_one_error() -> None:
+    remote = ray_agent(grandparent_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents(log_level_for_errors=logging.DEBUG) as context:
+        context.subscribe(events.append)
+        reply = remote.trigger()
+        with pytest.raises(ValueError, match="the sensor reads -1") as raised:
+            await reply
+    calls = [event.call for event in events if isinstance(event, AgentCallQueued)]
+    tree = [(call.agent.alias, call.parent.agent.alias if call.parent else None) for call in calls]
+    assert tree == [
+        ("GRANDPARENT_AGENT", None),
+        ("GRANDPARENT_AGENT@ray", "GRANDPARENT_AGENT"),
+        ("DELEGATING_AGENT", "GRANDPARENT_AGENT@ray"),
+        ("HELPER_AGENT", "DELEGATING_AGENT"),
+        ("FAILING_AGENT", "DELEGATING_AGENT"),
+    ]
+    failing = calls[-1]
+    assert failing.error is raised.value  # rebuilt once: the failing call's error is the one the caller meets
+    ray_target(remote).pool.close()
+
+
+async def test_a_call_left_running_in_the_worker_ends_in_the_tree_after_the_reply(signal: tuple[str, Any]) -> None:
+    name, actor = signal
+    remote = ray_agent(background_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as context:
+        context.subscribe(events.append)
+        messages = await remote.trigger(signal_name=name)  # the reply ends when the remote agent's replies do
+        assert [str(message) for message in messages] == ["started the background work"]
+        [gated] = [
+            event.call for event in events if isinstance(event, AgentCallQueued) and event.agent.alias == "GATED_AGENT"
+        ]
+        assert gated.status is AgentCallStatus.RUNNING
+        assert not await actor.is_set.remote("finished")
+        await actor.set.remote("gate")
+        assert [str(message) for message in await gated.reply_sequence_promise] == ["first last"]
+    assert gated.status in (AgentCallStatus.FINISHED,)  # (a tuple: mypy keeps `RUNNING` from above)
+    assert gated.parent is not None
+    assert gated.parent.agent.alias == "BACKGROUND_AGENT@ray"
+    ray_target(remote).pool.close()
+
+
+async def test_actors_asking_for_more_than_the_cluster_has_fail_the_call_saying_so() -> None:
+    too_big = ray_agent(sensor_agent, num_cpus=64)
+    custom = ray_agent(sensor_agent, num_cpus=LIGHT, resources={"TPU": 1})
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        with pytest.raises(RayResourcesError, match=r"asks for 64 CPU, but the whole cluster has 2 CPU") as raised:
+            await too_big.trigger()
+        with pytest.raises(RayResourcesError, match=r"asks for 1 TPU, but the whole cluster has 0 TPU"):
+            await custom.trigger()
+    assert "num_cpus=0" in str(raised.value)  # and it says what to do
+    assert ray_target(too_big).pool.actors == []  # nothing was left waiting for resources
+
+
+async def test_an_actor_that_cannot_get_free_resources_fails_the_call_after_start_timeout() -> None:
+    hog = ray_agent(sensor_agent, num_cpus=1, pool_size=1)
+    # 1.5 CPUs of 2, while the hog holds 1: it never fits (the other tests' actors hold a few hundredths more).
+    starved = ray_agent(sensor_agent, num_cpus=1.5, pool_size=1, start_timeout=0.5)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        assert len(await hog.trigger(count=1)) == 3  # its actor holds its CPU until its pool is closed
+        with pytest.raises(RayResourcesError, match=r"\(asking for 1.5 CPU\) did not start within 0.5 s; the cluster "):
+            await starved.trigger()
+        assert ray_target(starved).pool.actors == []  # killed: it will not take the CPUs later
+        ray_target(hog).pool.close()
+        patient = ray_agent(sensor_agent, num_cpus=1.5, pool_size=1)
+        assert len(await patient.trigger(count=1)) == 3  # with the CPU back, the same demand starts
+    ray_target(patient).pool.close()
+
+
+async def test_the_input_streams_to_the_worker_as_it_is_sent() -> None:
+    remote = ray_agent(echo_each_agent, num_cpus=LIGHT, pool_size=1)
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        call = remote.initiate_call()
+        call.send_message("one")
+        replies = call.reply_sequence(finish_call=False)
+        [first] = [promise async for promise in _first(replies)]
+        assert str(await first) == "echo one"  # answered while the input is still open: it was sent alone
+        call.send_message(["two", "three"])
+        call.finish()
+        assert [str(message) for message in await replies] == ["echo one", "echo two", "echo three"]
+
+        streamed = sensor_agent.trigger(count=1)  # an input still streaming when the remote call starts
+        messages = await remote.trigger([streamed, "last"])
+        assert [str(message) for message in messages] == [
+            "echo readings follow",
+            "echo r0 ",
+            f"echo {Reading(sensor='s1', value=1)}",
+            "echo last",
+        ]
+
+        failing = remote.trigger([failing_agent.trigger(), "after"], errors_as_messages=True)
+        local = echo_each_agent.trigger([failing_agent.trigger(), "after"], errors_as_messages=True)
+        assert [str(message) for message in await failing] == [str(message) for message in await local]
+        assert [str(message) for message in await failing] == [
+            "echo before the failure",
+            "ValueError: the sensor reads -1",
+        ]  # the input's failure, where the remote agent read it
+    ray_target(remote).pool.close()
+
+
 async def test_a_message_class_the_worker_cannot_import_fails_naming_it(tmp_path: Path) -> None:
     (tmp_path / "driver_only_messages.py").write_text(
         "from miniagents_nb import Message\n\nclass DriverOnly(Message):\n    value: int\n"
@@ -313,3 +480,17 @@ def test_an_unreachable_cluster_address_fails_at_the_call() -> None:
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
     assert "RayConnectionError: Cannot reach the Ray cluster at 127.0.0.1:9" in result.stdout, result.stderr
+
+
+def test_an_agent_runtime_env_naming_local_code_fails_at_ray_agent_saying_to_ship_it_for_the_job() -> None:
+    import ray_test_agents
+
+    with pytest.raises(
+        RayAgentError, match=r"names local code \(ray_test_agents\).*ensure_ray\(runtime_env="
+    ) as raised:
+        ray_agent(sensor_agent, runtime_env={"py_modules": [ray_test_agents]})
+    assert not isinstance(raised.value, RemoteAgentError)
+    with pytest.raises(RayAgentError, match=r"names local code \(\.\)"):
+        ray_agent(sensor_agent, runtime_env={"working_dir": "."})
+    remote = ray_agent(sensor_agent, runtime_env={"env_vars": {"SENSOR": "1"}, "py_modules": ["s3://bucket/m.zip"]})
+    assert remote.alias == "SENSOR_AGENT"  # URIs and the rest stay per agent

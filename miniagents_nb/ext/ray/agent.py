@@ -1,11 +1,12 @@
 """`ray_agent(agent)`: the same agent, its calls run in Ray workers and their replies streamed back.
 
-A call of a `ray_agent` is an ordinary local call (the *proxy*: it waits for its input, sends it to a worker and
-ends when the remote stream ends), and once the worker starts it, a second local call appears under it, named
+A call of a `ray_agent` is an ordinary local call (the *proxy*: it sends its input to a worker, whole or message by
+message as it comes, and ends when the remote stream ends), and once the worker starts it, a second local call appears under it, named
 `<ALIAS>@ray` with the worker's node, process and actor as its arguments: the *remote run*, whose start and end
 are the remote agent's own and whose replies are the remote agent's replies, rebuilt here as they arrive (tokens
-included). So views, the run store and every other observer see a remote call through the public observation API
-like any local one, and the reply is an ordinary replayable `MessageSequencePromise`.
+included). The calls the remote agent makes in the worker are mirrored under the remote run
+(`miniagents_nb.ext.ray.receiver`). So views, the run store and every other observer see a remote call through the
+public observation API like any local one, and the reply is an ordinary replayable `MessageSequencePromise`.
 
 Cancelling the proxy (`call.cancel()`, a kernel interrupt) cancels the remote task (`ray.cancel`) and the remote
 run; a worker that dies fails the call with `RayWorkerDiedError` where the stream stopped.
@@ -18,27 +19,16 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent
+from miniagents_nb.agents import InteractionContext, MiniAgent
 from miniagents_nb.ext.ray.errors import RayWorkerDiedError
+from miniagents_nb.ext.ray.outbox import whole_message
 from miniagents_nb.ext.ray.pool import ActorPool, PoolOptions, ensure_ray, import_ray
-from miniagents_nb.ext.ray.wire import agent_spec, decode_error, decode_value, encode_value, import_path
-from miniagents_nb.messages import Message, MessagePromise, MessageTokenAppender
+from miniagents_nb.ext.ray.receiver import Receiver, run_mirror
+from miniagents_nb.ext.ray.wire import agent_spec, encode_error, encode_value
+from miniagents_nb.messages import MessagePromise, MessageSequencePromise
+from miniagents_nb.promising import StreamCursor
 
 __all__ = ["RemoteAgentTarget", "ray_agent", "ray_target"]
-
-_END = object()
-
-
-async def _remote_run(ctx: InteractionContext, feed: asyncio.Queue[Any], **_where: Any) -> None:
-    """The remote run's local stand-in: replies what the worker replied, fails where it failed."""
-    while True:
-        kind, item = await feed.get()
-        if kind == "reply":
-            ctx.reply(item)
-        elif kind == "raise":
-            raise item
-        else:
-            return
 
 
 class RemoteAgentTarget:
@@ -50,14 +40,14 @@ class RemoteAgentTarget:
         self.batch_seconds = batch_seconds
         self.batch_tokens = batch_tokens
         self.remote_run_agent = MiniAgent(
-            _remote_run,
+            run_mirror,
             alias=f"{spec['alias']}@ray",
             description=f"The run of {spec['alias']} in a Ray worker (its node, process and actor are its arguments).",
         )
 
     async def arun(self, ctx: InteractionContext, kwargs: Mapping[str, Any]) -> None:
         """Run one call remotely, replying in `ctx` what the worker streams back."""
-        inputs = [encode_value(message) for message in await ctx.message_promises]
+        inputs = _whole_input(ctx.message_promises)  # None: it streams (see `_forward_input`)
         call_kwargs = {name: encode_value(value) for name, value in kwargs.items()}
         ray = import_ray()
         if not ray.is_initialized():  # starting (or joining) Ray takes seconds: the loop goes on meanwhile
@@ -67,14 +57,30 @@ class RemoteAgentTarget:
         stream = actor.run.options(num_returns="streaming").remote(
             key, self.spec, inputs, call_kwargs, self.batch_seconds, self.batch_tokens
         )
-        receiver = _Receiver(ctx, self)
+        forward = None if inputs is not None else asyncio.ensure_future(_forward_input(ctx, actor, key))
+        receiver = Receiver(ctx, self.spec["alias"], self.remote_run_agent)
+        finished_early = False
         try:
+            if not self.pool.is_started(actor):  # a new actor may wait for resources: not for ever
+                try:
+                    first = await asyncio.wait_for(stream.__anext__(), self.pool.options.start_timeout)
+                except asyncio.TimeoutError:
+                    ray.cancel(stream, recursive=False)  # the agent cancels (or not) what it started itself
+                    raise self.pool.start_failed(actor) from None
+                self.pool.mark_started(actor)
+                for event in await first:
+                    receiver.apply(event)
             async for ref in stream:
                 batch = await ref
                 for event in batch:
                     receiver.apply(event)
+                if receiver.ended and not finished_early and receiver.calls_running():
+                    # The remote agent is done but calls it made go on: its replies end now, and those calls are
+                    # mirrored until they end, as the stream goes on (else the stream is about to end anyway).
+                    finished_early = True
+                    await ctx.afinish_early(make_sure_to_wait=False)
         except asyncio.CancelledError:
-            ray.cancel(stream)
+            ray.cancel(stream, recursive=False)  # the agent cancels (or not) what it started itself
             actor.cancel_call.remote(key)
             receiver.cancel()
             raise
@@ -91,92 +97,44 @@ class RemoteAgentTarget:
             receiver.fail(error)
         finally:
             self.pool.release(actor)
+            if forward is not None:  # the remote call is over: what is still to come of the input is not read
+                forward.cancel()
         receiver.finish()
 
 
-class _Receiver:
-    """Turns the worker's events back into message promises, token appenders and the remote run's ending."""
+def _whole_input(messages: MessageSequencePromise) -> list[Any] | None:
+    """The input, encoded, if it is complete already and all its messages are whole (most calls); else None."""
+    cursor: StreamCursor[Any, Any] = StreamCursor(messages)
+    if not cursor.producer_ended:
+        return None
+    pieces = cursor.peek()
+    whole = [whole_message(piece) if isinstance(piece, MessagePromise) else None for piece in pieces]
+    if any(message is None for message in whole):
+        return None
+    return [encode_value(message) for message in whole]
 
-    def __init__(self, ctx: InteractionContext, target: RemoteAgentTarget) -> None:
-        self.ctx = ctx
-        self.target = target
-        self.feed: asyncio.Queue[Any] = asyncio.Queue()
-        self.run_call: AgentCall | None = None
-        self.appender: MessageTokenAppender | None = None
-        self.ended = False
-        self.messages = 0
 
-    def _put(self, kind: str, item: Any) -> None:
-        if self.run_call is None:  # nothing reached the remote run yet: the proxy itself ends this way
-            if kind == "raise":
-                self.ctx.reply(item)
-            return
-        self.feed.put_nowait((kind, item))
+async def _forward_input(ctx: InteractionContext, actor: Any, key: str) -> None:
+    """Send the input to the worker message by message as it resolves, numbered (see `miniagents_nb.ext.ray.inputs`)."""
+    number = 0
 
-    def apply(self, event: tuple[Any, ...]) -> None:
-        kind = event[0]
-        if kind == "t":
-            assert self.appender is not None
-            for token in event[1]:
-                self.appender.append(token if type(token) is str else decode_value(token))
-        elif kind == "m":
-            cls = import_path(event[1])
-            self.appender = MessageTokenAppender(capture_errors=True).open()
-            known = decode_value(event[2])
-            promise = MessagePromise(message_token_streamer=self.appender, message_class=cls, **known)
-            self.messages += 1
-            self._put("reply", promise)
-        elif kind == "e":
-            assert self.appender is not None
-            self.appender.auxiliary_field_collector.update(decode_value(event[1]))
-            self.appender.close()
-            self.appender = None
-        elif kind == "x":
-            assert self.appender is not None
-            self.appender.close(decode_error(event[1]))
-            self.appender = None
-        elif kind == "w":
-            message = decode_value(event[1])
-            assert isinstance(message, Message)
-            self.messages += 1
-            self._put("reply", message)
-        elif kind == "X":
-            self._put("reply", decode_error(event[1]))
-        elif kind == "F":
-            self._end("raise", decode_error(event[1]))
-        elif kind == "C":
-            self._end("raise", asyncio.CancelledError())
-        elif kind == "D":
-            self._end("end", None)
-        elif kind == "s":
-            node_id, pid, actor_id = event[1], event[2], event[3]
-            agent = self.target.remote_run_agent.fork(non_freezable_kwargs={"feed": self.feed})
-            self.run_call = agent.initiate_call(ray_node_id=node_id, ray_worker_pid=pid, ray_actor_id=actor_id)
-            self.ctx.reply(self.run_call.reply_sequence())
+    def send(kind: str, data: Any) -> None:
+        nonlocal number
+        actor.send_input.remote(key, number, kind, data)
+        number += 1
 
-    def _end(self, kind: str, item: Any) -> None:
-        if not self.ended:
-            self.ended = True
-            self._put(kind, item)
-
-    def fail(self, error: BaseException) -> None:
-        if self.appender is not None:
-            self.appender.close(error)
-            self.appender = None
-        if self.run_call is None:
-            raise error
-        self._end("raise", error)
-
-    def cancel(self) -> None:
-        if self.appender is not None:
-            self.appender.close(asyncio.CancelledError())
-            self.appender = None
-        if self.run_call is not None:
-            self.run_call.cancel()
-
-    def finish(self) -> None:
-        if not self.ended:  # the stream ended without saying how: treat it as a failure of the machinery
-            self.fail(RayWorkerDiedError(f"The Ray stream of agent {self.target.spec['alias']} ended early."))
+    try:
+        try:
+            async for promise in ctx.message_promises:
+                try:
+                    send("message", encode_value(await promise))
+                except Exception as error:  # at its position: the remote agent meets it where it reads it
+                    send("error", encode_error(error))
+        except Exception as error:
+            send("error", encode_error(error))
+        send("end", None)
+    except Exception:  # the actor is gone: the reply stream says so
+        return
 
 
 def ray_agent(
@@ -191,6 +149,7 @@ def ray_agent(
     runtime_env: Mapping[str, Any] | None = None,
     batch_seconds: float = 0.005,
     batch_tokens: int = 256,
+    start_timeout: float | None = 60.0,
     **ray_options: Any,
 ) -> MiniAgent:
     """`agent` (a module-level `MiniAgent`, or its import path `'package.module:name'`), run in Ray workers.
@@ -199,11 +158,16 @@ def ray_agent(
     level of an importable module, not in a notebook. `num_cpus`, `resources`, `max_concurrency`, `runtime_env`
     and any other `ray_options` configure each actor; `pool_size` caps the actors (default: cluster CPUs /
     `num_cpus`); replies stream back in batches of at most `batch_seconds` or `batch_tokens` tokens. Ray starts
-    (locally, or joining `address` / `MINIAGENTS_NB_RAY_ADDRESS`) at the first call.
+    (locally, or joining `address` / `MINIAGENTS_NB_RAY_ADDRESS`) at the first call. An actor asking for more than
+    the cluster has fails the call with `RayResourcesError` at once; one that cannot get its resources (or set up
+    its runtime env) within `start_timeout` seconds fails it then.
     """
     spec = agent_spec(agent)
-    options = PoolOptions(address, pool_size, num_cpus, resources, max_concurrency, runtime_env, dict(ray_options))
-    target = RemoteAgentTarget(spec, ActorPool(options), batch_seconds, batch_tokens)
+    options = PoolOptions(
+        address, pool_size, num_cpus, resources, max_concurrency, runtime_env, dict(ray_options), start_timeout
+    )
+    options.actor_options()  # a runtime env naming local code fails here, not at the first call
+    target = RemoteAgentTarget(spec, ActorPool(options, spec["alias"]), batch_seconds, batch_tokens)
 
     async def proxy(ctx: InteractionContext, **kwargs: Any) -> None:
         await target.arun(ctx, kwargs)

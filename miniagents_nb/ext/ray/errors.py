@@ -17,6 +17,7 @@ __all__ = [
     "RayAgentImportError",
     "RayConnectionError",
     "RayDependencyError",
+    "RayResourcesError",
     "RayWorkerDiedError",
     "RemoteAgentError",
     "WireFormatError",
@@ -43,6 +44,11 @@ class RayAgentImportError(RayAgentError, ImportError):
 class WireFormatError(RayAgentError, TypeError):
     """A message or argument cannot cross the wire: its class cannot be imported on the other side, or a value is
     not JSON data, a message or a frozen model."""
+
+
+class RayResourcesError(RayAgentError):
+    """The actors of a `ray_agent` cannot start: each asks for more CPUs (or other resources) than the cluster has,
+    or than it has free for `start_timeout` seconds (other pools' actors hold them until `pool.close()`)."""
 
 
 class RayWorkerDiedError(RayAgentError):

@@ -14,9 +14,10 @@ import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-from miniagents_nb.ext.ray.errors import RayConnectionError, RayDependencyError
+from miniagents_nb.ext.ray.errors import RayAgentError, RayConnectionError, RayDependencyError, RayResourcesError
 
 __all__ = ["ADDRESS_VARIABLE", "ActorPool", "PoolOptions", "ensure_ray", "import_ray"]
 
@@ -55,8 +56,12 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def ensure_ray(address: str | None = None) -> Any:
-    """Ray, initialized: joined at `address` (or `MINIAGENTS_NB_RAY_ADDRESS`), or a local one started now."""
+def ensure_ray(address: str | None = None, runtime_env: Mapping[str, Any] | None = None) -> Any:
+    """Ray, initialized: joined at `address` (or `MINIAGENTS_NB_RAY_ADDRESS`), or a local one started now.
+
+    `runtime_env` is the job's (e.g. `{"py_modules": [tools]}` ships a local module of agents to a cluster's
+    workers); it only applies when this call starts or joins Ray, not to a Ray that is running already.
+    """
     ray = import_ray()
     if ray.is_initialized():
         return ray
@@ -64,13 +69,15 @@ def ensure_ray(address: str | None = None) -> Any:
         if ray.is_initialized():
             return ray
         address = address or os.environ.get(ADDRESS_VARIABLE) or None
-        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if runtime_env is not None:
+            options["runtime_env"] = dict(runtime_env)
         if address is None:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **options)
         else:
             _check_reachable(address)
             try:
-                ray.init(address=address, **quiet)
+                ray.init(address=address, **options)
             except ConnectionError as error:
                 raise RayConnectionError(f"Cannot join the Ray cluster at {address}: {error}") from None
     return ray
@@ -87,6 +94,17 @@ class PoolOptions:
     max_concurrency: int | None = None
     runtime_env: Mapping[str, Any] | None = None
     ray_options: Mapping[str, Any] = field(default_factory=dict)
+    start_timeout: float | None = 60.0
+    """How long a new actor may wait for its resources (and its runtime env) before the call fails (None: ever)."""
+
+    def demand(self) -> dict[str, float]:
+        """The resources one actor asks for, named as Ray counts them (`CPU`, `GPU`, `memory`, custom names)."""
+        demand = {"CPU": float(self.num_cpus)}
+        for option, name in (("num_gpus", "GPU"), ("memory", "memory")):
+            if self.ray_options.get(option):
+                demand[name] = float(self.ray_options[option])
+        demand.update({name: float(amount) for name, amount in (self.resources or {}).items()})
+        return {name: amount for name, amount in demand.items() if amount > 0}
 
     def actor_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus, **self.ray_options}
@@ -95,8 +113,34 @@ class PoolOptions:
         if self.max_concurrency is not None:
             options["max_concurrency"] = self.max_concurrency
         if self.runtime_env is not None:
-            options["runtime_env"] = dict(self.runtime_env)
+            options["runtime_env"] = _runtime_env(self.runtime_env)
         return options
+
+
+def _runtime_env(runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+    """An actor's runtime env, refused early (with what to do) when it names local code to ship.
+
+    Ray uploads a local `working_dir` or local `py_modules` only for the whole job (`ray.init(runtime_env=...)`);
+    an actor's own runtime env takes URIs only, and Ray's error would come at the first call, deep in its stack.
+    """
+    env = dict(runtime_env)
+    local = (
+        [str(env["working_dir"])] if isinstance(env.get("working_dir"), str) and not _is_uri(env["working_dir"]) else []
+    )
+    for module in env.get("py_modules") or ():
+        if isinstance(module, ModuleType) or not _is_uri(str(module)):
+            local.append(getattr(module, "__name__", str(module)))
+    if local:
+        raise RayAgentError(
+            f"ray_agent(runtime_env=...) names local code ({', '.join(local)}), which Ray ships only for the whole "
+            "job: pass that runtime env to `ensure_ray(runtime_env=...)` (or `ray.init(runtime_env=...)`) before "
+            "the first call, and keep URIs, `pip`, `env_vars` and the like in the agent's own runtime_env."
+        )
+    return env
+
+
+def _is_uri(value: str) -> bool:
+    return "://" in value
 
 
 _ACTOR_CLASS: Any = None
@@ -114,9 +158,11 @@ def _actor_class(ray: Any) -> Any:
 class ActorPool:
     """The actors of one `ray_agent`, with how many calls each runs now (calls go to the least busy one)."""
 
-    def __init__(self, options: PoolOptions) -> None:
+    def __init__(self, options: PoolOptions, alias: str = "") -> None:
         self.options = options
+        self.alias = alias
         self._busy: dict[Any, int] = {}  # actor handle -> calls in flight
+        self._started: set[Any] = set()  # the actors that have answered once
         self._size: int | None = options.pool_size
 
     @property
@@ -138,12 +184,51 @@ class ActorPool:
         if idle:
             actor = idle[0]
         elif len(self._busy) < self._pool_size(ray):
+            self._check_fits(ray)
             actor = _actor_class(ray).options(**self.options.actor_options()).remote()
             self._busy[actor] = 0
         else:
             actor = min(self._busy, key=self._busy.__getitem__)
         self._busy[actor] += 1
         return actor
+
+    def _check_fits(self, ray: Any) -> None:
+        """Fail now if one actor asks for more than the whole cluster has (Ray would wait for it for ever)."""
+        totals = ray.cluster_resources()
+        short = [(name, asked, float(totals.get(name, 0))) for name, asked in self.options.demand().items()]
+        short = [(name, asked, has) for name, asked, has in short if asked > has]
+        if short:
+            asked_text = ", ".join(f"{asked:g} {name}" for name, asked, _has in short)
+            has_text = ", ".join(f"{has:g} {name}" for name, _asked, has in short)
+            raise RayResourcesError(
+                f"Each Ray actor of agent {self.alias} asks for {asked_text}, but the whole cluster has {has_text}: "
+                "it could never start. Ask for less (`num_cpus=0` or a fraction for an agent that mostly waits, "
+                "`resources=`), or add nodes to the cluster before the first call."
+            )
+
+    def is_started(self, actor: Any) -> bool:
+        return actor in self._started
+
+    def mark_started(self, actor: Any) -> None:
+        if actor in self._busy:
+            self._started.add(actor)
+
+    def start_failed(self, actor: Any) -> RayResourcesError:
+        """An actor did not start within `start_timeout`: kill it (it must not take the resources later) and say
+        what the cluster has free."""
+        self.discard(actor)
+        ray = import_ray()
+        ray.kill(actor)
+        free = ray.available_resources()
+        wanted = self.options.demand()
+        free_text = ", ".join(f"{float(free.get(name, 0)):g} {name}" for name in wanted)
+        asked_text = ", ".join(f"{amount:g} {name}" for name, amount in wanted.items())
+        return RayResourcesError(
+            f"A Ray actor for agent {self.alias} (asking for {asked_text}) did not start within "
+            f"{self.options.start_timeout:g} s; the cluster has {free_text} free. Other actors hold the rest: close "
+            "the pools you are done with (`ray_target(agent).pool.close()`), ask for less (`num_cpus=0` or a "
+            "fraction for agents that mostly wait), or raise `start_timeout` (e.g. for a slow runtime env)."
+        )
 
     def release(self, actor: Any) -> None:
         if actor in self._busy:
@@ -152,6 +237,7 @@ class ActorPool:
     def close(self) -> None:
         """Kill this pool's actors (their CPUs go back to the cluster); a later call makes new ones."""
         actors, self._busy = list(self._busy), {}
+        self._started.clear()
         if actors:
             ray = import_ray()
             for actor in actors:
@@ -160,3 +246,4 @@ class ActorPool:
     def discard(self, actor: Any) -> None:
         """Forget an actor that died (the next call makes a new one)."""
         self._busy.pop(actor, None)
+        self._started.discard(actor)

@@ -9,7 +9,16 @@ token stream costs one Ray object per batch, not per token. The events, in reply
 - `("m", class_path, known_beforehand)`: a message starts streaming; `("t", [token, ...])`: its tokens;
   `("e", fields)`: it ended (its fields other than the text); `("x", error)`: it failed mid-stream;
 - `("X", error)`: a failure at this position of the reply sequence (a nested reply failed; the agent went on);
-- `("F", error)`: the agent itself failed (the sequence ends here); `("C",)`: it was cancelled; `("D",)`: done.
+- `("F", error)`: the agent itself failed (the sequence ends here); `("C",)`: it was cancelled; `("D",)`: done;
+- `("R", message_id)`: the agent replied a message one of its nested calls replied (sent already, see below).
+
+The calls the remote agent makes in the worker are reported too (`miniagents_nb.ext.ray.reporter`), so that the
+caller mirrors them into its call tree: `("q", call_id, parent_id, alias, description, agent_kwargs, metadata,
+call_kwargs)` when one is made (parent 0: the remote agent itself), `("f", call_id, "D" | "F" | "C", error)` when
+it ends, `("r", call_id, message_id, message)` / `("p", call_id, message_id, class_path, known_beforehand)` when
+it replies a whole / a streamed message, whose tokens follow as `("pt", message_id, [token, ...])` and its end as
+`("pe", message_id, fields)` or `("px", message_id, error)`. Call events go out at once (not after
+`batch_seconds`), so their timings are the worker's plus the latency of one message.
 
 Messages and errors are encoded with `miniagents_nb.ext.ray.wire`. This module never imports `ray`: the class is
 turned into an actor class by `miniagents_nb.ext.ray.pool`, and Ray imports it in the worker by its path.
@@ -20,96 +29,58 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from miniagents_nb.agents import AgentCallStatus, MiniAgent, MiniAgents
-from miniagents_nb.ext.ray.wire import class_path, decode_value, encode_error, encode_value, resolve_agent
-from miniagents_nb.messages import Message, MessagePromise
+from miniagents_nb.ext.ray.inputs import InputFeed, InputFeeds
+from miniagents_nb.ext.ray.outbox import Outbox, stream_start, stream_tokens, whole_message
+from miniagents_nb.ext.ray.reporter import CallReporter
+from miniagents_nb.ext.ray.wire import decode_value, encode_error, encode_value, resolve_agent
+from miniagents_nb.messages import MessagePromise
 from miniagents_nb.promising import StreamCursor
 
 __all__ = ["AgentWorker"]
 
 
-class _Outbox:
-    """Events waiting to be sent, and when to send them (at once when `batch_tokens` tokens are waiting)."""
-
-    __slots__ = ("events", "full", "more", "tokens", "batch_tokens")
-
-    def __init__(self, batch_tokens: int) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.tokens = 0
-        self.batch_tokens = batch_tokens
-        self.more = asyncio.Event()
-        self.full = asyncio.Event()
-
-    def put(self, event: tuple[Any, ...]) -> None:
-        self.events.append(event)
-        self.more.set()
-
-    def put_tokens(self, tokens: list[Any]) -> None:
-        encoded = [token if type(token) is str else encode_value(token) for token in tokens]
-        last = self.events[-1] if self.events else None
-        if last is not None and last[0] == "t":
-            last[1].extend(encoded)
-        else:
-            self.events.append(("t", encoded))
-        self.tokens += len(encoded)
-        self.more.set()
-        if self.tokens >= self.batch_tokens:
-            self.full.set()
-
-    def drain(self) -> list[tuple[Any, ...]]:
-        events, self.events, self.tokens = self.events, [], 0
-        self.more.clear()
-        self.full.clear()
-        return events
+async def _stream_message(promise: MessagePromise, outbox: Outbox) -> None:
+    message_id = outbox.message_id(promise)
+    if message_id is not None:  # a nested call's message, forwarded: it was sent already
+        outbox.put(("R", message_id))
+        return
+    message = whole_message(promise)
+    if message is not None:
+        outbox.put(("w", encode_value(message)))
+        return
+    outbox.put(("m", *stream_start(promise)))
+    await stream_tokens(promise, outbox)
 
 
-async def _stream_message(promise: MessagePromise, outbox: _Outbox) -> None:
-    cursor: StreamCursor[Any, Message] = StreamCursor(promise)
-    if cursor.producer_ended:
-        message, error = cursor.result()
-        pieces = cursor.peek()
-        if message is not None and len(pieces) == 1 and pieces[0] is message:  # a whole message, not streamed
-            outbox.put(("w", encode_value(message)))
-            return
-    outbox.put(("m", class_path(promise.message_class), encode_value(promise.known_beforehand.as_kwargs())))
-    while True:
-        pieces = cursor.take()
-        if pieces:
-            tokens = [piece for piece in pieces if not isinstance(piece, BaseException)]
-            if tokens:
-                outbox.put_tokens(tokens)
-        waiter = cursor.waiter()
-        if waiter is None:
-            break
-        await waiter
-    message, error = cursor.result()
-    if error is not None:
-        outbox.put(("x", encode_error(error)))
-    else:
-        assert message is not None
-        fields = {name: value for name, value in message.as_kwargs().items() if name not in ("content",)}
-        outbox.put(("e", encode_value(fields)))
-
-
-async def _pump(agent: MiniAgent, inputs: list[Any], kwargs: Mapping[str, Any], outbox: _Outbox) -> None:
+async def _pump(
+    agent: MiniAgent, inputs: list[Any] | None, kwargs: Mapping[str, Any], outbox: Outbox, feed: InputFeed | None
+) -> None:
     call = agent.initiate_call(**{name: decode_value(value) for name, value in kwargs.items()})
+    # A failure is held until the next piece comes: the last one may be the agent's own failure, which ends the
+    # call (`F`) instead of sitting at a position (`X`).
+    held: BaseException | None = None
     try:
         if inputs:
             call.send_message([decode_value(item) for item in inputs])
-        replies = call.reply_sequence()
+        if feed is not None:  # the input streams in (`send_input`)
+            replies = call.reply_sequence(finish_call=False)
+            feed.attach(call)
+        else:
+            replies = call.reply_sequence()
         cursor: StreamCursor[Any, Any] = StreamCursor(replies)
-        last_error: BaseException | None = None
         while True:
             pieces = cursor.take()
             for piece in pieces:
+                if held is not None:
+                    outbox.put(("X", outbox.error(held)))
+                    held = None
                 if isinstance(piece, BaseException):
-                    last_error = piece
-                    outbox.put(("X", encode_error(piece)))
+                    held = piece
                 else:
-                    last_error = None
                     await _stream_message(piece, outbox)
             if pieces:  # more may have come while a message streamed
                 continue
@@ -120,15 +91,21 @@ async def _pump(agent: MiniAgent, inputs: list[Any], kwargs: Mapping[str, Any], 
     except asyncio.CancelledError:
         call.cancel()
         raise
-    if call.status is AgentCallStatus.CANCELLED or isinstance(last_error, asyncio.CancelledError):
-        if outbox.events and outbox.events[-1][0] == "X":
-            outbox.events.pop()
+    if call.status is AgentCallStatus.CANCELLED or isinstance(held, asyncio.CancelledError):
         outbox.put(("C",))
-    elif call.status is AgentCallStatus.FAILED and last_error is not None and last_error is call.error:
-        outbox.events[-1] = ("F", outbox.events[-1][1])  # the agent's own failure ends the call, it is no piece
-        outbox.more.set()
+    elif call.status is AgentCallStatus.FAILED and held is not None and held is call.error:
+        outbox.put(("F", outbox.error(held)))
     else:
+        if held is not None:
+            outbox.put(("X", outbox.error(held)))
         outbox.put(("D",))
+
+
+async def _settle(pump: asyncio.Future[None], reporter: CallReporter) -> None:
+    """Done when the remote call is, and so are the calls under it (unless it was cancelled: then at once)."""
+    await asyncio.wait((pump,))
+    if not pump.cancelled():
+        await reporter.settled.wait()
 
 
 class AgentWorker:
@@ -138,6 +115,13 @@ class AgentWorker:
         self._agents: dict[str, MiniAgent] = {}
         self._running: dict[str, asyncio.Future[None]] = {}
         self._cancelled: set[str] = set()
+        self._inputs = InputFeeds()
+
+    async def send_input(self, key: str, number: int, kind: str, data: Any) -> None:
+        """Piece `number` of the streamed input of call `key`: a message, an error, or its end (see `inputs`)."""
+        feed = self._inputs.feed(key)
+        if feed is not None:
+            feed.put(number, kind, data)
 
     async def cancel_call(self, key: str) -> bool:
         """Cancel the call `key` (sent next to `ray.cancel`, which misses a generator between two of its items)."""
@@ -158,25 +142,47 @@ class AgentWorker:
         self,
         key: str,
         spec: Mapping[str, Any],
-        inputs: list[Any],
+        inputs: list[Any] | None,
         kwargs: Mapping[str, Any],
         batch_seconds: float,
         batch_tokens: int,
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """Run one call (`key` names it for `cancel_call`); yields batches of events (see the module docstring)."""
+        """Run one call (`key` names it for `cancel_call` and `send_input`); yields batches of events (see the
+        module docstring). `inputs` None: the input streams in through `send_input`."""
         import ray  # only ever called inside a Ray worker
 
         context = ray.get_runtime_context()
         yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id())]
+        batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
+        try:
+            async for batch in batches:
+                yield batch
+        finally:
+            self._inputs.end(key)
+            await batches.aclose()  # closed with this one (Ray closes this one when the caller goes away)
+
+    async def _run(
+        self,
+        key: str,
+        spec: Mapping[str, Any],
+        inputs: list[Any] | None,
+        kwargs: Mapping[str, Any],
+        batch_seconds: float,
+        batch_tokens: int,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         # Failures go back to the caller, which reports them: the worker does not log them a second time.
-        async with MiniAgents(errors_as_messages=False, log_level_for_errors=logging.DEBUG):
-            outbox = _Outbox(batch_tokens)
+        async with MiniAgents(errors_as_messages=False, log_level_for_errors=logging.DEBUG) as miniagents:
+            outbox = Outbox(batch_tokens)
             try:
                 agent = self._agent(spec)
             except Exception as error:
                 yield [("F", encode_error(error))]
                 return
-            pump = asyncio.ensure_future(_pump(agent, inputs, kwargs, outbox))
+            reporter = CallReporter(outbox)
+            miniagents.subscribe(reporter)
+            feed = self._inputs.feed(key) if inputs is None else None
+            pump = asyncio.ensure_future(_pump(agent, inputs, kwargs, outbox, feed))
+            done = asyncio.ensure_future(_settle(pump, reporter))
             # Cancelled by `cancel_call`: Ray's own cancel misses a generator waiting between two of its items.
             self._running[key] = pump
             if key in self._cancelled:
@@ -185,14 +191,14 @@ class AgentWorker:
             try:
                 while True:
                     if not outbox.events:
-                        if pump.done():
+                        if done.done():
                             break
                         more = asyncio.ensure_future(outbox.more.wait())
-                        await asyncio.wait((pump, more), return_when=asyncio.FIRST_COMPLETED)
+                        await asyncio.wait((done, more), return_when=asyncio.FIRST_COMPLETED)
                         more.cancel()
-                    if not pump.done() and outbox.tokens < batch_tokens and batch_seconds > 0:
+                    if not done.done() and not outbox.full.is_set() and batch_seconds > 0:
                         full = asyncio.ensure_future(outbox.full.wait())
-                        await asyncio.wait((pump, full), timeout=batch_seconds, return_when=asyncio.FIRST_COMPLETED)
+                        await asyncio.wait((done, full), timeout=batch_seconds, return_when=asyncio.FIRST_COMPLETED)
                         full.cancel()
                     if outbox.events:
                         yield outbox.drain()
@@ -200,6 +206,8 @@ class AgentWorker:
                     yield [("F", encode_error(pump.exception()))]  # type: ignore[arg-type]
             finally:
                 self._running.pop(key, None)
-                if not pump.done():
-                    pump.cancel()
-                    await asyncio.gather(pump, return_exceptions=True)
+                reporter.close()
+                for task in (pump, done):
+                    if not task.done():
+                        task.cancel()
+                await asyncio.gather(pump, done, return_exceptions=True)
