@@ -15,6 +15,7 @@ from miniagents_nb.agents.events import (
     MiniAgentsEvent,
     ObservedCall,
     Observer,
+    from_wall_clock,
     wall_clock,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "MiniAgentsEvent",
     "ObservedCall",
     "Observer",
+    "from_wall_clock",
     "wall_clock",
 ]

@@ -32,6 +32,7 @@ from miniagents_nb.events import (
     MessageReplied,
     MiniAgentsEvent,
     ObservedCall,
+    from_wall_clock,
     wall_clock,
 )
 from miniagents_nb.messages import MessageTokenAppender
@@ -435,3 +436,35 @@ def test_observed_calls_are_freed_without_the_garbage_collector() -> None:
     assert seen.count("MessageReplied") == 3
     assert seen.count("AgentCallFinished") == 4
     assert cycled == []
+
+
+async def test_an_agent_with_an_event_clock_reports_the_moments_it_gives() -> None:
+    # A call standing for work done elsewhere reads the moment of each of its events from its agent's clock, in
+    # the order they are emitted: made, started, each reply, ended.
+    moments = iter([10.0, 11.0, 12.5, 13.0, 14.0])
+    clocked = child.with_event_clock(lambda: next(moments))
+    assert clocked.event_clock is not None
+    assert child.event_clock is None  # a fork: the agent itself keeps the real clock
+    assert clocked.fork(alias="CLOCKED").event_clock is clocked.event_clock
+    events: list[MiniAgentsEvent] = []
+    before = time.monotonic()
+    async with MiniAgents() as context:
+        context.subscribe(events.append)
+        call = clocked.initiate_call(word="a")
+        call.send_message("input").finish()
+        assert [str(message) for message in await call.reply_sequence_promise] == ["a"]
+        plain = await child.trigger(word="b")
+    after = time.monotonic()
+    assert [str(message) for message in plain] == ["b"]
+    mine = [(type(event).__name__, event.at) for event in events if event.call is call]
+    assert mine == [
+        ("AgentCallQueued", 10.0),
+        ("AgentCallStarted", 11.0),
+        ("MessageReplied", 12.5),
+        ("AgentCallFinished", 13.0),
+    ]
+    assert (call.queued_at, call.started_at, call.ended_at) == (10.0, 11.0, 13.0)
+    others = [event.at for event in events if event.call is not call]
+    assert others
+    assert all(before <= at <= after for at in others)  # the other calls read the real clock
+    assert from_wall_clock(wall_clock(12.5)) == pytest.approx(12.5)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from types import MappingProxyType
 from typing import Any
@@ -54,6 +54,7 @@ class AgentCall:
         "_kwargs",
         "_loop",
         "_miniagents",
+        "_now",
         "_parent",
         "_reply",
         "_task",
@@ -91,7 +92,9 @@ class AgentCall:
         """Where the call is now (see `AgentCallStatus`)."""
         self.error: BaseException | None = None
         """What the agent function raised (for a `FAILED` call)."""
-        self.queued_at = _monotonic()
+        clock = agent._event_clock
+        self._now: Callable[[], float] = _monotonic if clock is None else clock
+        self.queued_at = self._now()
         """When the call was made (`time.monotonic()`; `miniagents_nb.events.wall_clock` converts)."""
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -130,7 +133,7 @@ class AgentCall:
         self._miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
 
     def _replied(self, promise: MessagePromise) -> None:
-        self._miniagents._emit(_new_event(MessageReplied, (self, _monotonic(), promise)))
+        self._miniagents._emit(_new_event(MessageReplied, (self, self._now(), promise)))
 
     # --- what observers read -------------------------------------------------------------------------------------
 
@@ -246,13 +249,13 @@ class AgentCall:
             appender.close(error)
         self.error = error
         self.status = AgentCallStatus.FAILED
-        self.ended_at = at = _monotonic()
+        self.ended_at = at = self._now()
         if self.call_id is not None:
             self._miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
 
     def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
         self.status = status
-        self.ended_at = at = _monotonic()
+        self.ended_at = at = self._now()
         if self.call_id is not None:
             self._miniagents._emit(_new_event(event_class, (self, at)))
 
@@ -297,7 +300,7 @@ class AgentCall:
         kwargs = {**frozen, **loose, **self._kwargs} if frozen or loose else self._kwargs
         token = _current_interaction.set(ctx)
         self.status = AgentCallStatus.RUNNING
-        self.started_at = _monotonic()
+        self.started_at = self._now()
         if self.call_id is not None:
             self._miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
         return ctx, kwargs, token
@@ -330,7 +333,7 @@ class AgentCall:
             else:
                 self.error = error
                 self.status = AgentCallStatus.FAILED
-                self.ended_at = at = _monotonic()
+                self.ended_at = at = self._now()
                 if self.call_id is not None:
                     miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
         return miniagents.has_resolution_work()

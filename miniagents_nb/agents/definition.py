@@ -97,6 +97,7 @@ class AgentDefinition(Frozen):
         self._description_template: str | None = template
         self._normalize_name: bool = normalize_func_or_class_name
         self._await_reply_persistence: bool | Sentinel = await_reply_persistence
+        self._event_clock: Callable[[], float] | None = None
         object.__setattr__(self, "__name__", alias)
         object.__setattr__(self, "__doc__", self.description)
 
@@ -151,7 +152,25 @@ class AgentDefinition(Frozen):
             **self._frozen_kwargs,
             **freeze_kwargs(kwargs_to_freeze, f"the arguments of agent {forked.alias}"),
         }
+        forked._event_clock = self._event_clock
         return forked
+
+    def with_event_clock(self, clock: Callable[[], float] | None) -> Self:
+        """A fork of this agent whose calls read the moments of their events from `clock` (None: the real one).
+
+        For calls that stand for work done elsewhere (`miniagents_nb.ext.ray` mirrors the calls made in a worker
+        this way): the events they emit, and so the views and the run store, say when that work really happened,
+        not when the news of it arrived. `clock()` returns seconds on the `time.monotonic()` scale; a call reads it
+        once per event (made, started, each reply, ended), in that order, at the moment the event is emitted.
+        """
+        forked = AgentDefinition.fork(self)  # the plain fork: a subclass's own `fork` may add arguments back
+        forked._event_clock = clock
+        return forked
+
+    @property
+    def event_clock(self) -> Callable[[], float] | None:
+        """Where this agent's calls read the moments of their events (None: `time.monotonic`)."""
+        return self._event_clock
 
     def without_non_freezable_kwargs(self, *names: str) -> Self:
         """A fork of this agent that no longer passes these non-freezable keyword arguments."""

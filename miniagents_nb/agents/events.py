@@ -36,6 +36,7 @@ __all__ = [
     "MiniAgentsEvent",
     "ObservedCall",
     "Observer",
+    "from_wall_clock",
     "wall_clock",
 ]
 
@@ -45,6 +46,12 @@ _WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
 def wall_clock(at: float) -> float:
     """Epoch seconds (as `time.time()` gives) for an event's monotonic `at`."""
     return at + _WALL_MINUS_MONOTONIC
+
+
+def from_wall_clock(epoch: float) -> float:
+    """The monotonic moment (as events carry) for epoch seconds: `wall_clock`'s inverse, for times taken elsewhere
+    (another process or machine says when something happened there, in epoch seconds)."""
+    return epoch - _WALL_MINUS_MONOTONIC
 
 
 class AgentCallStatus(str, enum.Enum):

@@ -4,6 +4,7 @@ puts this directory on the workers' PYTHONPATH), as a user's own module of agent
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import ray
@@ -159,3 +160,27 @@ async def echo_each_agent(ctx: InteractionContext) -> None:
     """Replies to each input message as it comes (a full-duplex agent)."""
     async for message_promise in ctx.message_promises:
         ctx.reply(f"echo {await message_promise}")
+
+
+class Timing(Message):
+    """When a piece of work began and finished in its worker (epoch seconds, as `time.time()` gives)."""
+
+    began: float
+    finished: float
+
+
+@miniagent
+async def busy_agent(ctx: InteractionContext, seconds: float) -> None:
+    """Computes for `seconds` without ever yielding to its worker's loop (a CPU-bound tool), then says when."""
+    began = time.time()
+    while time.time() < began + seconds:
+        pass
+    ctx.reply(Timing(began=began, finished=time.time()))
+
+
+@miniagent
+async def busy_pipeline_agent(ctx: InteractionContext) -> None:
+    """Calls a busy agent in its worker, then gives its reply and a note of its own to an agent that echoes them."""
+    timing = busy_agent.trigger(seconds=0.2)
+    ctx.reply(timing)
+    ctx.reply(echo_each_agent.trigger([timing, "and a note"]))

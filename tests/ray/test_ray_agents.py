@@ -23,7 +23,9 @@ from ray_test_agents import (
     Reading,
     Signal,
     Summary,
+    Timing,
     background_agent,
+    busy_pipeline_agent,
     delegating_agent,
     echo_each_agent,
     failing_agent,
@@ -35,7 +37,7 @@ from ray_test_agents import (
 )
 
 from miniagents_nb import MiniAgents
-from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplied, MiniAgentsEvent
+from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplied, MiniAgentsEvent, from_wall_clock
 from miniagents_nb.ext.ray import (
     RayAgentError,
     RayAgentImportError,
@@ -46,7 +48,7 @@ from miniagents_nb.ext.ray import (
     ray_agent,
     ray_target,
 )
-from miniagents_nb.messages import ErrorMessage, Message
+from miniagents_nb.messages import ErrorMessage, Message, TextMessage
 from miniagents_nb.runs import RunStore
 
 HERE = Path(__file__).parent
@@ -494,3 +496,48 @@ def test_an_agent_runtime_env_naming_local_code_fails_at_ray_agent_saying_to_shi
         ray_agent(sensor_agent, runtime_env={"working_dir": "."})
     remote = ray_agent(sensor_agent, runtime_env={"env_vars": {"SENSOR": "1"}, "py_modules": ["s3://bucket/m.zip"]})
     assert remote.alias == "SENSOR_AGENT"  # URIs and the rest stay per agent
+
+
+async def test_mirrored_calls_carry_the_workers_moments_and_inputs(tmp_path: Path) -> None:
+    # The busy agent blocks its worker's loop for 0.2 s: the reports of its start and of its end leave the worker
+    # together, after the work. Its mirror still lasts the 0.2 s it took there, and gets the input the worker's
+    # call got (a message another mirrored call replied is the same promise on both sides).
+    remote = ray_agent(busy_pipeline_agent, num_cpus=LIGHT, pool_size=1)
+    events: list[MiniAgentsEvent] = []
+    store = RunStore(tmp_path / "runs.sqlite")
+    async with MiniAgents(record_to=store) as context:
+        context.subscribe(events.append)
+        messages = await remote.trigger("go")
+        calls = {event.call.agent.alias: event.call for event in events if isinstance(event, AgentCallQueued)}
+        busy_replies = await calls["BUSY_AGENT"].reply_sequence_promise
+        echo_inputs = await calls["ECHO_EACH_AGENT"].input_sequence_promise
+        run_inputs = await calls["BUSY_PIPELINE_AGENT@ray"].input_sequence_promise
+    assert list(calls) == ["BUSY_PIPELINE_AGENT", "BUSY_PIPELINE_AGENT@ray", "BUSY_AGENT", "ECHO_EACH_AGENT"]
+    [timing] = busy_replies
+    assert isinstance(timing, Timing)
+    assert [str(message) for message in messages[1:]] == [f"echo {timing}", "echo and a note"]
+    busy = calls["BUSY_AGENT"]
+    assert busy.started_at is not None
+    assert busy.ended_at is not None
+    # Its start and end enclose the work as the worker measured it (epoch seconds, converted to this clock).
+    assert busy.started_at <= from_wall_clock(timing.began) + 0.001
+    assert busy.ended_at >= from_wall_clock(timing.finished) - 0.001
+    assert busy.ended_at - busy.started_at >= timing.finished - timing.began - 0.002
+    # ... and its reply came when the work finished, not when the news arrived.
+    [replied] = [event for event in events if isinstance(event, MessageReplied) and event.call is busy]
+    assert abs(replied.at - from_wall_clock(timing.finished)) < 0.002
+    # Each mirror got the input of the worker's call.
+    assert echo_inputs == (timing, TextMessage("and a note"))
+    assert run_inputs == (TextMessage("go"),)
+    store.flush()
+    run = store.load(store.runs()[0].run_id)
+    [root] = run.roots
+    [recorded_run] = root.children
+    recorded_busy, recorded_echo = recorded_run.children
+    assert recorded_busy.started_at is not None
+    assert recorded_busy.ended_at is not None
+    assert recorded_busy.ended_at - recorded_busy.started_at == pytest.approx(busy.ended_at - busy.started_at)
+    assert recorded_echo.inputs == (timing, TextMessage("and a note"))
+    assert recorded_run.inputs == (TextMessage("go"),)
+    store.close()
+    ray_target(remote).pool.close()

@@ -4,21 +4,27 @@ Each call the worker reports becomes a local call (`_run_mirror`, under the alia
 interaction metadata of the worker's call) made inside its parent's local call, so that its parent is the mirror
 of the worker's parent: the remote run `<ALIAS>@ray` for the calls the remote agent made, and so on down. A mirror
 replies what its worker call replied (the same promise that its forwarders reply: views attribute a message to
-the call it came from), and ends as that call ended. Every mirror is made through the public agent API, so views,
-the run store and every observer see it like any local call.
+the call it came from), gets the input that call got (at its end, when the worker reports it), and ends as that
+call ended. Every mirror is made through the public agent API, so views, the run store and every observer see it
+like any local call.
 
-A mirror is made when the worker's call was made and starts at once (the worker's call starts at its next task
-switch); both ends come one message's latency after the worker's.
+A mirror's events carry the worker's moments, not those of their arrival (`MiniAgent.with_event_clock`): each
+moment the worker sends (epoch seconds) becomes a monotonic one here, kept between the moment the remote call was
+sent and now (clocks of two machines differ a little), and never before the mirror's previous event. So a nested
+call that computed for half a second in the worker lasts half a second in the views and the run store, however
+the batches of its events travelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent
+from miniagents_nb.events import from_wall_clock
 from miniagents_nb.ext.ray.errors import RayWorkerDiedError
 from miniagents_nb.ext.ray.wire import decode_error, decode_value, import_path
 from miniagents_nb.messages import Message, MessagePromise, MessageSequence, MessageTokenAppender
@@ -39,13 +45,38 @@ _AGENT_PARAMETERS = frozenset(
 )
 
 
+_monotonic = time.monotonic
+
+
+class _Clock:
+    """A mirror's event clock: the worker's moment of the event about to be emitted (`at`), or now when none is
+    known (the caller's own doing: a cancellation, a broken stream). Never goes back."""
+
+    __slots__ = ("at", "last")
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.last = 0.0
+
+    def __call__(self) -> float:
+        at = self.at
+        moment = _monotonic() if at is None else at
+        if moment < self.last:
+            return self.last
+        self.last = moment
+        return moment
+
+
 class _Mirror:
     """One worker call's local stand-in: what it is told (its feed), and where it makes its own calls."""
 
-    __slots__ = ("call", "closed", "context", "ended", "feed")
+    __slots__ = ("call", "clock", "closed", "context", "ended", "feed", "inputs")
 
     def __init__(self) -> None:
-        self.feed: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.feed: asyncio.Queue[tuple[str, Any, float | None]] = asyncio.Queue()
+        self.clock = _Clock()
+        self.inputs: list[Any] = []
+        """What the worker's call got as its input (reported at its end)."""
         self.call: AgentCall | None = None
         self.context: contextvars.Context | None = None
         """The mirror's own context (its call current), captured when it starts: calls under it are made there."""
@@ -57,7 +88,7 @@ class _Mirror:
     def make(self, factory: Callable[[], None]) -> None:
         """Make a call under this mirror (its `factory` runs with this mirror's call current)."""
         if not self.ended:
-            self.feed.put_nowait(("call", factory))
+            self.feed.put_nowait(("call", factory, None))
         elif self.context is not None:
             self.context.run(factory)
         else:
@@ -71,19 +102,26 @@ async def run_mirror(ctx: InteractionContext, ray_mirror: _Mirror, **_arguments:
     mirror.context = contextvars.copy_context()
     try:
         while True:
-            kind, item = await mirror.feed.get()
+            kind, item, at = await mirror.feed.get()
+            if kind == "call":
+                item()
+                continue
+            mirror.clock.at = at
             if kind == "reply":
                 ctx.reply(item)
-            elif kind == "call":
-                item()
             elif kind == "raise":
                 raise item
             else:
                 return
     finally:
         mirror.ended = True
+        call = mirror.call
+        if call is not None and not call.is_finished:  # its input, as the worker's call got it, then its end
+            if mirror.inputs:
+                call.send_message(mirror.inputs)
+            call.finish()
         while not mirror.feed.empty():  # calls reported before the end was read are still made here
-            kind, item = mirror.feed.get_nowait()
+            kind, item, _at = mirror.feed.get_nowait()
             if kind == "call":
                 item()
 
@@ -103,13 +141,21 @@ class Receiver:
         self.errors: dict[Any, BaseException] = {}
         self.ended = False
         self.messages = 0
+        self.since = _monotonic()
+        """When the remote call was sent: nothing of it happened before (whatever another machine's clock says)."""
 
-    def _put(self, kind: str, item: Any) -> None:
+    def _moment(self, at: float | None) -> float | None:
+        """The worker's moment `at` (epoch seconds) here, kept between `since` and now."""
+        if at is None:
+            return None
+        return min(max(from_wall_clock(at), self.since), _monotonic())
+
+    def _put(self, kind: str, item: Any, at: float | None) -> None:
         if self.root.call is None:  # nothing reached the remote run yet: the proxy itself ends this way
             if kind == "raise":
                 self.ctx.reply(item)
             return
-        self.root.feed.put_nowait((kind, item))
+        self.root.feed.put_nowait((kind, item, self._moment(at)))
 
     def _error(self, data: Mapping[str, Any]) -> BaseException:
         """The error the worker sent, rebuilt once however many times it is reported (it is logged once)."""
@@ -136,7 +182,7 @@ class Receiver:
         elif kind == "m":
             self.appender, promise = self._streamed(event[1], event[2])
             self.messages += 1
-            self._put("reply", promise)
+            self._put("reply", promise, event[3])
         elif kind == "e":
             assert self.appender is not None
             _end_stream(self.appender, decode_value(event[1]))
@@ -153,37 +199,43 @@ class Receiver:
             message = decode_value(event[1])
             assert isinstance(message, Message)
             self.messages += 1
-            self._put("reply", message)
+            self._put("reply", message, event[2])
         elif kind == "R":  # a message of a call under the remote agent: replied as a nested reply, not its own
             self.messages += 1
-            self._put("reply", MessageSequence.turn_into_sequence_promise(self.promises[event[1]]))
+            self._put("reply", MessageSequence.turn_into_sequence_promise(self.promises[event[1]]), None)
         elif kind == "X":
-            self._put("reply", self._error(event[1]))
+            self._put("reply", self._error(event[1]), event[2])
         elif kind == "F":
-            self._end("raise", self._error(event[1]))
+            self._end("raise", self._error(event[1]), event[2])
         elif kind == "C":
-            self._end("raise", asyncio.CancelledError())
+            self._end("raise", asyncio.CancelledError(), event[1])
         elif kind == "D":
-            self._end("end", None)
+            self._end("end", None, event[1])
         elif kind == "q":
             self._queued(*event[1:])
         elif kind == "f":
-            self._finished(event[1], event[2], event[3])
+            self._finished(*event[1:])
         elif kind == "r":
             message = decode_value(event[3])
             assert isinstance(message, Message)
             promise = self.promises[event[2]] = MessagePromise(prefill_message=message)
-            self.mirrors[event[1]].feed.put_nowait(("reply", promise))
+            self.mirrors[event[1]].feed.put_nowait(("reply", promise, self._moment(event[4])))
         elif kind == "p":
             appender, promise = self._streamed(event[3], event[4])
             self.appenders[event[2]] = appender
             self.promises[event[2]] = promise
-            self.mirrors[event[1]].feed.put_nowait(("reply", promise))
+            self.mirrors[event[1]].feed.put_nowait(("reply", promise, self._moment(event[5])))
         elif kind == "s":
-            node_id, pid, actor_id = event[1], event[2], event[3]
-            agent = self.remote_run_agent.fork(non_freezable_kwargs={"ray_mirror": self.root})
-            self.root.call = agent.initiate_call(ray_node_id=node_id, ray_worker_pid=pid, ray_actor_id=actor_id)
-            self.ctx.reply(self.root.call.reply_sequence())
+            self._started(*event[1:])
+
+    def _started(self, node_id: str, pid: int, actor_id: str, at: float) -> None:
+        """The worker started the remote run: its mirror, with the proxy's input (what the worker got)."""
+        root = self.root
+        root.clock.at = self._moment(at)
+        agent = self.remote_run_agent.fork(non_freezable_kwargs={"ray_mirror": root}).with_event_clock(root.clock)
+        root.call = agent.initiate_call(ray_node_id=node_id, ray_worker_pid=pid, ray_actor_id=actor_id)
+        root.call.send_message(self.ctx.message_promises)
+        self.ctx.reply(root.call.reply_sequence())
 
     def _queued(
         self,
@@ -194,6 +246,8 @@ class Receiver:
         agent_kwargs: Mapping[str, Any],
         metadata: Mapping[str, Any],
         call_kwargs: Mapping[str, Any],
+        made_at: float,
+        started_at: float | None,
     ) -> None:
         mirror = self.mirrors[call_id] = _Mirror()
         frozen = {name: decode_value(value) for name, value in agent_kwargs.items()}
@@ -202,6 +256,7 @@ class Receiver:
             kwargs.setdefault(name, frozen.pop(name))
         interaction_metadata = {name: decode_value(value) for name, value in metadata.items()}
         interaction_metadata.pop("class_", None)
+        made, started = self._moment(made_at), self._moment(started_at)
 
         def make() -> None:
             agent = MiniAgent(
@@ -211,29 +266,33 @@ class Receiver:
                 interaction_metadata=interaction_metadata,
                 non_freezable_kwargs={"ray_mirror": mirror},
                 **frozen,
-            )
-            mirror.call = agent.initiate_call(**kwargs).finish()
+            ).with_event_clock(mirror.clock)
+            mirror.clock.at = made
+            mirror.call = agent.initiate_call(**kwargs)  # its input comes with its end
+            mirror.clock.at = made if started is None else started  # it starts at the next task switch
 
         self.mirrors.get(parent_id, self.root).make(make)
 
-    def _finished(self, call_id: int, how: str, error: Mapping[str, Any] | None) -> None:
+    def _finished(self, call_id: int, how: str, error: Mapping[str, Any] | None, at: float, inputs: list[Any]) -> None:
         mirror = self.mirrors.get(call_id)
         if mirror is None or mirror.closed:
             return
         mirror.closed = True
+        mirror.inputs = [self.promises[entry] if type(entry) is int else decode_value(entry) for entry in inputs]
+        moment = self._moment(at)
         if how == "D":
-            mirror.feed.put_nowait(("end", None))
+            mirror.feed.put_nowait(("end", None, moment))
         elif how == "C":
-            mirror.feed.put_nowait(("raise", asyncio.CancelledError()))
+            mirror.feed.put_nowait(("raise", asyncio.CancelledError(), moment))
         else:
             assert error is not None
-            mirror.feed.put_nowait(("raise", self._error(error)))
+            mirror.feed.put_nowait(("raise", self._error(error), moment))
 
-    def _end(self, kind: str, item: Any) -> None:
+    def _end(self, kind: str, item: Any, at: float | None) -> None:
         if not self.ended:
             self.ended = True
             self.root.closed = True
-            self._put(kind, item)
+            self._put(kind, item, at)
 
     def _close_streams(self, error: BaseException) -> None:
         if self.appender is not None:
@@ -253,23 +312,24 @@ class Receiver:
         return mirrors
 
     def fail(self, error: BaseException) -> None:
-        """The stream broke: what still streams fails with `error`, and so do the calls still open."""
+        """The stream broke: what still streams fails with `error`, and so do the calls still open (now)."""
         self._close_streams(error)
         for mirror in self._open_mirrors():
             mirror.closed = True
-            mirror.feed.put_nowait(("raise", error))
+            mirror.feed.put_nowait(("raise", error, None))
         if self.root.call is None:
             raise error
-        self._end("raise", error)
+        self._end("raise", error, None)
 
     def cancel(self) -> None:
         self._close_streams(asyncio.CancelledError())
         for mirror in [self.root, *self._open_mirrors()]:
             mirror.closed = True
+            mirror.clock.at = None  # cancelled here, now
             if mirror.call is not None:
                 mirror.call.cancel()
             else:
-                mirror.feed.put_nowait(("raise", asyncio.CancelledError()))
+                mirror.feed.put_nowait(("raise", asyncio.CancelledError(), None))
 
     def finish(self) -> None:
         """The stream ended: calls the worker never started (so never ended) end cancelled here."""
@@ -279,7 +339,7 @@ class Receiver:
         self._close_streams(RayWorkerDiedError(f"The Ray stream of agent {self.alias} ended early."))
         for mirror in self._open_mirrors():
             mirror.closed = True
-            mirror.feed.put_nowait(("raise", asyncio.CancelledError()))
+            mirror.feed.put_nowait(("raise", asyncio.CancelledError(), None))
 
 
 def _append(appender: MessageTokenAppender, tokens: list[Any]) -> None:

@@ -2,13 +2,16 @@
 
 `CallReporter` is an observer (the public observation API, `MiniAgents.subscribe`) of the worker's context for one
 remote call: every call made there other than the remote call itself is a call *under* it (an agent it triggered,
-running in the same worker, or the proxy of a `ray_agent` it called, with that one's own run under it). It sends
-when each is made (alias, description, frozen arguments, interaction metadata, the call's own arguments, its
-parent) and ends (how, and the error), and the messages it replies, whole or token by token (see
-`miniagents_nb.ext.ray.worker` for the events). The caller mirrors them into local calls under `<ALIAS>@ray`.
+running in the same worker, or the proxy of a `ray_agent` it called, with that one's own run under it). It reports
+each one when it starts (alias, description, frozen arguments, interaction metadata, the call's own arguments, its
+parent, and when it was made and started), each message it replies, whole or token by token, and how it ended,
+when, and with what input (see `miniagents_nb.ext.ray.worker` for the events). Every moment is the worker's, in
+epoch seconds. The caller mirrors the calls into local calls under `<ALIAS>@ray`, at those moments.
 
-A call's input is not reported (only the remote call's own input crossed the wire); an argument that cannot cross
-(not JSON data, a message or a frozen model) is reported as its `repr`.
+A call is reported when it starts, not when it is made: the mirror starts as soon as it is made, and the moment it
+started must be known by then (a call ended without starting is reported at its end). Its input is reported at its
+end, when it is complete: a message a reported call replied goes as its id (the caller has it), any other whole.
+An argument that cannot cross (not JSON data, a message or a frozen model) is reported as its `repr`.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from miniagents_nb.events import (
     AgentCallStarted,
     MessageReplied,
     MiniAgentsEvent,
+    ObservedCall,
+    wall_clock,
 )
 from miniagents_nb.ext.ray.errors import WireFormatError
 from miniagents_nb.ext.ray.outbox import Outbox, stream_start, stream_tokens, whole_message
 from miniagents_nb.ext.ray.wire import encode_value
-from miniagents_nb.messages import MessagePromise
+from miniagents_nb.messages import Message, MessagePromise
 
 __all__ = ["CallReporter", "encode_kwargs"]
 
@@ -52,6 +57,8 @@ class CallReporter:
         self.outbox = outbox
         self.root_id: int | None = None
         self.running: set[int] = set()
+        self.made: dict[int, tuple[Any, ...]] = {}
+        """The reports of calls made and not started yet (sent when they start, with that moment)."""
         self.streams: set[asyncio.Future[None]] = set()
         self.settled = asyncio.Event()
         """Set while no reported call runs and no reported message streams (the stream may end)."""
@@ -66,45 +73,80 @@ class CallReporter:
         outbox = self.outbox
         kind = type(event)
         if kind is AgentCallQueued:
-            parent = event.call.parent
-            parent_id = 0 if parent is None or parent.call_id == self.root_id else parent.call_id
-            agent = event.agent
-            outbox.put_now(
-                (
-                    "q",
-                    call_id,
-                    parent_id,
-                    agent.alias,
-                    agent.description,
-                    encode_kwargs(agent.frozen_kwargs),
-                    encode_kwargs(agent.interaction_metadata.as_kwargs()),
-                    encode_kwargs(event.call.kwargs),
-                )
-            )
+            self.made[call_id] = self._made(event.call, wall_clock(event.at))
         elif kind is AgentCallStarted:
+            outbox.put_now((*self.made.pop(call_id), wall_clock(event.at)))
             self.running.add(call_id)
             self.settled.clear()
         elif kind is MessageReplied:
             assert isinstance(event, MessageReplied)
-            self._replied(call_id, event.message_promise)
+            self._replied(call_id, event.message_promise, wall_clock(event.at))
         elif kind is AgentCallFinished or kind is AgentCallCancelled or kind is AgentCallFailed:
+            made = self.made.pop(call_id, None)
+            if made is not None:  # it never started
+                outbox.put_now((*made, None))
             if isinstance(event, AgentCallFailed):
-                outbox.put_now(("f", call_id, "F", outbox.error(event.error)))
+                how, error = "F", outbox.error(event.error)
             else:
-                outbox.put_now(("f", call_id, "D" if kind is AgentCallFinished else "C", None))
+                how, error = "D" if kind is AgentCallFinished else "C", None
+            outbox.put_now(("f", call_id, how, error, wall_clock(event.at), self._inputs(event.call)))
             self.running.discard(call_id)
             self._check_settled()
 
-    def _replied(self, call_id: int, promise: MessagePromise) -> None:
+    def _made(self, call: ObservedCall, at: float) -> tuple[Any, ...]:
+        parent = call.parent
+        parent_id = 0 if parent is None or parent.call_id == self.root_id else parent.call_id
+        agent = call.agent
+        return (
+            "q",
+            call.call_id,
+            parent_id,
+            agent.alias,
+            agent.description,
+            encode_kwargs(agent.frozen_kwargs),
+            encode_kwargs(agent.interaction_metadata.as_kwargs()),
+            encode_kwargs(call.kwargs),
+            at,
+        )
+
+    def _inputs(self, call: ObservedCall) -> list[Any]:
+        """The call's input as far as it came: ids of messages already sent, the others encoded (an error, or a
+        message not resolved by the call's end, is left out: the mirror is for reading)."""
+        entries: list[Any] = []
+        for piece in call.input_sequence_promise.pieces_so_far:
+            if isinstance(piece, BaseException):
+                continue
+            promise = piece.original_promise
+            message_id = self.outbox.message_id(piece)
+            if message_id is None:
+                message_id = self.outbox.message_id(promise)
+            if message_id is not None:
+                entries.append(message_id)
+                continue
+            known = promise.known_beforehand
+            if not isinstance(known, Message):
+                if not promise.producer_ended:
+                    continue
+                try:
+                    known = promise.result_now()
+                except Exception:
+                    continue
+            try:
+                entries.append(encode_value(known))
+            except WireFormatError:
+                continue
+        return entries
+
+    def _replied(self, call_id: int, promise: MessagePromise, at: float) -> None:
         outbox = self.outbox
         message = whole_message(promise)
         if message is not None:
             encoded = encode_value(message)
-            outbox.put(("r", call_id, outbox.remember(promise), encoded))
+            outbox.put(("r", call_id, outbox.remember(promise), encoded, at))
             return
         start = stream_start(promise)
         message_id = outbox.remember(promise)
-        outbox.put(("p", call_id, message_id, *start))
+        outbox.put(("p", call_id, message_id, *start, at))
         stream = asyncio.ensure_future(stream_tokens(promise, outbox, message_id))
         self.streams.add(stream)
         self.settled.clear()

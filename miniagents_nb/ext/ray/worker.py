@@ -2,23 +2,25 @@
 
 `AgentWorker.run` is an async generator that Ray turns into a streaming generator (`num_returns="streaming"`): each
 item is one *batch* of events, collected for `batch_seconds` or until `batch_tokens` tokens are waiting, so a fast
-token stream costs one Ray object per batch, not per token. The events, in reply order:
+token stream costs one Ray object per batch, not per token. The events, in reply order (`at`: when it happened
+here, in epoch seconds; the caller's views and run store show these moments, not when the news arrived):
 
-- `("s", node_id, pid, actor_id)`: the call started on this worker (always a batch of its own, sent at once);
-- `("w", message)`: a whole message (already resolved when its turn came);
-- `("m", class_path, known_beforehand)`: a message starts streaming; `("t", [token, ...])`: its tokens;
+- `("s", node_id, pid, actor_id, at)`: the call started on this worker (always a batch of its own, sent at once);
+- `("w", message, at)`: a whole message (already resolved when its turn came);
+- `("m", class_path, known_beforehand, at)`: a message starts streaming; `("t", [token, ...])`: its tokens;
   `("e", fields)`: it ended (its fields other than the text); `("x", error)`: it failed mid-stream;
-- `("X", error)`: a failure at this position of the reply sequence (a nested reply failed; the agent went on);
-- `("F", error)`: the agent itself failed (the sequence ends here); `("C",)`: it was cancelled; `("D",)`: done;
+- `("X", error, at)`: a failure at this position of the reply sequence (a nested reply failed; the agent went on);
+- `("F", error, at)`: the agent itself failed (the sequence ends here); `("C", at)`: it was cancelled;
+  `("D", at)`: done;
 - `("R", message_id)`: the agent replied a message one of its nested calls replied (sent already, see below).
 
 The calls the remote agent makes in the worker are reported too (`miniagents_nb.ext.ray.reporter`), so that the
 caller mirrors them into its call tree: `("q", call_id, parent_id, alias, description, agent_kwargs, metadata,
-call_kwargs)` when one is made (parent 0: the remote agent itself), `("f", call_id, "D" | "F" | "C", error)` when
-it ends, `("r", call_id, message_id, message)` / `("p", call_id, message_id, class_path, known_beforehand)` when
-it replies a whole / a streamed message, whose tokens follow as `("pt", message_id, [token, ...])` and its end as
-`("pe", message_id, fields)` or `("px", message_id, error)`. Call events go out at once (not after
-`batch_seconds`), so their timings are the worker's plus the latency of one message.
+call_kwargs, made_at, started_at)` when one starts (parent 0: the remote agent itself; `started_at` None: it
+ended without starting), `("f", call_id, "D" | "F" | "C", error, at, inputs)` when it ends, `("r", call_id,
+message_id, message, at)` / `("p", call_id, message_id, class_path, known_beforehand, at)` when it replies a whole /
+a streamed message, whose tokens follow as `("pt", message_id, [token, ...])` and its end as `("pe", message_id,
+fields)` or `("px", message_id, error)`. Call events go out at once (not after `batch_seconds`).
 
 Messages and errors are encoded with `miniagents_nb.ext.ray.wire`. This module never imports `ray`: the class is
 turned into an actor class by `miniagents_nb.ext.ray.pool`, and Ray imports it in the worker by its path.
@@ -29,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from miniagents_nb.agents import AgentCallStatus, MiniAgent, MiniAgents
+from miniagents_nb.events import wall_clock
 from miniagents_nb.ext.ray.inputs import InputFeed, InputFeeds
 from miniagents_nb.ext.ray.outbox import Outbox, stream_start, stream_tokens, whole_message
 from miniagents_nb.ext.ray.reporter import CallReporter
@@ -50,9 +54,9 @@ async def _stream_message(promise: MessagePromise, outbox: Outbox) -> None:
         return
     message = whole_message(promise)
     if message is not None:
-        outbox.put(("w", encode_value(message)))
+        outbox.put(("w", encode_value(message), time.time()))
         return
-    outbox.put(("m", *stream_start(promise)))
+    outbox.put(("m", *stream_start(promise), time.time()))
     await stream_tokens(promise, outbox)
 
 
@@ -76,7 +80,7 @@ async def _pump(
             pieces = cursor.take()
             for piece in pieces:
                 if held is not None:
-                    outbox.put(("X", outbox.error(held)))
+                    outbox.put(("X", outbox.error(held), time.time()))
                     held = None
                 if isinstance(piece, BaseException):
                     held = piece
@@ -91,14 +95,15 @@ async def _pump(
     except asyncio.CancelledError:
         call.cancel()
         raise
+    ended = time.time() if call.ended_at is None else wall_clock(call.ended_at)
     if call.status is AgentCallStatus.CANCELLED or isinstance(held, asyncio.CancelledError):
-        outbox.put(("C",))
+        outbox.put(("C", ended))
     elif call.status is AgentCallStatus.FAILED and held is not None and held is call.error:
-        outbox.put(("F", outbox.error(held)))
+        outbox.put(("F", outbox.error(held), ended))
     else:
         if held is not None:
-            outbox.put(("X", outbox.error(held)))
-        outbox.put(("D",))
+            outbox.put(("X", outbox.error(held), time.time()))
+        outbox.put(("D", ended))
 
 
 async def _settle(pump: asyncio.Future[None], reporter: CallReporter) -> None:
@@ -152,7 +157,7 @@ class AgentWorker:
         import ray  # only ever called inside a Ray worker
 
         context = ray.get_runtime_context()
-        yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id())]
+        yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id(), time.time())]
         batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
         try:
             async for batch in batches:
@@ -176,7 +181,7 @@ class AgentWorker:
             try:
                 agent = self._agent(spec)
             except Exception as error:
-                yield [("F", encode_error(error))]
+                yield [("F", encode_error(error), time.time())]
                 return
             reporter = CallReporter(outbox)
             miniagents.subscribe(reporter)
@@ -203,7 +208,7 @@ class AgentWorker:
                     if outbox.events:
                         yield outbox.drain()
                 if not pump.cancelled() and pump.exception() is not None:
-                    yield [("F", encode_error(pump.exception()))]  # type: ignore[arg-type]
+                    yield [("F", encode_error(pump.exception()), time.time())]  # type: ignore[arg-type]
             finally:
                 self._running.pop(key, None)
                 reporter.close()
