@@ -161,7 +161,7 @@ def timeline_html(state: dict[str, Any]) -> str:
         )
     if not lanes:
         labels.append('<div class="mna-lane-label mna-lane-none">(no agent calls yet)</div>')
-    axis = "".join(
+    axis = " ".join(  # (spaces: the labels stay apart where the stylesheet is dropped, an unsigned notebook)
         f'<span class="mna-axis-label" style="left:{_pct(at, span)}">{text}</span>' for at, text in axis_ticks(span)
     )
     tracks.insert(0, f'<div class="mna-timeline-axis">{axis}</div>')
