@@ -42,6 +42,7 @@ upstream MiniAgents that catches those keeps working::
     ├── ToolError                               miniagents_nb.ext.llms.tool_errors
     │   ├── ToolDefinitionError(ValueError)
     │   ├── ToolArgumentsError(ValueError)
+    │   ├── ToolNotFoundError(LookupError)
     │   ├── ToolTimeoutError(TimeoutError)
     │   └── ToolLoopLimitError
     ├── RayAgentError                           miniagents_nb.ext.ray.errors

@@ -5,18 +5,20 @@ final message carries the exchange."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 
 from miniagents_nb import InteractionContext, MessagePromise, MiniAgents, StreamCursor, miniagent
-from miniagents_nb.events import AgentCallQueued, MiniAgentsEvent
+from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MiniAgentsEvent
 from miniagents_nb.ext.llms import (
     FakeLLMAgent,
     ToolArgumentsError,
     ToolCall,
     ToolCallMessage,
     ToolLoopLimitError,
+    ToolNotFoundError,
     ToolTimeoutError,
     tool,
 )
@@ -223,9 +225,27 @@ async def test_invalid_arguments_and_unknown_tools_go_back_to_the_model_which_re
         ToolCall("adder", {"a": 1, "b": 2}, id="good"),
         "3",
     ]
-    async with MiniAgents():
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as context:
+        context.subscribe(events.append)
         message = (await FakeLLMAgent.trigger("1+2", replies=replies, tools=[adder]))[0]
     assert executed == [(1, 2)]
+    # The call of the unknown tool is in the trace like any other: under the LLM call, its input the model's tool
+    # call, failed saying what happened (handled by the loop: an error message, not an error nobody handled).
+    [missing] = [
+        event.call for event in events if isinstance(event, AgentCallQueued) and event.agent.alias == "subtract"
+    ]
+    assert missing.parent is not None
+    assert missing.parent.agent.alias == FakeLLMAgent.alias
+    [tool_call] = await missing.input_sequence_promise
+    assert isinstance(tool_call, ToolCallMessage)
+    assert tool_call.tool_name == "subtract"
+    [failure] = await missing.reply_sequence_promise
+    assert isinstance(failure, ErrorMessage)
+    assert "ToolNotFoundError: There is no tool named 'subtract'" in str(failure)
+    assert missing.status is AgentCallStatus.FAILED
+    assert isinstance(missing.error, ToolNotFoundError)
+    assert missing.error.tool_name == "subtract"
     bad, unknown, broken, good = message.tool_calls
     assert bad.is_error
     assert bad.result.startswith("ToolArgumentsError: The arguments for tool adder do not fit its schema")
@@ -446,3 +466,18 @@ async def test_a_provider_may_send_arguments_before_the_name() -> None:
         assert (call.id, call.name, call.result().arguments) == ("late", "add", {"a": 1, "b": 2})
         assert call.agent_call is not None
         assert [message.content for message in await call.agent_call.reply_sequence()] == ["3"]
+
+
+async def test_an_unknown_tool_fails_the_llm_call_with_tool_errors_raise() -> None:
+    @tool
+    def adder(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+        reply = FakeLLMAgent.trigger(
+            "go", replies=[ToolCall("subtract", {}), "never"], tools=[adder], tool_errors="raise"
+        )
+        with pytest.raises(ToolNotFoundError, match="There is no tool named 'subtract'") as raised:
+            await reply
+    assert raised.value.tool_name == "subtract"

@@ -43,6 +43,7 @@ from miniagents_nb.ext.llms.tool_errors import (
     ToolDefinitionError,
     ToolError,
     ToolLoopLimitError,
+    ToolNotFoundError,
     ToolTimeoutError,
 )
 from miniagents_nb.ext.llms.tools import Tool, ToolCall, ToolSet, as_tool, tool
@@ -105,6 +106,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolLoopLimitError",
+    "ToolNotFoundError",
     "ToolResultMessage",
     "ToolSet",
     "ToolTimeoutError",

@@ -18,6 +18,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolLoopLimitError",
+    "ToolNotFoundError",
     "ToolTimeoutError",
 ]
 
@@ -44,6 +45,22 @@ class ToolArgumentsError(ToolError, ValueError):
 
 def _rebuild_arguments_error(message: str, tool_name: str) -> ToolArgumentsError:
     return ToolArgumentsError(message, tool_name=tool_name)
+
+
+class ToolNotFoundError(ToolError, LookupError):
+    """The model called a tool that the LLM call does not have (`tool_name` says which name it used); by default
+    the message goes back to the model as an error result."""
+
+    def __init__(self, message: str, *, tool_name: str) -> None:
+        super().__init__(message)
+        self.tool_name = tool_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_not_found_error, (str(self), self.tool_name))
+
+
+def _rebuild_not_found_error(message: str, tool_name: str) -> ToolNotFoundError:
+    return ToolNotFoundError(message, tool_name=tool_name)
 
 
 class ToolTimeoutError(ToolError, TimeoutError):

@@ -15,11 +15,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from miniagents_nb.agents import AgentCall
+from miniagents_nb.agents import AgentCall, InteractionContext, MiniAgent
 from miniagents_nb.errors import InvalidArgumentsError
 from miniagents_nb.ext.llms.conversion import message_to_llm_dict, thaw
 from miniagents_nb.ext.llms.messages import ToolCallMessage
-from miniagents_nb.ext.llms.tool_errors import ToolError, ToolLoopLimitError
+from miniagents_nb.ext.llms.tool_errors import ToolError, ToolLoopLimitError, ToolNotFoundError
 from miniagents_nb.ext.llms.tool_formats import ToolCallResult
 from miniagents_nb.ext.llms.tools import ToolSet
 from miniagents_nb.messages import ErrorMessage, ImageMessage, MessagePromise, MessageTokenAppender, error_to_text
@@ -80,8 +80,18 @@ class ToolTurn:
             call.end(error)
 
 
+def _not_found_text(name: str, tools: ToolSet) -> str:
+    return f"There is no tool named {name!r}. The tools are: {', '.join(tools.by_name) or 'none'}; call one of those."
+
+
+async def _missing_tool(ctx: InteractionContext, tool_name: str, text: str) -> None:
+    """The call of a tool the model named but the LLM call does not have: it fails saying so (the views show the
+    attempt as a failed tool call, its arguments as the model wrote them)."""
+    raise ToolNotFoundError(text, tool_name=tool_name)
+
+
 class _StreamedCall:
-    __slots__ = ("agent_call", "appender", "id", "name", "pieces", "promise")
+    __slots__ = ("agent_call", "appender", "found", "id", "name", "pieces", "promise")
 
     def __init__(self, call_id: str, name: str, tools: ToolSet, errors_returned: bool) -> None:
         self.id = call_id
@@ -93,12 +103,23 @@ class _StreamedCall:
             start_soon=False, message_token_streamer=self.appender, tool_name=name, tool_call_id=call_id
         )
         tool = tools.by_name.get(name)
+        self.found = tool is not None
         self.agent_call: AgentCall | None = None
-        if tool is not None:  # queued now, under the LLM call; it runs when the turn is over
+        if name:  # queued now, under the LLM call; it runs when the turn is over
             # Whatever the context says: with tool_errors="return" a failure is the model's error result, handled
             # by the loop, so it is an ErrorMessage (not logged as an error nobody handled); with "raise" it is a
             # failure of the LLM call, logged once, here, where its agent trace names the tool.
-            initiated = tool.agent.initiate_call(start_soon=False, errors_as_messages=errors_returned)
+            if tool is not None:
+                agent = tool.agent
+            else:  # a name the model made up: a call all the same, which fails (the trace shows what was tried)
+                agent = MiniAgent(
+                    _missing_tool,
+                    alias=name,
+                    description="A tool the model called, which this LLM call does not have.",
+                    tool_name=name,
+                    text=_not_found_text(name, tools),
+                )
+            initiated = agent.initiate_call(start_soon=False, errors_as_messages=errors_returned)
             self.agent_call = initiated.send_message(self.promise).finish()
 
     def add(self, piece: str) -> None:
@@ -278,11 +299,14 @@ async def _arun_batch(
 
 
 async def _arun_one(call: _StreamedCall, result: ToolCallResult, tools: ToolSet, raise_errors: bool) -> None:
-    if call.agent_call is None:
-        result.result = (
-            f"There is no tool named {call.name!r}. The tools are: {', '.join(tools.by_name) or 'none'}; "
-            "call one of those."
-        )
+    if call.agent_call is None or not call.found:
+        if call.agent_call is not None:
+            try:
+                await call.agent_call.reply_sequence()  # it fails (as an ErrorMessage with tool_errors="return")
+            except ToolNotFoundError:
+                if raise_errors:
+                    raise
+        result.result = _not_found_text(call.name, tools)
         result.is_error = True
         return
     try:
