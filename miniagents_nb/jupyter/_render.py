@@ -249,7 +249,8 @@ def _tool_arguments(node: dict[str, Any]) -> str:
     tool = node.get("tool")
     if not tool:
         return ""
-    streaming = " mna-node-arguments-streaming" if tool["streaming"] else ""
+    # the caret says the model is still writing: not in a saved form whose kernel went away meanwhile (incomplete)
+    streaming = " mna-node-arguments-streaming" if tool["streaming"] and node["status"] not in TERMINAL_STATUSES else ""
     text = _esc(f"({tool['arguments']})")
     return f'<span class="mna-node-arguments{streaming}" title="{text}">{text}</span> '
 

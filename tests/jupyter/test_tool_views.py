@@ -13,7 +13,7 @@ from miniagents_nb.ext.llms import ToolCall, tool
 from miniagents_nb.ext.llms.fake import FakeLLM, FakeLLMAgent
 from miniagents_nb.ext.llms.llm_miniagent import llm_miniagent
 from miniagents_nb.jupyter._recorded_view import RecordedRunView
-from miniagents_nb.jupyter._render import render_html, render_text
+from miniagents_nb.jupyter._render import mark_incomplete, render_html, render_text
 from miniagents_nb.jupyter._tool_calls import arguments_text
 from miniagents_nb.jupyter._tracker import CallTracker
 from miniagents_nb.jupyter._view_model import ViewModel
@@ -93,6 +93,14 @@ async def test_a_tool_call_node_shows_the_arguments_filling_in_then_the_tool_run
                 {"name": "weather", "arguments": 'city="Os"', "streaming": True}
             ]
             assert 'tool weather(city="Os"…): queued' in render_text(model.snapshot())
+            caret = 'class="mna-node-arguments mna-node-arguments-streaming"'
+            assert caret in render_html(model.snapshot())  # the model is still writing
+            # saved now (the kernel then goes away): the call reads incomplete, its arguments as far as they came,
+            # and no caret blinks for a model that is no longer writing
+            saved = mark_incomplete(model.snapshot())
+            assert 'tool weather(city="Os"…): incomplete' in render_text(saved)
+            assert caret not in render_html(saved)
+            assert 'title="(city=&quot;Os&quot;)"' in render_html(saved)
 
             await step(ARGUMENT_PIECES[1])
             model.collect()
