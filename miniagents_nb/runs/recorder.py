@@ -28,6 +28,7 @@ from miniagents_nb.agents.events import (
     wall_clock,
 )
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.runs.entries import Stream, entry_of, list_entries
 from miniagents_nb.runs.rows import Facts, RunRef
 from miniagents_nb.runs.writer import StoreWriter
 
@@ -86,32 +87,6 @@ class RunHandle:
         self._recording.end_run(self.run)
 
 
-class _Stream:
-    __slots__ = ("call_id", "counts", "position", "promise", "replied_at", "run", "times")
-
-    def __init__(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, replied_at: float) -> None:
-        self.run = run
-        self.call_id = call_id
-        self.position = position
-        self.promise = promise
-        self.replied_at = replied_at
-        self.counts: list[int] = []
-        self.times: list[float] = []
-
-
-def _entry_of(promise: MessagePromise, final: bool) -> Any:
-    """The message, the failure, or None (not produced); `...` when it may still come."""
-    known = promise.known_beforehand
-    if isinstance(known, Message):  # a promise made of a whole message (most replies): that message, as it is
-        return known
-    if not promise.producer_ended:
-        return None if final else ...
-    try:
-        return promise.result_now()
-    except BaseException as error:
-        return error
-
-
 class StoreRecording:
     """Records one activation of a context into a `RunStore` (see the module docstring)."""
 
@@ -124,7 +99,7 @@ class StoreRecording:
         self.miniagents = miniagents
         self._context = contextvars.copy_context()  # hash keys are computed under the context's settings
         self._interval = store.token_sample_interval_s
-        self._streams: list[_Stream] = []
+        self._streams: list[Stream] = []
         self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
         self._facts = Facts(self._context)
         self._calls: dict[int, list[Any]] = {}
@@ -256,7 +231,7 @@ class StoreRecording:
         self._facts.calls.extend((noted[1], call_id, parent_id, call.agent, call.kwargs, call.queued_at))
 
     def _stream(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, at: float) -> None:
-        self._streams.append(_Stream(run, call_id, position, promise, at))
+        self._streams.append(Stream(run, call_id, position, promise, at))
         self._streaming.add(call_id)
         self._ensure_tick()
 
@@ -298,7 +273,7 @@ class StoreRecording:
         else:
             lists += (("reply", replies),)
         for role, sequence in lists:
-            entries = self._list_entries(sequence, final=False)
+            entries = list_entries(sequence, final=False)
             if entries is None:
                 self._lists.append((run, call_id, role, sequence))
                 self._ensure_tick()
@@ -306,7 +281,7 @@ class StoreRecording:
                 facts.lists.extend((key, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:
-        still_open: list[_Stream] = []
+        still_open: list[Stream] = []
         for stream in self._streams:
             promise = stream.promise
             count = len(promise.pieces_so_far)
@@ -319,7 +294,7 @@ class StoreRecording:
                 still_open.append(stream)
         self._streams = still_open
 
-    def _finish(self, stream: _Stream, now: float) -> None:
+    def _finish(self, stream: Stream, now: float) -> None:
         promise = stream.promise
         pieces = promise.pieces_so_far
         streamed = not isinstance(promise.known_beforehand, Message)
@@ -327,7 +302,7 @@ class StoreRecording:
         if streamed and pieces and (not stream.counts or stream.counts[-1] != len(pieces)):
             stream.counts.append(len(pieces))
             stream.times.append(now)
-        entry = _entry_of(promise, final=True)
+        entry = entry_of(promise, final=True)
         ended_at = (now if streamed else stream.replied_at) if ended else None
         self._facts.replied.extend(
             (
@@ -347,39 +322,12 @@ class StoreRecording:
     def _take_lists(self, final: bool) -> None:
         waiting: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
         for run, call_id, role, sequence in self._lists:
-            entries = self._list_entries(sequence, final)
+            entries = list_entries(sequence, final)
             if entries is None:
                 waiting.append((run, call_id, role, sequence))
             else:
                 self._facts.lists.extend((run.key, call_id, role, entries))
         self._lists = waiting
-
-    @staticmethod
-    def _list_entries(sequence: MessageSequencePromise, final: bool) -> list[Any] | None:
-        if not sequence.producer_ended and not final:
-            return None
-        pieces = sequence.pieces_so_far
-        try:  # most lists are whole messages only: taken in bulk, without a Python step per entry
-            entries = [item.known_beforehand for item in pieces]
-        except AttributeError:  # an exception piece: entry by entry
-            pass
-        else:
-            if all(issubclass(kind, Message) for kind in set(map(type, entries))):
-                return entries
-        entries = []
-        for item in pieces:
-            if isinstance(item, BaseException):
-                entries.append(item)
-                continue
-            known = item.known_beforehand
-            if isinstance(known, Message):  # a whole message (as most are): what `_entry_of` gives, one call less
-                entries.append(known)
-                continue
-            entry = _entry_of(item.original_promise, final)
-            if entry is ...:
-                return None
-            entries.append(entry)
-        return entries
 
     # --- runs ---------------------------------------------------------------------------------------------------
 
