@@ -123,9 +123,7 @@ class StoreRecording:
 
         One frame per event: the most frequent events (a whole message replied, an agent started) are noted right
         here, the others in a method of their own; events of other types (newer layers) are ignored."""
-        if self.closed:  # events from now on are not noted
-            return
-        kind = type(event)
+        kind = type(event)  # (once closed, no call is known any more, and `_queued` notes no new one)
         try:  # (after a writer fault, what is noted is dropped at the next tick)
             if kind is MessageReplied:
                 call, at, message_promise = event
@@ -149,9 +147,29 @@ class StoreRecording:
                     if self._handle is None:
                         self._schedule(self._interval)
                     self._facts.started.extend((noted[1], call_id, event[1]))
+            elif kind is AgentCallFinished:
+                call = event[0]
+                call_id = call.call_id
+                noted = self._calls.get(call_id)
+                if noted is None:
+                    return
+                replies = call.reply_sequence_promise
+                own = noted[2]
+                if (
+                    call.input_sequence_promise is self._no_input
+                    and call_id not in self._streaming
+                    and replies.producer_ended
+                    and len(replies.pieces_so_far) == own
+                ):  # (most calls) no input, and the reply list is just the call's own replies, noted already, in
+                    # order: the store needs no list for them, so none is built (`own_list` tells the writer)
+                    if self._handle is None:
+                        self._schedule(self._interval)
+                    self._facts.ended.extend((noted[1], call_id, "finished", event[1], None, own > 0))
+                else:
+                    self._ended(event, kind)
             elif kind is AgentCallQueued:
                 self._queued(event[0])
-            elif kind is AgentCallFinished or kind is AgentCallFailed or kind is AgentCallCancelled:
+            elif kind is AgentCallFailed or kind is AgentCallCancelled:
                 self._ended(event, kind)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -211,6 +229,8 @@ class StoreRecording:
     # --- the events noted in a method of their own (an event is a tuple: `call, at, ...`) -------------------------
 
     def _queued(self, call: Any) -> None:
+        if self.closed:  # events from now on are not noted
+            return
         call_id = call.call_id
         if self._handle is None:  # what is observed now is handed to the writer at the next tick
             self._schedule(self._interval)
@@ -245,15 +265,11 @@ class StoreRecording:
         if self._handle is None:
             self._schedule(self._interval)
         facts = self._facts
-        if kind is AgentCallFinished:
-            facts.ended.extend((key, call_id, "finished", event[1], None))
-        elif kind is AgentCallFailed:
-            error = event[2]
-            facts.ended.extend((key, call_id, "failed", event[1], error))
-            if call.parent is None:
-                run.failed = True
-        else:
-            facts.ended.extend((key, call_id, "cancelled", event[1], None))
+        error = event[2] if kind is AgentCallFailed else None
+        status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
+        if error is not None and call.parent is None:
+            run.failed = True
+        own_list = False
         lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
         inputs = call.input_sequence_promise
         if inputs is not self._no_input:  # (many calls share one ended, empty input: it is looked at once)
@@ -268,10 +284,10 @@ class StoreRecording:
         elif replies.producer_ended and len(replies.pieces_so_far) == own:
             # the reply list is just the call's own replies (whole messages, noted already), in order: the store
             # needs no list for it, so none is built here
-            if own:
-                facts.lists.extend((key, call_id, "reply", None))
+            own_list = own > 0
         else:
             lists += (("reply", replies),)
+        facts.ended.extend((key, call_id, status, event[1], error, own_list))
         for role, sequence in lists:
             entries = list_entries(sequence, final=False)
             if entries is None:

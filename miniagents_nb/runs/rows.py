@@ -83,8 +83,9 @@ CALL_FIELDS = 6
 the wall clock)."""
 STARTED_FIELDS = 3
 """run key, call id, at."""
-ENDED_FIELDS = 5
-"""run key, call id, status, at, error."""
+ENDED_FIELDS = 6
+"""run key, call id, status, at, error, own list (True: the call's reply list is just its own replies, the whole
+messages noted in order, so it needs no list row: what its replied facts noted for the comparison is dropped)."""
 WHOLE_FIELDS = 5
 """run key, call id, position, message, replied at: a whole message replied (most replies), written as a replied
 fact that is not streamed, ended when replied, with no tokens."""
@@ -228,13 +229,16 @@ class RowBuilder:
             if run_id is not None:
                 self._started[(run_id, call_id)] = at
                 batch.started.append((at, run_id, call_id))
+        own_lists: list[tuple[int, int]] = []
         values = facts.ended
         for start in range(0, len(values), ENDED_FIELDS):
-            key, call_id, status, at, error = values[start : start + ENDED_FIELDS]
+            key, call_id, status, at, error, own_list = values[start : start + ENDED_FIELDS]
             run_id = run_ids.get(key)
             if run_id is not None:
                 columns = error_columns(error) if error is not None else (None, None, None)
                 batch.ended.append((status, at, *columns, run_id, call_id))
+                if own_list:
+                    own_lists.append((run_id, call_id))
         context = facts.context
         values = facts.whole  # (before the streams: the order the old single list of replied facts had)
         for start in range(0, len(values), WHOLE_FIELDS):
@@ -259,6 +263,8 @@ class RowBuilder:
                     (streamed, replied_at, ended_at),
                     (counts, times, pieces),
                 )
+        for pair in own_lists:  # (after the replied facts, which may be in this very batch)
+            self._own.pop(pair, None)
         values = facts.lists
         for start in range(0, len(values), LIST_FIELDS):
             key, call_id, role, entries = values[start : start + LIST_FIELDS]
