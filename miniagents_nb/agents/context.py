@@ -277,6 +277,8 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         return self._watchers
 
     def _observed(self) -> bool:
+        if self._watchers_version == _observers_version:  # (asked at every call: the cache is read in place)
+            return bool(self._watchers)
         return bool(self._current_watchers())
 
     def _new_call_id(self) -> int:

@@ -168,7 +168,18 @@ class StoreRecording:
                 else:
                     self._ended(event, kind)
             elif kind is AgentCallQueued:
-                self._queued(event[0])
+                call = event[0]
+                parent = call.parent
+                caller = None if parent is None else self._calls.get(parent_id := parent.call_id)
+                if caller is None:  # a top-level call (or a recording that is closed): its run is looked up
+                    self._queued(call)
+                    return
+                if self._handle is None:
+                    self._schedule(self._interval)
+                call_id = call.call_id
+                key = caller[1]
+                self._calls[call_id] = [caller[0], key, 0]  # (a call belongs to its caller's run)
+                self._facts.calls.extend((key, call_id, parent_id, call.agent, call.kwargs, call.queued_at))
             elif kind is AgentCallFailed or kind is AgentCallCancelled:
                 self._ended(event, kind)
         except (KeyboardInterrupt, SystemExit):
