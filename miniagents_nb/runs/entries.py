@@ -9,7 +9,20 @@ from typing import Any
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.runs.rows import RunRef
 
-__all__ = ["Stream", "entry_of", "list_entries"]
+__all__ = ["MESSAGE_TYPES", "Stream", "entry_of", "is_message", "list_entries"]
+
+MESSAGE_TYPES: set[type] = set()
+"""The message classes seen so far: `isinstance` against `Message` (an ABC, as pydantic models are) costs a few times
+more than a look in this set, and the recorder asks once per reply."""
+
+
+def is_message(value: Any) -> bool:
+    """`isinstance(value, Message)`, noting the class in `MESSAGE_TYPES`."""
+    if isinstance(value, Message):
+        MESSAGE_TYPES.add(type(value))
+        return True
+    return False
+
 
 _known_beforehand = attrgetter("known_beforehand")
 
@@ -52,7 +65,7 @@ def list_entries(sequence: MessageSequencePromise, final: bool) -> list[Any] | N
     except AttributeError:  # an exception piece: entry by entry
         pass
     else:
-        if all(issubclass(kind, Message) for kind in set(map(type, entries))):
+        if all(kind in MESSAGE_TYPES or issubclass(kind, Message) for kind in set(map(type, entries))):
             return entries
     entries = []
     for item in pieces:

@@ -28,7 +28,7 @@ from miniagents_nb.agents.events import (
     wall_clock,
 )
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
-from miniagents_nb.runs.entries import Stream, entry_of, list_entries
+from miniagents_nb.runs.entries import MESSAGE_TYPES, Stream, entry_of, is_message, list_entries
 from miniagents_nb.runs.rows import Facts, RunRef
 from miniagents_nb.runs.writer import StoreWriter
 
@@ -136,7 +136,8 @@ class StoreRecording:
                 position = noted[2]
                 noted[2] = position + 1
                 known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
-                if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
+                if type(known) in MESSAGE_TYPES or is_message(known):  # a whole message (most replies): recorded
+                    # now, nothing to follow
                     self._facts.whole.extend((noted[1], call_id, position, known, at))
                 else:
                     self._stream(noted[0], call_id, position, message_promise.original_promise, at)
