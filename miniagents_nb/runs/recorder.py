@@ -196,17 +196,20 @@ class StoreRecording:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self.writer.tick_due = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # events outside any loop (a context activated by hand): look again at the end
             return
         self._slow = slow
         self._handle = loop.call_later(delay, self._tick)
+        self.writer.tick_due = _monotonic() + delay  # (past it, the loop is busy: the writer leaves it the GIL)
 
     # --- the tick -----------------------------------------------------------------------------------------------
 
     def _tick(self) -> None:
         self._handle = None
+        self.writer.tick_due = None
         try:
             self._take(final=False)
         except Exception as error:  # a recorder must never break the agents
@@ -427,6 +430,7 @@ class StoreRecording:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self.writer.tick_due = None
         try:
             self._take(final=True)
         finally:
