@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
@@ -41,6 +42,17 @@ def _handlers(value: Any) -> list[Any]:
 
 _observers_version = 0
 """Bumped whenever the observers of any context change (each context caches the observers up its chain)."""
+_direct_emitters: weakref.WeakSet[MiniAgents] = weakref.WeakSet()
+"""Contexts whose `_emit` is, for now, their own recording's observer (see `MiniAgents._current_watchers`)."""
+
+
+def _observers_changed() -> None:
+    """Any context's observers changed: every cache of watchers is stale, and no context emits directly any more."""
+    global _observers_version
+    _observers_version += 1
+    for ctx in list(_direct_emitters):
+        ctx.__dict__.pop("_emit", None)
+    _direct_emitters.clear()
 
 
 class MiniAgents(MessagingContext, SeedEraContextNames):
@@ -103,6 +115,8 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         """The recording of the current activation (None when not recording): the notebook layer starts a run per
         cell through it (`RunStore` recordings have `start_run(label, notebook=..., cell=...)`)."""
         self._unsubscribe_recording: Callable[[], None] | None = None
+        self._direct_observer: Observer | None = None
+        """The recording's observer when it says it never raises (`Recording.never_raises`): it may be called straight."""
         for handler in _handlers(on_persist_messages):
             self.on_persist_messages(handler)
         for handler in _handlers(on_persist_message):
@@ -230,19 +244,17 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
 
         Returns a function that unsubscribes. See `miniagents_nb.events` for the events.
         """
-        global _observers_version
         if not callable(observer):
             raise HandlerDefinitionError(f"An observer must be callable, got {type(observer).__name__}.")
         self._observers = (*self._observers, observer)
-        _observers_version += 1
+        _observers_changed()
 
         def unsubscribe() -> None:
-            global _observers_version
             if observer in self._observers:
                 observers = list(self._observers)
                 observers.remove(observer)
                 self._observers = tuple(observers)
-                _observers_version += 1
+                _observers_changed()
 
         return unsubscribe
 
@@ -257,9 +269,16 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
                 ctx = ctx.parent_ctx
             self._watchers = tuple(watchers)
             self._watchers_version = _observers_version
+            if len(watchers) == 1 and watchers[0] == (self._direct_observer, self):
+                # The one observer is this context's own recording, which never raises: events go to it straight
+                # (no loop, no frame of `_emit`) until any context's observers change (`_observers_changed`).
+                self.__dict__["_emit"] = self._direct_observer
+                _direct_emitters.add(self)
         return self._watchers
 
     def _observed(self) -> bool:
+        if self._watchers_version == _observers_version:  # (asked at every call: the cache is read in place)
+            return bool(self._watchers)
         return bool(self._current_watchers())
 
     def _new_call_id(self) -> int:
@@ -297,7 +316,9 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
                 self.log_error_once(error, "THE RUN RECORDER FAILED TO START A RECORDING")
             else:
                 self.recording = recording
-                self._unsubscribe_recording = self.subscribe(recording.observe)
+                observer = recording.observe
+                self._direct_observer = observer if getattr(recording, "never_raises", False) is True else None
+                self._unsubscribe_recording = self.subscribe(observer)
         return self
 
     async def afinalize(self) -> None:
@@ -313,6 +334,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
     def _close_recording(self) -> None:
         recording, self.recording = self.recording, None
         unsubscribe, self._unsubscribe_recording = self._unsubscribe_recording, None
+        self._direct_observer = None
         if unsubscribe is not None:
             unsubscribe()
         if recording is not None:

@@ -20,7 +20,12 @@ __all__ = ["RecordTarget", "Recording", "RunRecorder", "recorder_for", "register
 
 
 class Recording(Protocol):
-    """One activation of a context being recorded: it observes the events and is closed when the context ends."""
+    """One activation of a context being recorded: it observes the events and is closed when the context ends.
+
+    A recording whose `observe` handles everything it could raise itself may say so with a class attribute
+    `never_raises = True`: while it is the only observer of its context, the context then calls it straight
+    (no dispatch loop, no guard around it), the cheapest way to deliver an event.
+    """
 
     def observe(self, event: MiniAgentsEvent) -> None:
         """The observer (`MiniAgents.subscribe`): quick, never blocking, never raising."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from miniagents_nb.agents.events import (
     wall_clock,
 )
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents_nb.runs.entries import MESSAGE_TYPES, Stream, entry_of, is_message, list_entries
 from miniagents_nb.runs.rows import Facts, RunRef
 from miniagents_nb.runs.writer import StoreWriter
 
@@ -87,34 +87,11 @@ class RunHandle:
         self._recording.end_run(self.run)
 
 
-class _Stream:
-    __slots__ = ("call_id", "counts", "position", "promise", "replied_at", "run", "times")
-
-    def __init__(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, replied_at: float) -> None:
-        self.run = run
-        self.call_id = call_id
-        self.position = position
-        self.promise = promise
-        self.replied_at = replied_at
-        self.counts: list[int] = []
-        self.times: list[float] = []
-
-
-def _entry_of(promise: MessagePromise, final: bool) -> Any:
-    """The message, the failure, or None (not produced); `...` when it may still come."""
-    known = promise.known_beforehand
-    if isinstance(known, Message):  # a promise made of a whole message (most replies): that message, as it is
-        return known
-    if not promise.producer_ended:
-        return None if final else ...
-    try:
-        return promise.result_now()
-    except BaseException as error:
-        return error
-
-
 class StoreRecording:
     """Records one activation of a context into a `RunStore` (see the module docstring)."""
+
+    never_raises = True
+    """`observe` handles its own failures: the context may call it straight (see `Recording`)."""
 
     def __init__(self, store: RecordingStore, miniagents: Any) -> None:
         self.store = store
@@ -122,11 +99,11 @@ class StoreRecording:
         self.miniagents = miniagents
         self._context = contextvars.copy_context()  # hash keys are computed under the context's settings
         self._interval = store.token_sample_interval_s
-        self._streams: list[_Stream] = []
+        self._streams: list[Stream] = []
         self._lists: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
-        self._facts = Facts()
+        self._facts = Facts(self._context)
         self._calls: dict[int, list[Any]] = {}
-        """Per observed call: `[its run, how many messages it replied so far]`."""
+        """Per observed call: `[its run, the run's key, how many messages it replied so far]`."""
         self._streaming: set[int] = set()
         """Calls that replied a stream and have not ended: their reply lists are always compared by the writer."""
         self._run: RunRef | None = None
@@ -135,26 +112,80 @@ class StoreRecording:
         self._handle: asyncio.TimerHandle | None = None
         self._slow = False
         self.closed = False
-        self._handlers: dict[type, Callable[[MiniAgentsEvent], None]] = {
-            AgentCallQueued: self._queued,
-            AgentCallStarted: self._started,
-            MessageReplied: self._replied,
-            AgentCallFinished: self._ended,
-            AgentCallFailed: self._ended,
-            AgentCallCancelled: self._ended,
-        }
+        self._no_input: MessageSequencePromise | None = None
+        """The last input sequence seen ended and empty (calls made with no messages share one)."""
 
     # --- the observer -------------------------------------------------------------------------------------------
 
     def observe(self, event: MiniAgentsEvent) -> None:
         """Note the event's facts as plain values (neither the event nor its call is kept alive); the next tick hands
-        them to the writer. Streams still open and lists still filling are looked at again at each tick."""
-        handler = self._handlers.get(type(event))  # none once closed (and for events of newer layers)
-        if handler is None:
-            return
-        try:
-            handler(event)  # (after a writer fault, what is noted is dropped at the next tick)
-        except Exception as error:  # a recorder must never break the agents
+        them to the writer. Streams still open and lists still filling are looked at again at each tick.
+
+        One frame per event: the most frequent events (a whole message replied, an agent started) are noted right
+        here, the others in a method of their own; events of other types (newer layers) are ignored."""
+        kind = type(event)  # (once closed, no call is known any more, and `_queued` notes no new one)
+        try:  # (after a writer fault, what is noted is dropped at the next tick)
+            if kind is MessageReplied:
+                call, at, message_promise = event
+                call_id = call.call_id
+                noted = self._calls.get(call_id)
+                if noted is None:  # queued before this recording began
+                    return
+                if self._handle is None:  # what is observed now is handed to the writer at the next tick
+                    self._schedule(self._interval)
+                position = noted[2]
+                noted[2] = position + 1
+                known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
+                if type(known) in MESSAGE_TYPES or is_message(known):  # a whole message (most replies): recorded
+                    # now, nothing to follow
+                    self._facts.whole.extend((noted[1], call_id, position, known, at))
+                else:
+                    self._stream(noted[0], call_id, position, message_promise.original_promise, at)
+            elif kind is AgentCallStarted:
+                call_id = event[0].call_id
+                noted = self._calls.get(call_id)
+                if noted is not None:
+                    if self._handle is None:
+                        self._schedule(self._interval)
+                    self._facts.started.extend((noted[1], call_id, event[1]))
+            elif kind is AgentCallFinished:
+                call = event[0]
+                call_id = call.call_id
+                noted = self._calls.get(call_id)
+                if noted is None:
+                    return
+                replies = call.reply_sequence_promise
+                own = noted[2]
+                if (
+                    call.input_sequence_promise is self._no_input
+                    and call_id not in self._streaming
+                    and replies.producer_ended
+                    and len(replies.pieces_so_far) == own
+                ):  # (most calls) no input, and the reply list is just the call's own replies, noted already, in
+                    # order: the store needs no list for them, so none is built (`own_list` tells the writer)
+                    if self._handle is None:
+                        self._schedule(self._interval)
+                    self._facts.ended.extend((noted[1], call_id, "finished", event[1], None, own > 0))
+                else:
+                    self._ended(event, kind)
+            elif kind is AgentCallQueued:
+                call = event[0]
+                parent = call.parent
+                caller = None if parent is None else self._calls.get(parent_id := parent.call_id)
+                if caller is None:  # a top-level call (or a recording that is closed): its run is looked up
+                    self._queued(call)
+                    return
+                if self._handle is None:
+                    self._schedule(self._interval)
+                call_id = call.call_id
+                key = caller[1]
+                self._calls[call_id] = [caller[0], key, 0]  # (a call belongs to its caller's run)
+                self._facts.calls.extend((key, call_id, parent_id, call.agent, call.kwargs, call.queued_at))
+            elif kind is AgentCallFailed or kind is AgentCallCancelled:
+                self._ended(event, kind)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # a recorder must never break the agents (`never_raises`)
             self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
 
     def _ensure_tick(self) -> None:
@@ -165,17 +196,20 @@ class StoreRecording:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self.writer.tick_due = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # events outside any loop (a context activated by hand): look again at the end
             return
         self._slow = slow
         self._handle = loop.call_later(delay, self._tick)
+        self.writer.tick_due = _monotonic() + delay  # (past it, the loop is busy: the writer leaves it the GIL)
 
     # --- the tick -----------------------------------------------------------------------------------------------
 
     def _tick(self) -> None:
         self._handle = None
+        self.writer.tick_due = None
         try:
             self._take(final=False)
         except Exception as error:  # a recorder must never break the agents
@@ -190,12 +224,12 @@ class StoreRecording:
     def _drop(self) -> None:
         self._streams.clear()
         self._lists.clear()
-        self._facts = Facts()
+        self._facts = Facts(self._context)
 
     def _hand_over(self) -> None:
         if self._facts:
             self.writer.submit(self._facts)
-            self._facts = Facts()
+            self._facts = Facts(self._context)
 
     def _take(self, final: bool) -> None:
         if not self.writer.accepting:
@@ -207,89 +241,78 @@ class StoreRecording:
             self._take_lists(final)
         self._hand_over()
 
-    # --- one handler per event type (an event is a tuple: `call, at, ...`) ---------------------------------------
+    # --- the events noted in a method of their own (an event is a tuple: `call, at, ...`) -------------------------
 
-    def _queued(self, event: MiniAgentsEvent) -> None:
-        call = event[0]
+    def _queued(self, call: Any) -> None:
+        if self.closed:  # events from now on are not noted
+            return
         call_id = call.call_id
         if self._handle is None:  # what is observed now is handed to the writer at the next tick
             self._schedule(self._interval)
         parent = call.parent
-        parent_id = None if parent is None else parent.call_id
-        caller = self._calls.get(parent_id) if parent_id is not None else None
-        run = self._run_for(requested_run.get()) if caller is None else caller[0]
-        self._calls[call_id] = [run, 0]
-        at = call.queued_at
-        self._facts.calls.extend((run.key, call_id, parent_id, call.agent, call.kwargs, at, wall_clock(at)))
-
-    def _replied(self, event: MiniAgentsEvent) -> None:
-        call, at, message_promise = event
-        call_id = call.call_id
-        noted = self._calls.get(call_id)
-        if noted is None:  # queued before this recording began
-            return
-        if self._handle is None:
-            self._schedule(self._interval)
-        run, position = noted
-        noted[1] = position + 1
-        known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
-        if isinstance(known, Message):  # a whole message (most replies): recorded now, nothing to follow
-            self._facts.replied.extend((run.key, self._context, call_id, position, known, False, at, at, (), (), None))
+        if parent is None:
+            parent_id = None
+            run = self._run_for(requested_run.get())
+            noted = [run, run.key, 0]
         else:
-            promise = message_promise.original_promise
-            self._streams.append(_Stream(run, call_id, position, promise, at))
-            self._streaming.add(call_id)
-            self._ensure_tick()
+            parent_id = parent.call_id
+            caller = self._calls.get(parent_id)
+            if caller is None:  # (a caller queued before this recording began)
+                run = self._run_for(requested_run.get())
+                noted = [run, run.key, 0]
+            else:
+                noted = [caller[0], caller[1], 0]
+        self._calls[call_id] = noted
+        self._facts.calls.extend((noted[1], call_id, parent_id, call.agent, call.kwargs, call.queued_at))
 
-    def _started(self, event: MiniAgentsEvent) -> None:
-        call, at = event
-        call_id = call.call_id
-        noted = self._calls.get(call_id)
-        if noted is not None:
-            if self._handle is None:
-                self._schedule(self._interval)
-            self._facts.started.extend((noted[0].key, call_id, at))
+    def _stream(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, at: float) -> None:
+        self._streams.append(Stream(run, call_id, position, promise, at))
+        self._streaming.add(call_id)
+        self._ensure_tick()
 
-    def _ended(self, event: MiniAgentsEvent) -> None:
+    def _ended(self, event: MiniAgentsEvent, kind: type) -> None:
         call = event[0]
         call_id = call.call_id
         noted = self._calls.get(call_id)
         if noted is None:
             return
-        run, own = noted
+        run, key, own = noted
         if self._handle is None:
             self._schedule(self._interval)
-        kind = type(event)
+        facts = self._facts
         error = event[2] if kind is AgentCallFailed else None
         status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
         if error is not None and call.parent is None:
             run.failed = True
-        self._facts.ended.extend((run.key, call_id, status, event[1], error))
-        replies = call.reply_sequence_promise
-        inputs = call.input_sequence_promise
+        own_list = False
         lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
-        if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
-            lists = (("input", inputs),)
+        inputs = call.input_sequence_promise
+        if inputs is not self._no_input:  # (many calls share one ended, empty input: it is looked at once)
+            if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
+                lists = (("input", inputs),)
+            else:
+                self._no_input = inputs  # ended and empty: it stays so
+        replies = call.reply_sequence_promise
         if call_id in self._streaming:
             self._streaming.discard(call_id)
             lists += (("reply", replies),)
         elif replies.producer_ended and len(replies.pieces_so_far) == own:
             # the reply list is just the call's own replies (whole messages, noted already), in order: the store
             # needs no list for it, so none is built here
-            if own:
-                self._facts.lists.extend((run.key, self._context, call_id, "reply", None))
+            own_list = own > 0
         else:
             lists += (("reply", replies),)
+        facts.ended.extend((key, call_id, status, event[1], error, own_list))
         for role, sequence in lists:
-            entries = self._list_entries(sequence, final=False)
+            entries = list_entries(sequence, final=False)
             if entries is None:
                 self._lists.append((run, call_id, role, sequence))
                 self._ensure_tick()
             elif entries:  # an empty list is stored as no list at all
-                self._facts.lists.extend((run.key, self._context, call_id, role, entries))
+                facts.lists.extend((key, call_id, role, entries))
 
     def _sample(self, now: float, final: bool) -> None:
-        still_open: list[_Stream] = []
+        still_open: list[Stream] = []
         for stream in self._streams:
             promise = stream.promise
             count = len(promise.pieces_so_far)
@@ -302,7 +325,7 @@ class StoreRecording:
                 still_open.append(stream)
         self._streams = still_open
 
-    def _finish(self, stream: _Stream, now: float) -> None:
+    def _finish(self, stream: Stream, now: float) -> None:
         promise = stream.promise
         pieces = promise.pieces_so_far
         streamed = not isinstance(promise.known_beforehand, Message)
@@ -310,12 +333,11 @@ class StoreRecording:
         if streamed and pieces and (not stream.counts or stream.counts[-1] != len(pieces)):
             stream.counts.append(len(pieces))
             stream.times.append(now)
-        entry = _entry_of(promise, final=True)
+        entry = entry_of(promise, final=True)
         ended_at = (now if streamed else stream.replied_at) if ended else None
         self._facts.replied.extend(
             (
                 stream.run.key,
-                self._context,
                 stream.call_id,
                 stream.position,
                 entry,
@@ -331,31 +353,12 @@ class StoreRecording:
     def _take_lists(self, final: bool) -> None:
         waiting: list[tuple[RunRef, int, str, MessageSequencePromise]] = []
         for run, call_id, role, sequence in self._lists:
-            entries = self._list_entries(sequence, final)
+            entries = list_entries(sequence, final)
             if entries is None:
                 waiting.append((run, call_id, role, sequence))
             else:
-                self._facts.lists.extend((run.key, self._context, call_id, role, entries))
+                self._facts.lists.extend((run.key, call_id, role, entries))
         self._lists = waiting
-
-    @staticmethod
-    def _list_entries(sequence: MessageSequencePromise, final: bool) -> list[Any] | None:
-        if not sequence.producer_ended and not final:
-            return None
-        entries: list[Any] = []
-        for item in sequence.pieces_so_far:
-            if isinstance(item, BaseException):
-                entries.append(item)
-                continue
-            known = item.known_beforehand
-            if isinstance(known, Message):  # a whole message (as most are): what `_entry_of` gives, one call less
-                entries.append(known)
-                continue
-            entry = _entry_of(item.original_promise, final)
-            if entry is ...:
-                return None
-            entries.append(entry)
-        return entries
 
     # --- runs ---------------------------------------------------------------------------------------------------
 
@@ -423,11 +426,11 @@ class StoreRecording:
         """The context ended: take everything (streams still open are recorded as far as they got), end the runs."""
         if self.closed:
             return
-        self.closed = True
-        self._handlers = {}  # events from now on are not noted
+        self.closed = True  # events from now on are not noted
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self.writer.tick_due = None
         try:
             self._take(final=True)
         finally:

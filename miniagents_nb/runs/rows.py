@@ -15,6 +15,7 @@ import socket
 import sqlite3
 from typing import Any
 
+from miniagents_nb.agents.events import wall_clock
 from miniagents_nb.messages import Message
 from miniagents_nb.runs.encoding import (
     arguments_json,
@@ -32,6 +33,7 @@ __all__ = [
     "LIST_FIELDS",
     "REPLIED_FIELDS",
     "STARTED_FIELDS",
+    "WHOLE_FIELDS",
     "Batch",
     "Facts",
     "RowBuilder",
@@ -55,6 +57,8 @@ def pid_is_alive(pid: int) -> bool:
 
 
 _run_keys = itertools.count(1)
+_NO_STREAM: tuple[list[int], list[float], None] = ([], [], None)
+"""The stream facts of a whole message (never changed)."""
 
 
 class RunRef:
@@ -74,33 +78,41 @@ class RunRef:
         """How the writer's items name the run (plain ints keep the items out of the garbage collector's way)."""
 
 
-CALL_FIELDS = 7
-"""run key, call id, parent id, agent (its definition), the call's own kwargs, queued at, wall clock."""
+CALL_FIELDS = 6
+"""run key, call id, parent id, agent (its definition), the call's own kwargs, queued at (the writer converts it to
+the wall clock)."""
 STARTED_FIELDS = 3
 """run key, call id, at."""
-ENDED_FIELDS = 5
-"""run key, call id, status, at, error."""
-REPLIED_FIELDS = 11
-"""run key, context, call id, position, entry, streamed, replied at, ended at, token counts, token times, pieces
-(the streamed pieces, None for a whole message)."""
-LIST_FIELDS = 5
-"""run key, context, call id, role, entries."""
+ENDED_FIELDS = 6
+"""run key, call id, status, at, error, own list (True: the call's reply list is just its own replies, the whole
+messages noted in order, so it needs no list row: what its replied facts noted for the comparison is dropped)."""
+WHOLE_FIELDS = 5
+"""run key, call id, position, message, replied at: a whole message replied (most replies), written as a replied
+fact that is not streamed, ended when replied, with no tokens."""
+REPLIED_FIELDS = 10
+"""run key, call id, position, entry, streamed, replied at, ended at, token counts, token times, pieces (the
+streamed pieces, None for a whole message)."""
+LIST_FIELDS = 4
+"""run key, call id, role, entries."""
 
 
 class Facts:
-    """What a recording observed since its last hand-over, as flat lists (see the `*_FIELDS` strides)."""
+    """What a recording observed since its last hand-over, as flat lists (see the `*_FIELDS` strides), and the
+    `contextvars` copy its messages are serialized in."""
 
-    __slots__ = ("calls", "ended", "lists", "replied", "started")
+    __slots__ = ("calls", "context", "ended", "lists", "replied", "started", "whole")
 
-    def __init__(self) -> None:
+    def __init__(self, context: contextvars.Context) -> None:
+        self.context = context
         self.calls: list[Any] = []
         self.started: list[Any] = []
         self.ended: list[Any] = []
+        self.whole: list[Any] = []
         self.replied: list[Any] = []
         self.lists: list[Any] = []
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.started or self.ended or self.replied or self.lists)
+        return bool(self.calls or self.started or self.ended or self.whole or self.replied or self.lists)
 
 
 _INSERT_CALL = (
@@ -193,13 +205,22 @@ class RowBuilder:
         run_ids = self._run_ids
         values = facts.calls
         for start in range(0, len(values), CALL_FIELDS):
-            key, call_id, parent_id, agent, kwargs, queued_at, wall = values[start : start + CALL_FIELDS]
+            key, call_id, parent_id, agent, kwargs, queued_at = values[start : start + CALL_FIELDS]
             run_id = run_ids.get(key)
             if run_id is not None:  # None: the run's own row was lost to a fault, and so are its rows
                 arguments = arguments_json({**agent.frozen_kwargs, **kwargs})
                 self._kwargs[(run_id, call_id)] = arguments
                 batch.calls.append(
-                    (run_id, call_id, parent_id, agent.alias, agent.description, arguments, queued_at, wall)
+                    (
+                        run_id,
+                        call_id,
+                        parent_id,
+                        agent.alias,
+                        agent.description,
+                        arguments,
+                        queued_at,
+                        wall_clock(queued_at),
+                    )
                 )
         values = facts.started
         for start in range(0, len(values), STARTED_FIELDS):
@@ -208,16 +229,26 @@ class RowBuilder:
             if run_id is not None:
                 self._started[(run_id, call_id)] = at
                 batch.started.append((at, run_id, call_id))
+        own_lists: list[tuple[int, int]] = []
         values = facts.ended
         for start in range(0, len(values), ENDED_FIELDS):
-            key, call_id, status, at, error = values[start : start + ENDED_FIELDS]
+            key, call_id, status, at, error, own_list = values[start : start + ENDED_FIELDS]
             run_id = run_ids.get(key)
             if run_id is not None:
                 columns = error_columns(error) if error is not None else (None, None, None)
                 batch.ended.append((status, at, *columns, run_id, call_id))
+                if own_list:
+                    own_lists.append((run_id, call_id))
+        context = facts.context
+        values = facts.whole  # (before the streams: the order the old single list of replied facts had)
+        for start in range(0, len(values), WHOLE_FIELDS):
+            key, call_id, position, message, at = values[start : start + WHOLE_FIELDS]
+            run_id = run_ids.get(key)
+            if run_id is not None:
+                self._add_replied(batch, context, run_id, call_id, position, message, (False, at, at), _NO_STREAM)
         values = facts.replied
         for start in range(0, len(values), REPLIED_FIELDS):
-            key, context, call_id, position, entry, streamed, replied_at, ended_at, counts, times, pieces = values[
+            key, call_id, position, entry, streamed, replied_at, ended_at, counts, times, pieces = values[
                 start : start + REPLIED_FIELDS
             ]
             run_id = run_ids.get(key)
@@ -232,9 +263,11 @@ class RowBuilder:
                     (streamed, replied_at, ended_at),
                     (counts, times, pieces),
                 )
+        for pair in own_lists:  # (after the replied facts, which may be in this very batch)
+            self._own.pop(pair, None)
         values = facts.lists
         for start in range(0, len(values), LIST_FIELDS):
-            key, context, call_id, role, entries = values[start : start + LIST_FIELDS]
+            key, call_id, role, entries = values[start : start + LIST_FIELDS]
             run_id = run_ids.get(key)
             if run_id is not None:
                 self._add_list(batch, context, run_id, call_id, role, entries)

@@ -63,6 +63,9 @@ class StoreWriter:
         self._closing = False
         self._urgent = False
         self._seen: tuple[int, float] = (0, 0.0)
+        self.tick_due: float | None = None
+        """When a recording's next hand-over is due (`time.monotonic()`), None when none is scheduled: a hand-over
+        overdue means a busy event loop (one long step of many agents), which the writer leaves the GIL to."""
         self._connection: sqlite3.Connection | None = None
         self._rows = RowBuilder()
         self._thread = threading.Thread(target=self._run, name=f"miniagents_nb run store {path}", daemon=True)
@@ -139,8 +142,9 @@ class StoreWriter:
             self._connection = None
 
     def _still_busy(self) -> bool:
-        """Whether to wait one more interval: items still pour in (the loop is busy: writing now would take the
-        GIL from it), nothing waits for them, and the oldest has waited less than `MAX_DELAY_S`."""
+        """Whether to wait one more interval: items still pour in or a hand-over is overdue (the loop is busy:
+        writing now would take the GIL from it), nothing waits for them, and the oldest has waited less than
+        `MAX_DELAY_S`."""
         queued = len(self._queue)
         now = time.monotonic()
         if not queued:
@@ -151,7 +155,9 @@ class StoreWriter:
             since = now
         self._seen = (queued, since)
         urgent = self._urgent or self._closing
-        if not urgent and queued != last_count and now - since < MAX_DELAY_S:
+        due = self.tick_due
+        loop_busy = queued != last_count or (due is not None and now > due)
+        if not urgent and loop_busy and now - since < MAX_DELAY_S:
             return True
         self._urgent = False
         self._seen = (0, now)
