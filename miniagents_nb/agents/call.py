@@ -99,7 +99,7 @@ class AgentCall:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         # Only observed calls get a number (and events): unobserved ones pay nothing for the observer API.
-        self.call_id: int | None = self._miniagents._new_call_id() if self._miniagents._observed() else None
+        self.call_id: int | None = self._miniagents._call_id_if_observed()
         """This call's number within its `MiniAgents` context (None unless someone observes the context); read it,
         never set it (a plain attribute: observers read it for every event)."""
         self._errors_as_messages = (
@@ -117,7 +117,10 @@ class AgentCall:
                 self._input.close()
         self._reply = open_call_sequence(miniagents, start_soon, self._errors_as_messages, self._start_agent)
         if self.call_id is not None:
-            self._announce()
+            # The reply sequence tells this call of every message that originates in it, and forgets the call once
+            # it ended (see `MessageSequence._ended`): no reference cycle is left for the garbage collector.
+            self._reply.on_message = self._replied
+            miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
         if register:
             if self._parent is not None:
                 if self._parent._child_calls is None:
@@ -125,12 +128,6 @@ class AgentCall:
                 self._parent._child_calls.append(self)
             else:
                 self._miniagents._open_calls.append(self.finish)
-
-    def _announce(self) -> None:
-        # The reply sequence tells this call of every message that originates in it, and forgets the call once it
-        # ended (see `MessageSequence._ended`): no reference cycle is left for the garbage collector.
-        self._reply.on_message = self._replied
-        self._miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
 
     def _replied(self, promise: MessagePromise) -> None:
         self._miniagents._emit(_new_event(MessageReplied, (self, self._now(), promise)))

@@ -276,14 +276,13 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
                 _direct_emitters.add(self)
         return self._watchers
 
-    def _observed(self) -> bool:
-        if self._watchers_version == _observers_version:  # (asked at every call: the cache is read in place)
-            return bool(self._watchers)
-        return bool(self._current_watchers())
-
-    def _new_call_id(self) -> int:
-        self._call_count += 1
-        return self._call_count
+    def _call_id_if_observed(self) -> int | None:
+        """The next call's number, or None when nobody observes (asked at every call: one frame, the cache read in
+        place)."""
+        if self._watchers if self._watchers_version == _observers_version else self._current_watchers():
+            self._call_count += 1
+            return self._call_count
+        return None
 
     def _emit(self, event: MiniAgentsEvent) -> None:
         watchers = self._watchers if self._watchers_version == _observers_version else self._current_watchers()
