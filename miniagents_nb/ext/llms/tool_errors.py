@@ -31,36 +31,29 @@ class ToolDefinitionError(ToolError, ValueError):
     """A function or agent cannot be a tool (no type hints, a type with no JSON schema, a duplicate name, ...)."""
 
 
-class ToolArgumentsError(ToolError, ValueError):
+class _ToolCallError(ToolError):
+    """A call the model made that no tool can take; `tool_name` is the name the model used."""
+
+    def __init__(self, message: str, *, tool_name: str) -> None:
+        super().__init__(message)
+        self.tool_name = tool_name
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickled across processes, e.g. to a Ray worker and back)
+        return (_rebuild_tool_call_error, (type(self), str(self), self.tool_name))
+
+
+def _rebuild_tool_call_error(cls: type[_ToolCallError], message: str, tool_name: str) -> _ToolCallError:
+    return cls(message, tool_name=tool_name)
+
+
+class ToolArgumentsError(_ToolCallError, ValueError):
     """The model called a tool with arguments that are not JSON or do not fit the tool's schema (`tool_name` says
     which tool); by default the message goes back to the model as an error result."""
 
-    def __init__(self, message: str, *, tool_name: str) -> None:
-        super().__init__(message)
-        self.tool_name = tool_name
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_arguments_error, (str(self), self.tool_name))
-
-
-def _rebuild_arguments_error(message: str, tool_name: str) -> ToolArgumentsError:
-    return ToolArgumentsError(message, tool_name=tool_name)
-
-
-class ToolNotFoundError(ToolError, LookupError):
+class ToolNotFoundError(_ToolCallError, LookupError):
     """The model called a tool that the LLM call does not have (`tool_name` says which name it used); by default
     the message goes back to the model as an error result."""
-
-    def __init__(self, message: str, *, tool_name: str) -> None:
-        super().__init__(message)
-        self.tool_name = tool_name
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_not_found_error, (str(self), self.tool_name))
-
-
-def _rebuild_not_found_error(message: str, tool_name: str) -> ToolNotFoundError:
-    return ToolNotFoundError(message, tool_name=tool_name)
 
 
 class ToolTimeoutError(ToolError, TimeoutError):
