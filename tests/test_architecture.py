@@ -294,7 +294,10 @@ def _error_classes() -> set[type[BaseException]]:
         except ImportError:
             continue
         for _, value in inspect.getmembers(imported, inspect.isclass):
-            if issubclass(value, errors.MiniAgentsError) and value.__module__.startswith("miniagents_nb"):
+            # A private base (such as the one the tool call errors share) is an implementation detail, not a
+            # branch a user catches, so the tree names only public classes.
+            public = not value.__name__.startswith("_")
+            if public and issubclass(value, errors.MiniAgentsError) and value.__module__.startswith("miniagents_nb"):
                 found.add(value)
     return found
 
