@@ -120,7 +120,11 @@ class AgentCall:
             # The reply sequence tells this call of every message that originates in it, and forgets the call once
             # it ended (see `MessageSequence._ended`): no reference cycle is left for the garbage collector.
             self._reply.on_message = self._replied
-            miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
+            plain = miniagents._plain_recording
+            if plain is None:
+                miniagents._emit(_new_event(AgentCallQueued, (self, self.queued_at)))
+            else:  # the context's own recording is its only observer: it takes plain arguments, no event is built
+                plain.call_queued(self, self.queued_at)
         if register:
             if self._parent is not None:
                 if self._parent._child_calls is None:
@@ -130,7 +134,12 @@ class AgentCall:
                 self._miniagents._open_calls.append(self.finish)
 
     def _replied(self, promise: MessagePromise) -> None:
-        self._miniagents._emit(_new_event(MessageReplied, (self, self._now(), promise)))
+        miniagents = self._miniagents
+        plain = miniagents._plain_recording
+        if plain is None:
+            miniagents._emit(_new_event(MessageReplied, (self, self._now(), promise)))
+        else:
+            plain.message_replied(self, self._now(), promise)
 
     # --- what observers read -------------------------------------------------------------------------------------
 
@@ -248,13 +257,26 @@ class AgentCall:
         self.status = AgentCallStatus.FAILED
         self.ended_at = at = self._now()
         if self.call_id is not None:
-            self._miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
+            self._emit_failed(at, error)
+
+    def _emit_failed(self, at: float, error: BaseException) -> None:
+        miniagents = self._miniagents
+        plain = miniagents._plain_recording
+        if plain is None:
+            miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
+        else:
+            plain.call_ended(self, at, AgentCallStatus.FAILED, error)
 
     def _end(self, status: AgentCallStatus, event_class: type[AgentCallEvent]) -> None:
         self.status = status
         self.ended_at = at = self._now()
         if self.call_id is not None:
-            self._miniagents._emit(_new_event(event_class, (self, at)))
+            miniagents = self._miniagents
+            plain = miniagents._plain_recording
+            if plain is None:
+                miniagents._emit(_new_event(event_class, (self, at)))
+            else:
+                plain.call_ended(self, at, status, None)
 
     async def _arun(self) -> None:
         """The agent's task: run the function, end the reply sequence, say how it went (one coroutine per call).
@@ -299,7 +321,12 @@ class AgentCall:
         self.status = AgentCallStatus.RUNNING
         self.started_at = self._now()
         if self.call_id is not None:
-            self._miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
+            miniagents = self._miniagents
+            plain = miniagents._plain_recording
+            if plain is None:
+                miniagents._emit(_new_event(AgentCallStarted, (self, self.started_at)))
+            else:
+                plain.call_started(self, self.started_at)
         return ctx, kwargs, token
 
     def _conclude(self, ctx: InteractionContext, token: Token[Any], error: BaseException | None) -> bool:
@@ -332,7 +359,7 @@ class AgentCall:
                 self.status = AgentCallStatus.FAILED
                 self.ended_at = at = self._now()
                 if self.call_id is not None:
-                    miniagents._emit(_new_event(AgentCallFailed, (self, at, error)))
+                    self._emit_failed(at, error)
         return miniagents.has_resolution_work()
 
     def _await_reply_persistence(self) -> bool:

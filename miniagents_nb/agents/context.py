@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from typing_extensions import Self
 
 from miniagents_nb.agents.events import MiniAgentsEvent, Observer
-from miniagents_nb.agents.recording import Recording, RecordTarget, recorder_for
+from miniagents_nb.agents.recording import PlainRecording, Recording, RecordTarget, recorder_for
 from miniagents_nb.compat import SeedEraContextNames
 from miniagents_nb.errors import HandlerDefinitionError
 from miniagents_nb.messages import Message, MessageSequence, MessageSequencePromise, MessageType, MessagingContext
@@ -52,6 +52,7 @@ def _observers_changed() -> None:
     _observers_version += 1
     for ctx in list(_direct_emitters):
         ctx.__dict__.pop("_emit", None)
+        ctx._plain_recording = None
     _direct_emitters.clear()
 
 
@@ -117,6 +118,9 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         self._unsubscribe_recording: Callable[[], None] | None = None
         self._direct_observer: Observer | None = None
         """The recording's observer when it says it never raises (`Recording.never_raises`): it may be called straight."""
+        self._plain_recording: PlainRecording | None = None
+        """Set while the only observer is this context's own `PlainRecording`: calls tell it what happens with plain
+        arguments instead of events (see `AgentCall`); cleared by `_observers_changed`."""
         for handler in _handlers(on_persist_messages):
             self.on_persist_messages(handler)
         for handler in _handlers(on_persist_message):
@@ -273,6 +277,9 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
                 # The one observer is this context's own recording, which never raises: events go to it straight
                 # (no loop, no frame of `_emit`) until any context's observers change (`_observers_changed`).
                 self.__dict__["_emit"] = self._direct_observer
+                recording = self.recording
+                if isinstance(recording, PlainRecording):
+                    self._plain_recording = recording
                 _direct_emitters.add(self)
         return self._watchers
 
@@ -334,6 +341,7 @@ class MiniAgents(MessagingContext, SeedEraContextNames):
         recording, self.recording = self.recording, None
         unsubscribe, self._unsubscribe_recording = self._unsubscribe_recording, None
         self._direct_observer = None
+        self._plain_recording = None
         if unsubscribe is not None:
             unsubscribe()
         if recording is not None:

@@ -13,10 +13,11 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol, Union, runtime_checkable
 
-from miniagents_nb.agents.events import MiniAgentsEvent
+from miniagents_nb.agents.events import AgentCallStatus, MiniAgentsEvent, ObservedCall
 from miniagents_nb.errors import InvalidArgumentsError
+from miniagents_nb.messages import MessagePromise
 
-__all__ = ["RecordTarget", "Recording", "RunRecorder", "recorder_for", "register_path_recorder"]
+__all__ = ["PlainRecording", "RecordTarget", "Recording", "RunRecorder", "recorder_for", "register_path_recorder"]
 
 
 class Recording(Protocol):
@@ -32,6 +33,35 @@ class Recording(Protocol):
 
     def close(self) -> None:
         """The context ended (every agent is done): finish what is open and hand it to the store, without waiting."""
+
+
+@runtime_checkable
+class PlainRecording(Recording, Protocol):
+    """A recording that takes the events of calls as plain arguments: no event object is built for it.
+
+    While such a recording (it also says `never_raises = True`) is the only observer of its context, every call
+    of that context tells it what happens by calling these methods, in the order the events would have come, with
+    the same values the events would have carried (`call`, `at`, ...). As soon as any other observer subscribes
+    (to this context or to one it is nested in), the context goes back to building events and calling `observe`
+    with them, so the methods and `observe` must note the same facts. Events of other types always go to
+    `observe`. A run store is the one observer that watches every call of every run: this saves it building six
+    objects per call.
+    """
+
+    never_raises: bool
+
+    def call_queued(self, call: ObservedCall, at: float) -> None:
+        """What `AgentCallQueued(call, at)` says."""
+
+    def call_started(self, call: ObservedCall, at: float) -> None:
+        """What `AgentCallStarted(call, at)` says."""
+
+    def message_replied(self, call: ObservedCall, at: float, message_promise: MessagePromise) -> None:
+        """What `MessageReplied(call, at, message_promise)` says."""
+
+    def call_ended(self, call: ObservedCall, at: float, status: AgentCallStatus, error: BaseException | None) -> None:
+        """What `AgentCallFinished`, `AgentCallFailed` (with its `error`) or `AgentCallCancelled` says (`status`:
+        `FINISHED`, `FAILED` or `CANCELLED`)."""
 
 
 @runtime_checkable

@@ -26,7 +26,8 @@ from typing import Any
 
 from miniagents_nb.agents import MiniAgents
 from miniagents_nb.runs import RunStore
-from miniagents_nb.runs.recorder import RunRequest, StoreRecording, requested_run
+from miniagents_nb.runs.recorder import StoreRecording
+from miniagents_nb.runs.run_requests import RunRequest, requested_run
 
 __all__ = ["DEFAULT_STORE", "RECORD_ENV", "NotebookRecording", "execution_count", "notebook_path", "shown_path"]
 

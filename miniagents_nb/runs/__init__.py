@@ -17,8 +17,9 @@ Standard library only (`sqlite3`): importable without Jupyter. See docs/runs.md.
 from __future__ import annotations
 
 from miniagents_nb.runs.recorded import LLMRequest, RecordedCall, RecordedMessage, RecordedRun, RunSummary
-from miniagents_nb.runs.recorder import RunHandle, StoreRecording
+from miniagents_nb.runs.recorder import StoreRecording
 from miniagents_nb.runs.replay import ReplaySource
+from miniagents_nb.runs.run_requests import RunHandle
 from miniagents_nb.runs.schema import SCHEMA_VERSION
 from miniagents_nb.runs.store import DEFAULT_KEEP_RUNS, RunLabel, RunStore
 from miniagents_nb.runs.trace import chrome_trace, write_chrome_trace

@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any
 
 from miniagents_nb.agents.events import (
     AgentCallCancelled,
@@ -23,6 +22,7 @@ from miniagents_nb.agents.events import (
     AgentCallFinished,
     AgentCallQueued,
     AgentCallStarted,
+    AgentCallStatus,
     MessageReplied,
     MiniAgentsEvent,
     wall_clock,
@@ -30,65 +30,19 @@ from miniagents_nb.agents.events import (
 from miniagents_nb.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents_nb.runs.entries import MESSAGE_TYPES, Stream, entry_of, is_message, list_entries
 from miniagents_nb.runs.rows import Facts, RunRef
+from miniagents_nb.runs.run_requests import RecordingStore, RunHandle, RunRequest, requested_run
 from miniagents_nb.runs.writer import StoreWriter
 
-
-class RecordingStore(Protocol):
-    """What a recording needs of its store (`miniagents_nb.runs.RunStore`, which sits above this module)."""
-
-    @property
-    def writer(self) -> StoreWriter: ...
-    @property
-    def token_sample_interval_s(self) -> float: ...
-
-
-__all__ = ["RecordingStore", "RunHandle", "RunRequest", "StoreRecording", "requested_run"]
+__all__ = ["StoreRecording"]
 
 _monotonic = time.monotonic
 _SLOW_FACTOR = 20
 """Only call lists left to wait for: look 20 times less often."""
 
 
-class RunRequest:
-    """A run asked for with `RunStore.run_label(...)`: the top-level calls made inside the block belong to it."""
-
-    def __init__(self, store: RecordingStore, label: str | None, notebook: str | None, cell: str | None) -> None:
-        self.store = store
-        self.label = label
-        self.notebook = notebook
-        self.cell = cell
-        self.recordings: list[StoreRecording] = []
-
-    def end(self) -> None:
-        for recording in self.recordings:
-            recording.end_request(self)
-        self.recordings.clear()
-
-
-requested_run: ContextVar[RunRequest | None] = ContextVar("miniagents_nb_requested_run", default=None)
-
-
-class RunHandle:
-    """A run started with `StoreRecording.start_run(...)` (the notebook layer starts one per cell)."""
-
-    def __init__(self, recording: StoreRecording, run: RunRef) -> None:
-        self._recording = recording
-        self.run = run
-
-    @property
-    def run_id(self) -> int | None:
-        """The run's id in the store (waits for the writer; None when the store could not write it)."""
-        if self.run.row_id is None:
-            self._recording.writer.flush(timeout=30)
-        return self.run.row_id
-
-    def end(self) -> None:
-        """End the run (calls still running go on being recorded into it); later calls start the next run."""
-        self._recording.end_run(self.run)
-
-
 class StoreRecording:
-    """Records one activation of a context into a `RunStore` (see the module docstring)."""
+    """Records one activation of a context into a `RunStore` (see the module docstring); a `PlainRecording`, so
+    while it is its context's only observer, no event object is built for it."""
 
     never_raises = True
     """`observe` handles its own failures: the context may call it straight (see `Recording`)."""
@@ -118,42 +72,69 @@ class StoreRecording:
     # --- the observer -------------------------------------------------------------------------------------------
 
     def observe(self, event: MiniAgentsEvent) -> None:
-        """Note the event's facts as plain values (neither the event nor its call is kept alive); the next tick hands
-        them to the writer. Streams still open and lists still filling are looked at again at each tick.
+        """The events as objects (while other observers watch the context too): noted by the same methods the
+        context calls with plain arguments while this is its only observer (`PlainRecording`); events of other
+        types (newer layers) are ignored."""
+        kind = type(event)
+        if kind is MessageReplied:
+            self.message_replied(*event)
+        elif kind is AgentCallStarted:
+            self.call_started(*event)
+        elif kind is AgentCallFinished:
+            self.call_ended(event[0], event[1], AgentCallStatus.FINISHED, None)
+        elif kind is AgentCallQueued:
+            self.call_queued(*event)
+        elif kind is AgentCallFailed:
+            self.call_ended(event[0], event[1], AgentCallStatus.FAILED, event[2])
+        elif kind is AgentCallCancelled:
+            self.call_ended(event[0], event[1], AgentCallStatus.CANCELLED, None)
 
-        One frame per event: the most frequent events (a whole message replied, an agent started) are noted right
-        here, the others in a method of their own; events of other types (newer layers) are ignored."""
-        kind = type(event)  # (once closed, no call is known any more, and `_queued` notes no new one)
-        try:  # (after a writer fault, what is noted is dropped at the next tick)
-            if kind is MessageReplied:
-                call, at, message_promise = event
-                call_id = call.call_id
-                noted = self._calls.get(call_id)
-                if noted is None:  # queued before this recording began
-                    return
-                if self._handle is None:  # what is observed now is handed to the writer at the next tick
+    # Each method notes the facts as plain values (neither the call nor anything of it is kept alive) and makes sure
+    # a tick is due, which hands them to the writer; streams still open and lists still filling are looked at
+    # again at each tick. Once closed, no call is known any more (`call_queued` notes no new one), and after a
+    # writer fault what is noted is dropped at the next tick. Each handles its own failures (`never_raises`).
+
+    def message_replied(self, call: Any, at: float, message_promise: MessagePromise) -> None:
+        try:
+            call_id = call.call_id
+            noted = self._calls.get(call_id)
+            if noted is None:  # queued before this recording began
+                return
+            if self._handle is None:
+                self._schedule(self._interval)
+            position = noted[2]
+            noted[2] = position + 1
+            known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
+            if type(known) in MESSAGE_TYPES or is_message(known):  # a whole message (most replies): recorded now,
+                # nothing to follow
+                self._facts.whole.extend((noted[1], call_id, position, known, at))
+            else:
+                self._stream(noted[0], call_id, position, message_promise.original_promise, at)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # a recorder must never break the agents
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+
+    def call_started(self, call: Any, at: float) -> None:
+        try:
+            call_id = call.call_id
+            noted = self._calls.get(call_id)
+            if noted is not None:
+                if self._handle is None:
                     self._schedule(self._interval)
-                position = noted[2]
-                noted[2] = position + 1
-                known = message_promise.known_beforehand  # (an errors-as-messages view never wraps a whole message)
-                if type(known) in MESSAGE_TYPES or is_message(known):  # a whole message (most replies): recorded
-                    # now, nothing to follow
-                    self._facts.whole.extend((noted[1], call_id, position, known, at))
-                else:
-                    self._stream(noted[0], call_id, position, message_promise.original_promise, at)
-            elif kind is AgentCallStarted:
-                call_id = event[0].call_id
-                noted = self._calls.get(call_id)
-                if noted is not None:
-                    if self._handle is None:
-                        self._schedule(self._interval)
-                    self._facts.started.extend((noted[1], call_id, event[1]))
-            elif kind is AgentCallFinished:
-                call = event[0]
-                call_id = call.call_id
-                noted = self._calls.get(call_id)
-                if noted is None:
-                    return
+                self._facts.started.extend((noted[1], call_id, at))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
+
+    def call_ended(self, call: Any, at: float, status: AgentCallStatus, error: BaseException | None) -> None:
+        try:
+            call_id = call.call_id
+            noted = self._calls.get(call_id)
+            if noted is None:
+                return
+            if status is AgentCallStatus.FINISHED:
                 replies = call.reply_sequence_promise
                 own = noted[2]
                 if (
@@ -165,27 +146,30 @@ class StoreRecording:
                     # order: the store needs no list for them, so none is built (`own_list` tells the writer)
                     if self._handle is None:
                         self._schedule(self._interval)
-                    self._facts.ended.extend((noted[1], call_id, "finished", event[1], None, own > 0))
-                else:
-                    self._ended(event, kind)
-            elif kind is AgentCallQueued:
-                call = event[0]
-                parent = call.parent
-                caller = None if parent is None else self._calls.get(parent_id := parent.call_id)
-                if caller is None:  # a top-level call (or a recording that is closed): its run is looked up
-                    self._queued(call)
+                    self._facts.ended.extend((noted[1], call_id, "finished", at, None, own > 0))
                     return
-                if self._handle is None:
-                    self._schedule(self._interval)
-                call_id = call.call_id
-                key = caller[1]
-                self._calls[call_id] = [caller[0], key, 0]  # (a call belongs to its caller's run)
-                self._facts.calls.extend((key, call_id, parent_id, call.agent, call.kwargs, call.queued_at))
-            elif kind is AgentCallFailed or kind is AgentCallCancelled:
-                self._ended(event, kind)
+            self._ended(call, noted, at, status, error)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as error:  # a recorder must never break the agents (`never_raises`)
+        except BaseException as raised:
+            self.miniagents.log_error_once(raised, "THE RUN RECORDER FAILED")
+
+    def call_queued(self, call: Any, at: float) -> None:
+        try:
+            parent = call.parent
+            caller = None if parent is None else self._calls.get(parent_id := parent.call_id)
+            if caller is None:  # a top-level call (or a recording that is closed): its run is looked up
+                self._queued(call, at)
+                return
+            if self._handle is None:
+                self._schedule(self._interval)
+            call_id = call.call_id
+            key = caller[1]
+            self._calls[call_id] = [caller[0], key, 0]  # (a call belongs to its caller's run)
+            self._facts.calls.extend((key, call_id, parent_id, call.agent, call.kwargs, at))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
             self.miniagents.log_error_once(error, "THE RUN RECORDER FAILED")
 
     def _ensure_tick(self) -> None:
@@ -243,7 +227,7 @@ class StoreRecording:
 
     # --- the events noted in a method of their own (an event is a tuple: `call, at, ...`) -------------------------
 
-    def _queued(self, call: Any) -> None:
+    def _queued(self, call: Any, at: float) -> None:
         if self.closed:  # events from now on are not noted
             return
         call_id = call.call_id
@@ -263,25 +247,22 @@ class StoreRecording:
             else:
                 noted = [caller[0], caller[1], 0]
         self._calls[call_id] = noted
-        self._facts.calls.extend((noted[1], call_id, parent_id, call.agent, call.kwargs, call.queued_at))
+        self._facts.calls.extend((noted[1], call_id, parent_id, call.agent, call.kwargs, at))
 
     def _stream(self, run: RunRef, call_id: int, position: int, promise: MessagePromise, at: float) -> None:
         self._streams.append(Stream(run, call_id, position, promise, at))
         self._streaming.add(call_id)
         self._ensure_tick()
 
-    def _ended(self, event: MiniAgentsEvent, kind: type) -> None:
-        call = event[0]
+    def _ended(
+        self, call: Any, noted: list[Any], at: float, call_status: AgentCallStatus, error: BaseException | None
+    ) -> None:
         call_id = call.call_id
-        noted = self._calls.get(call_id)
-        if noted is None:
-            return
         run, key, own = noted
         if self._handle is None:
             self._schedule(self._interval)
         facts = self._facts
-        error = event[2] if kind is AgentCallFailed else None
-        status = "failed" if error is not None else "cancelled" if kind is AgentCallCancelled else "finished"
+        status = call_status.value
         if error is not None and call.parent is None:
             run.failed = True
         own_list = False
@@ -302,7 +283,7 @@ class StoreRecording:
             own_list = own > 0
         else:
             lists += (("reply", replies),)
-        facts.ended.extend((key, call_id, status, event[1], error, own_list))
+        facts.ended.extend((key, call_id, status, at, error, own_list))
         for role, sequence in lists:
             entries = list_entries(sequence, final=False)
             if entries is None:

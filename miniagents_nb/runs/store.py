@@ -23,7 +23,8 @@ from miniagents_nb.errors import InvalidArgumentsError, RunStoreError
 from miniagents_nb.runs.maintenance import mark_incomplete, prune_runs
 from miniagents_nb.runs.reading import read_run, read_summaries
 from miniagents_nb.runs.recorded import RecordedRun, RunSummary
-from miniagents_nb.runs.recorder import RunRequest, StoreRecording, requested_run
+from miniagents_nb.runs.recorder import StoreRecording
+from miniagents_nb.runs.run_requests import RunRequest, requested_run
 from miniagents_nb.runs.schema import SCHEMA_VERSION, configure
 from miniagents_nb.runs.writer import StoreWriter
 
