@@ -313,3 +313,25 @@ async def test_secrets_nested_in_an_agents_arguments_never_reach_the_store_file(
     assert call.kwargs["options"] == {"retry": {"token": "•••", "count": 2}}
     raw = b"".join(path.read_bytes() for path in Path(store.path).parent.glob(Path(store.path).name + "*"))
     assert b"sk-nested-secret" not in raw
+
+
+async def test_a_run_is_stored_alike_whether_the_store_is_told_plainly_or_by_events(store: RunStore) -> None:
+    """Alone, the store's recording is told of calls with plain arguments; with another observer, by events."""
+    async with MiniAgents(record_to=store):
+        await aggregator.trigger("question", count=3)
+    seen: list[object] = []
+    async with MiniAgents(record_to=store) as context:
+        context.subscribe(seen.append)
+        await aggregator.trigger("question", count=3)
+    assert seen  # the second run was watched by events
+    plain, evented = sorted(store.runs(), key=lambda summary: summary.run_id)
+    assert (
+        (plain.calls, plain.messages, plain.status)
+        == (evented.calls, evented.messages, evented.status)
+        == (
+            4,
+            6,
+            "finished",
+        )
+    )
+    assert store.load(plain.run_id).text == store.load(evented.run_id).text
