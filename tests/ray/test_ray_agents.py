@@ -37,7 +37,16 @@ from ray_test_agents import (
 )
 
 from miniagents_nb import MiniAgents
-from miniagents_nb.events import AgentCallQueued, AgentCallStatus, MessageReplied, MiniAgentsEvent, from_wall_clock
+from miniagents_nb.events import (
+    AgentCallCancelled,
+    AgentCallFailed,
+    AgentCallFinished,
+    AgentCallQueued,
+    AgentCallStatus,
+    MessageReplied,
+    MiniAgentsEvent,
+    from_wall_clock,
+)
 from miniagents_nb.ext.ray import (
     RayAgentError,
     RayAgentImportError,
@@ -169,7 +178,9 @@ async def test_a_nested_failure_sits_at_its_position_and_the_agent_goes_on() -> 
 
 async def test_cancelling_the_call_cancels_the_remote_work(signal: tuple[str, Any]) -> None:
     name, actor = signal
-    async with MiniAgents(log_level_for_errors=logging.DEBUG):
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents(log_level_for_errors=logging.DEBUG) as context:
+        context.subscribe(events.append)
         call = remote_gated.initiate_call(signal_name=name)
         reply = call.reply_sequence()
         [message_promise] = [promise async for promise in _first(reply)]
@@ -179,6 +190,13 @@ async def test_cancelling_the_call_cancels_the_remote_work(signal: tuple[str, An
         with pytest.raises(asyncio.CancelledError):
             await reply
     assert not await actor.is_set.remote("finished")
+    # what the views are told: the proxy call and its remote run both end cancelled, neither failed nor finished
+    ended = {
+        event.call.agent.alias: type(event)
+        for event in events
+        if isinstance(event, (AgentCallFinished, AgentCallFailed, AgentCallCancelled))
+    }
+    assert ended == {"GATED_AGENT": AgentCallCancelled, "GATED_AGENT@ray": AgentCallCancelled}
 
 
 async def test_a_killed_worker_fails_its_call_where_the_stream_stopped(signal: tuple[str, Any]) -> None:
