@@ -1,5 +1,5 @@
-"""A recorded run as OpenTelemetry spans, following the GenAI semantic conventions (`pip install
-"miniagents-nb[otel]"`).
+"""Runs as OpenTelemetry spans, following the GenAI semantic conventions (`pip install "miniagents-nb[otel]"`):
+`export_run` for a recorded run, `export_live` for a context's calls while they run (`miniagents_nb.runs.otel_live`).
 
 Each call becomes an `invoke_agent <alias>` span (`gen_ai.operation.name`, `gen_ai.agent.name`,
 `gen_ai.agent.description`), a child of its parent call's span, from when it was queued to when it and everything it
@@ -27,12 +27,13 @@ from miniagents_nb.runs.otel_attributes import (
     tool_call_of,
     tracer_for,
 )
+from miniagents_nb.runs.otel_live import LiveExport, export_live
 from miniagents_nb.runs.recorded import RecordedCall, RecordedRun
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
-__all__ = ["export_run"]
+__all__ = ["LiveExport", "export_live", "export_run"]
 
 
 def _ns(run: RecordedRun, at: float) -> int:
