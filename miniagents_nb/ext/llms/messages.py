@@ -98,7 +98,11 @@ class ToolCallMessage(TextMessage):
     """A tool call the model made, as the input of the tool's agent call: `tool_name` and `tool_call_id` are known
     beforehand, the tokens are the arguments' JSON as the model streams it (a view shows them filling in through a
     `StreamCursor`, and `partial_arguments` reads them before they are complete), and the final message has
-    `arguments` (the parsed JSON, None when it is not valid JSON)."""
+    `arguments` (the parsed JSON, None when it is not valid JSON).
+
+    The two fields are how a tool execution is recognised, live or recorded, where this class cannot be imported (the
+    run store sits below the LLM layer): a call whose first input has `tool_name` and `tool_call_id` executes a tool
+    call, so `miniagents_nb.runs.otel` exports it as an `execute_tool` span (a recorded run's views read them too)."""
 
     @classmethod
     def tokens_to_message(cls, tokens: Iterable[Any], **extra_fields: Any) -> Message:
