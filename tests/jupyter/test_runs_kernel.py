@@ -330,5 +330,6 @@ def test_a_kernel_killed_mid_run_leaves_that_run_incomplete_and_loadable(store: 
     assert call.alias == "STUCK"
     assert call.status.value == "running"
     assert call.ended_at is None
+    assert [str(message) for message in call.inputs] == ["hello"]  # what it was asked, noted when it started
     assert [message.text for message in call.replied] == ["before the kill"]
     assert "STUCK" in run.text

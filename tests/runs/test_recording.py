@@ -325,6 +325,39 @@ async def test_each_calls_wall_clock_start_is_the_live_calls(store: RunStore) ->
     assert before - _CLOCK_SLACK_S <= run.summary.started <= after + _CLOCK_SLACK_S
 
 
+async def test_a_calls_input_list_is_in_the_store_while_the_call_still_runs(store: RunStore) -> None:
+    """Noted when the call starts (its inputs are known by then), not only when it ends: a run cut by a kill keeps
+    what its calls were asked."""
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        ctx.reply("first")
+        await go_on.wait()
+        ctx.reply("second")
+
+    async with MiniAgents(record_to=store) as context:
+        reply = waiting.trigger(["asked", "twice"])
+        async for promise in reply:
+            await promise
+            break
+        try:
+            recording = context.recording
+            assert isinstance(recording, StoreRecording)
+            recording.flush()
+            [call] = last_run(store).roots
+            assert call.status is AgentCallStatus.RUNNING
+            assert [str(message) for message in call.inputs] == ["asked", "twice"]
+            assert [message.text for message in call.replied] == ["first"]
+        finally:
+            go_on.set()  # (a failed check does not leave the context waiting for the agent)
+        await reply
+    [call] = last_run(store).roots
+    assert call.status is AgentCallStatus.FINISHED
+    assert [str(message) for message in call.inputs] == ["asked", "twice"]
+    assert [str(message) for message in call.replies] == ["first", "second"]
+
+
 async def test_secrets_nested_in_an_agents_arguments_never_reach_the_store_file(store: RunStore) -> None:
     @miniagent
     async def fetcher(ctx: InteractionContext, url: str, headers: dict[str, str], options: dict[str, Any]) -> None:
