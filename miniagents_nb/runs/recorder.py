@@ -68,6 +68,9 @@ class StoreRecording:
         self.closed = False
         self._no_input: MessageSequencePromise | None = None
         """The last input sequence seen ended and empty (calls made with no messages share one)."""
+        self._inputs_noted: set[int] = set()
+        """Calls whose input list was noted when they started (as it nearly always is): a run cut by a kill keeps
+        what its calls were asked, and their end notes no input list."""
 
     # --- the observer -------------------------------------------------------------------------------------------
 
@@ -122,7 +125,15 @@ class StoreRecording:
             if noted is not None:
                 if self._handle is None:
                     self._schedule(self._interval)
-                self._facts.started.extend((noted[1], call_id, at))
+                facts = self._facts
+                facts.started.extend((noted[1], call_id, at))
+                inputs = call.input_sequence_promise
+                if inputs is not self._no_input and inputs.producer_ended:  # (else it is noted when the call ends)
+                    if not inputs.pieces_so_far:
+                        self._no_input = inputs  # ended and empty: it stays so (an empty list is stored as none)
+                    elif (entries := list_entries(inputs, final=False)) is not None:
+                        facts.lists.extend((noted[1], call_id, "input", entries))
+                        self._inputs_noted.add(call_id)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
@@ -134,21 +145,25 @@ class StoreRecording:
             noted = self._calls.get(call_id)
             if noted is None:
                 return
+            inputs_noted = call_id in self._inputs_noted
+            if inputs_noted:
+                self._inputs_noted.discard(call_id)
             if status is AgentCallStatus.FINISHED:
                 replies = call.reply_sequence_promise
                 own = noted[2]
                 if (
-                    call.input_sequence_promise is self._no_input
+                    (inputs_noted or call.input_sequence_promise is self._no_input)
                     and call_id not in self._streaming
                     and replies.producer_ended
                     and len(replies.pieces_so_far) == own
-                ):  # (most calls) no input, and the reply list is just the call's own replies, noted already, in
-                    # order: the store needs no list for them, so none is built (`own_list` tells the writer)
+                ):  # (most calls) no input or one noted at the start, and the reply list is just the call's own
+                    # replies, noted already, in order: the store needs no list for them, so none is built
+                    # (`own_list` tells the writer)
                     if self._handle is None:
                         self._schedule(self._interval)
                     self._facts.ended.extend((noted[1], call_id, "finished", at, None, own > 0))
                     return
-            self._ended(call, noted, at, status, error)
+            self._ended(call, noted, at, status, error, inputs_noted)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as raised:
@@ -255,7 +270,13 @@ class StoreRecording:
         self._ensure_tick()
 
     def _ended(
-        self, call: Any, noted: list[Any], at: float, call_status: AgentCallStatus, error: BaseException | None
+        self,
+        call: Any,
+        noted: list[Any],
+        at: float,
+        call_status: AgentCallStatus,
+        error: BaseException | None,
+        inputs_noted: bool,
     ) -> None:
         call_id = call.call_id
         run, key, own = noted
@@ -268,7 +289,7 @@ class StoreRecording:
         own_list = False
         lists: tuple[tuple[str, MessageSequencePromise], ...] = ()
         inputs = call.input_sequence_promise
-        if inputs is not self._no_input:  # (many calls share one ended, empty input: it is looked at once)
+        if not inputs_noted and inputs is not self._no_input:  # (many calls share one ended, empty input)
             if inputs.pieces_so_far or not inputs.producer_ended:  # (an empty list is stored as no list at all)
                 lists = (("input", inputs),)
             else:
@@ -420,3 +441,4 @@ class StoreRecording:
             self._request_runs.clear()
             self._run = None
             self._calls.clear()
+            self._inputs_noted.clear()

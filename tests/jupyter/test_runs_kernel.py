@@ -10,11 +10,19 @@ time are equal to the first kernel's, and the reopened view reads as the live on
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+from miniagents_nb.errors import RunStoreError
+from miniagents_nb.runs import RunStore, RunSummary
 
 from .kernel_harness import ARTIFACTS, Kernel
 
@@ -217,3 +225,111 @@ def test_cells_run_without_history_as_nbval_runs_them_get_distinct_labels(store:
         kernel.close()
     labels = [[cell.strip() for cell in line.split(" · ")][1] for line in table.splitlines() if line.startswith("#")]
     assert sorted(labels) == ["In [1]", "cell 2", "cell 3"], table  # (the session counts from the cell after loading)
+
+
+def test_a_run_records_the_notebook_path_and_cell_the_front_end_gives(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jupyter Server starts a notebook's kernel with `JPY_SESSION_NAME` (the notebook's path; ipykernel puts it in
+    `__session__`) and sends each cell's id in the execute request's metadata: the cell's run carries both. A
+    front end that sets `__session__` itself (VS Code) is read at each cell."""
+    notebook = str(tmp_path / "nb" / "analysis.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", notebook)
+    kernel = Kernel(ARTIFACTS / "runs-notebook-path-kernel.log")
+    try:
+        kernel.ok("%load_ext miniagents_nb")
+        kernel.ok(AGENTS)
+        session = kernel.ok("print(__session__)").stdout.strip()
+        kernel.ok(RUN, cell_id="0b7c5e1a-cell")
+        kernel.ok(RUN)  # a console's cell: no id, the execution count stands for it
+        kernel.ok('__session__ = "/elsewhere/other.ipynb"')
+        kernel.ok(RUN, cell_id="other-cell")
+        kernel.ok("%miniagents runs")  # (reading waits for the kernel's writer: everything is in the file)
+    finally:
+        kernel.close()
+    assert session == notebook
+    with RunStore(store) as opened:
+        summaries = sorted(opened.runs(), key=lambda summary: summary.run_id)
+        first = opened.load(summaries[0].run_id)
+    assert [(s.label, s.notebook, s.cell, s.status) for s in summaries] == [
+        ("In [4]", notebook, "0b7c5e1a-cell", "finished"),
+        ("In [5]", notebook, "5", "finished"),
+        ("In [7]", "/elsewhere/other.ipynb", "other-cell", "finished"),
+    ]
+    assert (first.summary.notebook, first.summary.cell) == (notebook, "0b7c5e1a-cell")
+    assert [call.alias for call in first.calls.values()] == ["BOSS", "STREAMER"]
+
+
+STUCK = """\
+import asyncio, os
+from miniagents_nb import miniagent
+
+never = asyncio.Event()  # nothing ever sets it
+
+
+@miniagent
+async def stuck(ctx):
+    ctx.reply("before the kill")
+    await never.wait()
+
+
+print(os.getpid())
+"""
+
+
+def _wait_for_run(store: Path, ready: Any, timeout: float = 30.0) -> RunSummary:
+    """Poll the store (read from this process) until a run satisfies `ready`: waiting for a condition, with a
+    deadline, not for a time."""
+    reader = RunStore(store)
+    try:
+        deadline = time.monotonic() + timeout
+        seen: list[RunSummary] = []
+        while time.monotonic() < deadline:
+            if store.exists():
+                try:
+                    seen = reader.runs()
+                except RunStoreError:  # the kernel is still creating the file
+                    seen = []
+                for summary in seen:
+                    if ready(summary):
+                        return summary
+            time.sleep(0.02)
+        raise AssertionError(f"no such run in {store} within {timeout} s: {seen!r}")
+    finally:
+        reader.close()
+
+
+def test_a_kernel_killed_mid_run_leaves_that_run_incomplete_and_loadable(store: Path) -> None:
+    kernel = Kernel(ARTIFACTS / "runs-killed-kernel.log")
+    try:
+        kernel.ok("%load_ext miniagents_nb")
+        pid = int(kernel.ok(STUCK).stdout.strip())
+        provisioner = kernel.km.provisioner
+        assert isinstance(provisioner, LocalProvisioner)
+        assert pid == provisioner.pid
+        process = provisioner.process
+        assert isinstance(process, subprocess.Popen)
+        kernel.start('reply = stuck.trigger("hello")\nawait reply')  # never ends
+        running = _wait_for_run(store, lambda summary: summary.calls == 1 and summary.messages == 1)
+        assert running.status == "running"  # the kernel is alive: its run is not taken for a dead one
+        os.kill(pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL  # reaped: its pid is gone
+        assert not kernel.km.is_alive()
+    finally:
+        kernel.close()
+
+    with RunStore(store) as opened:
+        [summary] = opened.runs()
+        run = opened.load(summary.run_id)
+    assert (summary.run_id, summary.label, summary.cell) == (running.run_id, "In [3]", "3")
+    assert (summary.status, summary.calls, summary.messages, summary.failures) == ("incomplete", 1, 1, 0)
+    assert summary.duration is not None
+    assert summary.duration >= 0
+    assert run.status == "incomplete"
+    [call] = run.roots
+    assert call.alias == "STUCK"
+    assert call.status.value == "running"
+    assert call.ended_at is None
+    assert [str(message) for message in call.inputs] == ["hello"]  # what it was asked, noted when it started
+    assert [message.text for message in call.replied] == ["before the kill"]
+    assert "STUCK" in run.text

@@ -35,7 +35,7 @@ async def killed(store: RunStore) -> None:
     context = MiniAgents(record_to=store)
     async with context:
         with store.run_label("killed"):  # the run is still going on when the process is killed
-            replies = stuck.trigger()
+            replies = stuck.trigger("what it was asked")
             async for promise in replies:
                 await promise
                 break

@@ -145,6 +145,7 @@ def test_a_run_of_a_killed_process_reopens_as_incomplete(store_path: Path) -> No
         [call] = store.load(summary.run_id).roots
         assert call.alias == "STUCK"
         assert call.status.value == "running"
+        assert [str(message) for message in call.inputs] == ["what it was asked"]
         assert [message.text for message in call.replied] == ["before the kill"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,14 @@ import pytest
 
 from miniagents_nb import InteractionContext, Message, MiniAgents, TextMessage, miniagent
 from miniagents_nb.agents import AgentCallStatus
-from miniagents_nb.events import ObservedCall
+from miniagents_nb.events import ObservedCall, wall_clock
 from miniagents_nb.ext.llms import FakeLLMAgent
 from miniagents_nb.runs import SCHEMA_VERSION, RecordedCall, RunStore, StoreRecording
 
-from .helpers import aggregator, last_run, streamer
+from .helpers import aggregator, child, last_run, streamer
+
+_CLOCK_SLACK_S = 0.05
+"""How far the wall clock may have been stepped since the process read it against the monotonic clock."""
 
 
 async def test_a_fan_out_is_recorded_as_its_call_tree(store: RunStore) -> None:
@@ -296,6 +300,62 @@ async def test_the_recorded_tree_and_times_are_the_ones_the_live_calls_had(store
     recorded_replies = run.roots[0].replies
     assert all(isinstance(message, Message) for message in recorded_replies)
     assert [getattr(message, "hash_key", None) for message in recorded_replies] == [m.hash_key for m in replies]
+
+
+async def test_each_calls_wall_clock_start_is_the_live_calls(store: RunStore) -> None:
+    """`wall_start` (epoch seconds) is the live call's queued moment on the wall clock, taken within the run."""
+    live: dict[int, Any] = {}
+    context = MiniAgents(record_to=store)
+    before = time.time()
+    async with context:
+        context.subscribe(lambda event: live.setdefault(event.call_id, event.call))
+        await aggregator.trigger("question", count=2)
+        await asyncio.sleep(0.02)  # a later top-level call starts visibly later on the wall clock
+        await child.trigger("again", i=9)
+    after = time.time()
+    run = last_run(store)
+    assert set(run.calls) == set(live)
+    for call_id, call in live.items():
+        recorded = run.calls[call_id]
+        assert recorded.wall_start == wall_clock(call.queued_at)
+        assert before - _CLOCK_SLACK_S <= recorded.wall_start <= after + _CLOCK_SLACK_S
+    first, *_, last = run.calls.values()
+    assert last.wall_start - first.wall_start == pytest.approx(last.queued_at - first.queued_at, abs=1e-6)
+    assert last.wall_start - first.wall_start >= 0.015
+    assert before - _CLOCK_SLACK_S <= run.summary.started <= after + _CLOCK_SLACK_S
+
+
+async def test_a_calls_input_list_is_in_the_store_while_the_call_still_runs(store: RunStore) -> None:
+    """Noted when the call starts (its inputs are known by then), not only when it ends: a run cut by a kill keeps
+    what its calls were asked."""
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        ctx.reply("first")
+        await go_on.wait()
+        ctx.reply("second")
+
+    async with MiniAgents(record_to=store) as context:
+        reply = waiting.trigger(["asked", "twice"])
+        async for promise in reply:
+            await promise
+            break
+        try:
+            recording = context.recording
+            assert isinstance(recording, StoreRecording)
+            recording.flush()
+            [call] = last_run(store).roots
+            assert call.status is AgentCallStatus.RUNNING
+            assert [str(message) for message in call.inputs] == ["asked", "twice"]
+            assert [message.text for message in call.replied] == ["first"]
+        finally:
+            go_on.set()  # (a failed check does not leave the context waiting for the agent)
+        await reply
+    [call] = last_run(store).roots
+    assert call.status is AgentCallStatus.FINISHED
+    assert [str(message) for message in call.inputs] == ["asked", "twice"]
+    assert [str(message) for message in call.replies] == ["first", "second"]
 
 
 async def test_secrets_nested_in_an_agents_arguments_never_reach_the_store_file(store: RunStore) -> None:
