@@ -4,6 +4,9 @@ puts this directory on the workers' PYTHONPATH), as a user's own module of agent
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
 import time
 from typing import Any
 
@@ -36,16 +39,24 @@ class SensorFault(Exception):
 
 @ray.remote(num_cpus=0)
 class Signal:
-    """Events between a test and its remote agent: `set(name)`, `wait(name)` (no sleeps, no polling)."""
+    """Events between a test and its remote agent: `set(name)`, `wait(name)` (no sleeps, no polling), and the
+    order in which they were first set (`order()`)."""
 
     def __init__(self) -> None:
         self.events: dict[str, asyncio.Event] = {}
+        self.set_order: list[str] = []
 
     def _event(self, name: str) -> asyncio.Event:
         return self.events.setdefault(name, asyncio.Event())
 
     async def set(self, name: str) -> None:
-        self._event(name).set()
+        event = self._event(name)
+        if not event.is_set():
+            self.set_order.append(name)
+        event.set()
+
+    async def order(self) -> list[str]:
+        return list(self.set_order)
 
     async def wait(self, name: str) -> None:
         await self._event(name).wait()
@@ -56,6 +67,26 @@ class Signal:
 
 def signal(name: str) -> Any:
     return ray.get_actor(name)
+
+
+TEST_RESOURCE = "sensor_slot"
+"""A custom resource the tests' local Ray has (so that `ray_agent(resources=...)` can be seen to reach an actor)."""
+
+
+def start_test_ray(python_path: str) -> bool:
+    """The tests' local Ray (two CPUs, no dashboard), its workers importing `python_path`; False if one runs already
+    (another test module of the session started it, and stops it)."""
+    if ray.is_initialized():
+        return False
+    ray.init(
+        num_cpus=2,
+        resources={TEST_RESOURCE: 4},
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
+    )
+    return True
 
 
 @miniagent
@@ -184,3 +215,57 @@ async def busy_pipeline_agent(ctx: InteractionContext) -> None:
     timing = busy_agent.trigger(seconds=0.2)
     ctx.reply(timing)
     ctx.reply(echo_each_agent.trigger([timing, "and a note"]))
+
+
+@miniagent
+async def token_stream_agent(ctx: InteractionContext, count: int, label: str = "") -> None:
+    """Streams `count` tokens (`"0 "`, `"1 "`, ...) as fast as it can, yielding to its worker's loop after each one
+    (as a client reading a fast LLM stream does). `label` only names the call (for the test that reads it)."""
+    with MessageTokenAppender() as tokens:
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens))
+        for i in range(count):
+            tokens.append(f"{i} ")
+            await asyncio.sleep(0)
+
+
+@miniagent
+async def gated_stream_agent(ctx: InteractionContext, signal_name: str, label: str) -> None:
+    """Streams a token, says so (`appended <label>`), waits for `gate <label>`, then streams the last token."""
+    gate = signal(signal_name)
+    with MessageTokenAppender() as tokens:
+        ctx.reply(TextMessage.promise(message_token_streamer=tokens))
+        tokens.append("first ")
+        await asyncio.sleep(0)
+        await gate.set.remote(f"appended {label}")
+        await gate.wait.remote(f"gate {label}")
+        tokens.append("last")
+
+
+@miniagent
+async def turn_agent(ctx: InteractionContext, signal_name: str, label: str) -> None:
+    """Says it started (`started <label>`), waits for `gate <label>`, says it finished, and replies in which actor
+    and process it ran."""
+    gate = signal(signal_name)
+    await gate.set.remote(f"started {label}")
+    await gate.wait.remote(f"gate {label}")
+    await gate.set.remote(f"finished {label}")
+    ctx.reply(f"{label} ran in {ray.get_runtime_context().get_actor_id()} ({os.getpid()})")
+
+
+@miniagent
+async def worker_setup_agent(ctx: InteractionContext, variable: str) -> None:
+    """Replies (as JSON) what its worker was given: an environment variable, its actor's resources and name, and
+    where it imports `miniagents_nb` from."""
+    import miniagents_nb
+
+    context = ray.get_runtime_context()
+    ctx.reply(
+        json.dumps(
+            {
+                "variable": os.environ.get(variable),
+                "resources": context.get_assigned_resources(),
+                "actor_name": context.get_actor_name(),
+                "package": miniagents_nb.__file__,
+            }
+        )
+    )

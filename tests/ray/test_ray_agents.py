@@ -34,6 +34,7 @@ from ray_test_agents import (
     nested_failure_agent,
     outer_agent,
     sensor_agent,
+    start_test_ray,
 )
 
 from miniagents_nb import MiniAgents
@@ -67,16 +68,10 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="session", autouse=True)
 def local_ray() -> Iterator[None]:
     """One local Ray for the whole session, its workers able to import this directory's modules."""
-    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
+    started = start_test_ray(os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
     yield
-    ray.shutdown()
+    if started:
+        ray.shutdown()
 
 
 @pytest.fixture
@@ -497,7 +492,7 @@ def test_an_unreachable_cluster_address_fails_at_the_call() -> None:
         text=True,
         timeout=50,
         cwd=HERE,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))},
     )
     assert "RayConnectionError: Cannot reach the Ray cluster at 127.0.0.1:9" in result.stdout, result.stderr
 

@@ -107,11 +107,18 @@ class PoolOptions:
         return {name: amount for name, amount in demand.items() if amount > 0}
 
     def actor_options(self) -> dict[str, Any]:
+        """The options of each actor, for Ray. `max_concurrency` (calls at once) is the actor's own
+        (`AgentWorker(max_calls)`): Ray's limit of method calls at once stays above it, so that the input and the
+        cancellation of a call always reach the actor (`_CONTROL_CALLS` more, at least Ray's default)."""
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(
+                f"max_concurrency must be at least 1 (calls an actor runs at once), not {self.max_concurrency}."
+            )
         options: dict[str, Any] = {"num_cpus": self.num_cpus, **self.ray_options}
         if self.resources is not None:
             options["resources"] = dict(self.resources)
-        if self.max_concurrency is not None:
-            options["max_concurrency"] = self.max_concurrency
+        if self.max_concurrency is not None and self.max_concurrency + _CONTROL_CALLS > _RAY_ASYNC_CONCURRENCY:
+            options["max_concurrency"] = self.max_concurrency + _CONTROL_CALLS
         if self.runtime_env is not None:
             options["runtime_env"] = _runtime_env(self.runtime_env)
         return options
@@ -142,6 +149,11 @@ def _runtime_env(runtime_env: Mapping[str, Any]) -> dict[str, Any]:
 def _is_uri(value: str) -> bool:
     return "://" in value
 
+
+_RAY_ASYNC_CONCURRENCY = 1000
+"""Ray's default `max_concurrency` of an async actor (method calls at once)."""
+_CONTROL_CALLS = 100
+"""Room Ray leaves above `max_concurrency` calls for their `send_input` and `cancel_call` (and calls waiting)."""
 
 _ACTOR_CLASS: Any = None
 
@@ -185,7 +197,7 @@ class ActorPool:
             actor = idle[0]
         elif len(self._busy) < self._pool_size(ray):
             self._check_fits(ray)
-            actor = _actor_class(ray).options(**self.options.actor_options()).remote()
+            actor = _actor_class(ray).options(**self.options.actor_options()).remote(self.options.max_concurrency)
             self._busy[actor] = 0
         else:
             actor = min(self._busy, key=self._busy.__getitem__)

@@ -116,7 +116,11 @@ async def _settle(pump: asyncio.Future[None], reporter: CallReporter) -> None:
 class AgentWorker:
     """Runs agent calls in a Ray worker process (an async actor: many calls at once, each in its own task)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_calls: int | None = None) -> None:
+        # `max_concurrency` of the `ray_agent`: calls beyond it wait here, not in Ray's queue of method calls, where
+        # a call's `send_input` and `cancel_call` would wait behind the calls running (the input of a call that
+        # holds the last slot, behind that very call). Ray runs other concurrency groups in other threads.
+        self._slots = asyncio.Semaphore(max_calls) if max_calls is not None else None
         self._agents: dict[str, MiniAgent] = {}
         self._running: dict[str, asyncio.Future[None]] = {}
         self._cancelled: set[str] = set()
@@ -156,15 +160,22 @@ class AgentWorker:
         module docstring). `inputs` None: the input streams in through `send_input`."""
         import ray  # only ever called inside a Ray worker
 
-        context = ray.get_runtime_context()
-        yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id(), time.time())]
-        batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
+        slots = self._slots
+        if slots is not None:
+            await slots.acquire()  # the call starts (and says so) when one of the actor's slots is free
         try:
-            async for batch in batches:
-                yield batch
+            context = ray.get_runtime_context()
+            yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id(), time.time())]
+            batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
+            try:
+                async for batch in batches:
+                    yield batch
+            finally:
+                self._inputs.end(key)
+                await batches.aclose()  # closed with this one (Ray closes this one when the caller goes away)
         finally:
-            self._inputs.end(key)
-            await batches.aclose()  # closed with this one (Ray closes this one when the caller goes away)
+            if slots is not None:
+                slots.release()
 
     async def _run(
         self,
