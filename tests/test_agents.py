@@ -825,6 +825,56 @@ async def test_cancelled_error_raised_inside_an_agent_is_delivered_at_its_positi
             await anext(iterator)
 
 
+async def test_a_call_that_cancels_what_it_waits_for_as_it_is_cancelled_ends_with_one_cancellation() -> None:
+    """The nested reply it waited for ended cancelled right where the call's own reply ends: one end, not two (the
+    same as when both are cancelled from outside). Cancelled replies elsewhere keep their positions."""
+    streaming = asyncio.Event()
+
+    @miniagent
+    async def waiting_agent(ctx: InteractionContext) -> None:
+        ctx.reply("before")
+        streaming.set()
+        await asyncio.Event().wait()
+
+    @miniagent
+    async def forwarding_agent(ctx: InteractionContext, cancelled_first: bool) -> None:
+        if cancelled_first:  # a nested reply cancelled on its own: it keeps its position
+            early = waiting_agent.initiate_call()
+            ctx.reply(early.reply_sequence())
+            early.cancel()
+            ctx.reply("between")
+        inner = waiting_agent.initiate_call()
+        ctx.reply(inner.reply_sequence())
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            inner.cancel()
+            raise
+
+    async with MiniAgents():
+        for cancelled_first, expected in (
+            (False, ["before", "CancelledError"]),
+            (True, ["CancelledError", "between", "before", "CancelledError"]),
+        ):
+            streaming.clear()
+            call = forwarding_agent.initiate_call(cancelled_first=cancelled_first)
+            reply = call.reply_sequence()
+            await streaming.wait()
+            await switches(3)
+            call.cancel()
+            pieces = [piece async for piece in _pieces(reply)]
+            assert pieces == expected
+            assert call.status.value == "cancelled"
+
+
+async def _pieces(reply: MessageSequencePromise) -> Any:
+    """Each piece of the reply as text: a message's, or an error's class name."""
+    while not reply.producer_ended:
+        await reply.wait_for_more()
+    for piece in reply.pieces_so_far:
+        yield type(piece).__name__ if isinstance(piece, BaseException) else str(await piece)
+
+
 def test_keyboard_interrupt_inside_an_agent_is_raised_to_the_consumer_at_its_position() -> None:
     result = run_script(
         """

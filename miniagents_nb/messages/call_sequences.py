@@ -70,6 +70,7 @@ def _built(
     sequence._tracebacks_in_messages = ctx.error_tracebacks_in_messages
     sequence.on_message = None
     sequence._capture_errors = True
+    sequence._final_cancellation = None
     sequence._state = MessageSequence._CLOSED if ended else MessageSequence._OPEN
     promise = _new_object(SafeMessageSequencePromise if errors_as_messages else MessageSequencePromise)
     promise._ctx = ctx

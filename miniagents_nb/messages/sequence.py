@@ -160,7 +160,14 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
     It is its own `message_appender` (see `MessageSequenceAppender`).
     """
 
-    __slots__ = ("_capture_errors", "_errors_as_messages", "_state", "_tracebacks_in_messages", "on_message")
+    __slots__ = (
+        "_capture_errors",
+        "_errors_as_messages",
+        "_final_cancellation",
+        "_state",
+        "_tracebacks_in_messages",
+        "on_message",
+    )
 
     sequence_promise: MessageSequencePromise
 
@@ -189,6 +196,7 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
         self.on_message: Callable[[MessagePromise], None] | None = None
         """Called with every message promise that originates in this sequence (set by observed agent calls)."""
         self._capture_errors = bool(appender_capture_errors)
+        self._final_cancellation: BaseException | None = None
         self._state = self._NEW
 
     @property
@@ -202,6 +210,14 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
             self._append_frozen(piece, out_of_order)  # nothing to freeze
             return self
         return super().append(piece, out_of_order)
+
+    def close(self, exc_value: BaseException | None = None) -> bool:
+        """Close the sequence (see `MessageSequenceAppender.close`). A cancellation that closes it ends it once: when
+        the last piece before it is a cancellation already (a nested reply cancelled with the call, e.g. by the call
+        itself as it was being cancelled), that one is the end."""
+        if isinstance(exc_value, asyncio.CancelledError):
+            self._final_cancellation = exc_value
+        return super().close(exc_value)
 
     def _append_frozen(self, item: Any, out_of_order: bool = False) -> None:
         """`append_item`, with what most items are (a string, a message) flattened right here, a few calls shorter."""
@@ -256,6 +272,10 @@ class MessageSequence(FlatSequence[Any, MessagePromise], MessageSequenceAppender
         return item
 
     def _push_error(self, error: BaseException) -> None:
+        if error is self._final_cancellation:
+            pieces = self._out.pieces
+            if pieces and isinstance(pieces[-1], asyncio.CancelledError):
+                return
         if self._errors_as_messages and isinstance(error, Exception):
             text = error_to_text(error, self._tracebacks_in_messages)
             self._out.push(MessagePromise(prefill_message=ErrorMessage(content=text)))
