@@ -11,17 +11,15 @@ import logging
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
+from ray_fixtures import local_ray, signal_fixture  # noqa: F401  (fixtures: found by pytest here)
 from ray_test_agents import (
     LIGHT,
     Reading,
-    Signal,
     Summary,
     Timing,
     background_agent,
@@ -34,7 +32,6 @@ from ray_test_agents import (
     nested_failure_agent,
     outer_agent,
     sensor_agent,
-    start_test_ray,
 )
 
 from miniagents_nb import MiniAgents
@@ -63,24 +60,6 @@ from miniagents_nb.runs import RunStore
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def local_ray() -> Iterator[None]:
-    """One local Ray for the whole session, its workers able to import this directory's modules."""
-    started = start_test_ray(os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
-    yield
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture
-def signal() -> Iterator[tuple[str, Any]]:
-    name = f"signal-{uuid.uuid4().hex}"
-    actor = Signal.options(name=name).remote()  # type: ignore[attr-defined]
-    ray.get(actor.is_set.remote("ready"))  # created and registered: the workers can look it up by name
-    yield name, actor
-    ray.kill(actor)
 
 
 remote_sensor = ray_agent(sensor_agent, num_cpus=LIGHT, pool_size=1)

@@ -16,20 +16,20 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
+from ray_fixtures import local_ray, signal_fixture  # noqa: F401  (fixtures: found by pytest here)
 from ray_test_agents import (
     LIGHT,
     TEST_RESOURCE,
-    Signal,
+    Timing,
+    busy_agent,
     echo_each_agent,
     gated_agent,
     gated_stream_agent,
-    start_test_ray,
     token_stream_agent,
     turn_agent,
     worker_setup_agent,
@@ -37,7 +37,7 @@ from ray_test_agents import (
 
 import miniagents_nb
 from miniagents_nb import MiniAgents
-from miniagents_nb.events import AgentCallStarted, MiniAgentsEvent
+from miniagents_nb.events import AgentCallStarted, MiniAgentsEvent, from_wall_clock
 from miniagents_nb.ext.ray import RayWorkerDiedError, ray_agent, ray_target
 from miniagents_nb.ext.ray.receiver import Receiver
 
@@ -46,24 +46,6 @@ PYTHON_PATH = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPAT
 pytestmark = pytest.mark.timeout(60)
 
 TOKENS = 10_000
-
-
-@pytest.fixture(scope="session", autouse=True)
-def local_ray() -> Iterator[None]:
-    """The session's local Ray (started here, or by the other Ray test module)."""
-    started = start_test_ray(PYTHON_PATH)
-    yield
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture
-def signal() -> Iterator[tuple[str, Any]]:
-    name = f"signal-{uuid.uuid4().hex}"
-    actor = Signal.options(name=name).remote()  # type: ignore[attr-defined]
-    ray.get(actor.is_set.remote("ready"))  # created and registered: the workers can look it up by name
-    yield name, actor
-    ray.kill(actor)
 
 
 @pytest.fixture
@@ -239,6 +221,48 @@ async def test_the_input_streams_to_an_actor_that_runs_one_call_at_a_time() -> N
         call.send_message("two")
         call.finish()
         assert [str(message) for message in await replies] == ["echo one", "echo two"]
+    ray_target(remote).pool.close()
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 1])
+async def test_cpu_bound_calls_on_one_worker_run_when_they_really_ran(max_concurrency: int | None) -> None:
+    # Two calls of a CPU-bound agent on one worker: its loop runs one agent at a time, so the second remote run
+    # starts when the first one's work ended (not when the actor took the call), in the views and the run store.
+    remote = ray_agent(busy_agent, num_cpus=LIGHT, pool_size=1, max_concurrency=max_concurrency)
+    events: list[MiniAgentsEvent] = []
+    async with MiniAgents() as context:
+        await remote.trigger(seconds=0.01)  # the actor is up: its start-up is not in the timings below
+        context.subscribe(events.append)
+        replies = [remote.trigger(seconds=0.3) for _ in range(2)]
+        timings = [message for reply in replies for message in await reply]
+    runs = [
+        event.call
+        for event in events
+        if isinstance(event, AgentCallStarted) and event.call.agent.alias.endswith("@ray")
+    ]
+    proxies = [
+        event.call for event in events if isinstance(event, AgentCallStarted) and event.call.agent.alias == "BUSY_AGENT"
+    ]
+    assert len(runs) == len(proxies) == len(timings) == 2
+    first, second = sorted(timings, key=lambda timing: timing.began)
+    assert isinstance(first, Timing)
+    assert isinstance(second, Timing)
+    assert second.began >= first.finished  # one after the other in the worker
+    run_first, run_second = sorted(runs, key=lambda call: call.started_at or 0.0)
+    assert run_first.started_at is not None
+    assert run_second.started_at is not None
+    assert run_first.ended_at is not None
+    assert run_second.ended_at is not None
+    # Each run starts and ends when its agent did in the worker (to the ms: the clocks of this one machine agree).
+    assert run_first.started_at <= from_wall_clock(first.began) + 0.001
+    assert run_second.started_at >= from_wall_clock(first.finished) - 0.001
+    assert run_second.started_at <= from_wall_clock(second.began) + 0.001
+    assert run_first.ended_at <= from_wall_clock(second.began) + 0.001
+    if max_concurrency == 1:
+        # one call at a time: the first call's end leaves the worker before the second one's work starts
+        proxy_first = min(proxies, key=lambda call: call.ended_at or 0.0)
+        assert proxy_first.ended_at is not None
+        assert proxy_first.ended_at <= from_wall_clock(second.finished) - 0.1
     ray_target(remote).pool.close()
 
 

@@ -22,9 +22,11 @@ class Outbox:
     """Events waiting to be sent, and when to send them (at once when `batch_tokens` tokens are waiting, or for an
     event that says when something happened); also the ids of the messages and errors sent so far."""
 
-    __slots__ = ("_errors", "_messages", "batch_tokens", "events", "full", "more", "tokens")
+    __slots__ = ("_errors", "_messages", "batch_tokens", "events", "full", "head", "more", "tokens")
 
     def __init__(self, batch_tokens: int) -> None:
+        self.head: tuple[Any, ...] | None = None
+        """An event sent at once in a batch of its own (the remote call's start: the tokens after it still wait)."""
         self.events: list[tuple[Any, ...]] = []
         self.tokens = 0
         self.batch_tokens = batch_tokens
@@ -41,6 +43,19 @@ class Outbox:
         """Put an event that is sent at once (its timing matters: a nested call was made or ended)."""
         self.put(event)
         self.full.set()
+
+    def put_head(self, event: tuple[Any, ...]) -> None:
+        """Put the event that goes out before any other, alone (see `head`)."""
+        self.head = event
+        self.more.set()
+
+    def take_head(self) -> list[tuple[Any, ...]]:
+        """The batch of the head event (taken: `head` is None again)."""
+        assert self.head is not None
+        batch, self.head = [self.head], None
+        if not self.events:
+            self.more.clear()
+        return batch
 
     def remember(self, promise: MessagePromise) -> int:
         """A new id for a message sent by a nested call (the remote agent may forward it: `("R", id)`)."""

@@ -85,6 +85,14 @@ class _Mirror:
         self.closed = False
         """Whether it was told how it ends."""
 
+    def give_inputs(self, inputs: list[Any]) -> None:
+        """What the worker's call got, given to the mirror's call as soon as both are known: before the mirror of its
+        parent ends (which finishes the input of the calls it made)."""
+        self.inputs = inputs
+        call = self.call
+        if inputs and call is not None and not call.is_finished:
+            call.send_message(inputs)
+
     def make(self, factory: Callable[[], None]) -> None:
         """Make a call under this mirror (its `factory` runs with this mirror's call current)."""
         if not self.ended:
@@ -116,9 +124,7 @@ async def run_mirror(ctx: InteractionContext, ray_mirror: _Mirror, **_arguments:
     finally:
         mirror.ended = True
         call = mirror.call
-        if call is not None and not call.is_finished:  # its input, as the worker's call got it, then its end
-            if mirror.inputs:
-                call.send_message(mirror.inputs)
+        if call is not None and not call.is_finished:  # its input (`give_inputs`) is complete
             call.finish()
         while not mirror.feed.empty():  # calls reported before the end was read are still made here
             kind, item, _at = mirror.feed.get_nowait()
@@ -227,6 +233,7 @@ class Receiver:
             self.mirrors[event[1]].feed.put_nowait(("reply", promise, self._moment(event[5])))
         elif kind == "s":
             self._started(*event[1:])
+        # `("a",)`: the actor took the call (`RemoteAgentTarget.arun` waits for it); nothing to rebuild
 
     def _started(self, node_id: str, pid: int, actor_id: str, at: float) -> None:
         """The worker started the remote run: its mirror, with the proxy's input (what the worker got)."""
@@ -268,7 +275,8 @@ class Receiver:
                 **frozen,
             ).with_event_clock(mirror.clock)
             mirror.clock.at = made
-            mirror.call = agent.initiate_call(**kwargs)  # its input comes with its end
+            mirror.call = agent.initiate_call(**kwargs)  # its input comes with its end (`give_inputs`)
+            mirror.give_inputs(mirror.inputs)  # the end came first
             mirror.clock.at = made if started is None else started  # it starts at the next task switch
 
         self.mirrors.get(parent_id, self.root).make(make)
@@ -278,7 +286,7 @@ class Receiver:
         if mirror is None or mirror.closed:
             return
         mirror.closed = True
-        mirror.inputs = [self.promises[entry] if type(entry) is int else decode_value(entry) for entry in inputs]
+        mirror.give_inputs([self.promises[entry] if type(entry) is int else decode_value(entry) for entry in inputs])
         moment = self._moment(at)
         if how == "D":
             mirror.feed.put_nowait(("end", None, moment))

@@ -6,7 +6,9 @@ running in the same worker, or the proxy of a `ray_agent` it called, with that o
 each one when it starts (alias, description, frozen arguments, interaction metadata, the call's own arguments, its
 parent, and when it was made and started), each message it replies, whole or token by token, and how it ended,
 when, and with what input (see `miniagents_nb.ext.ray.worker` for the events). Every moment is the worker's, in
-epoch seconds. The caller mirrors the calls into local calls under `<ALIAS>@ray`, at those moments.
+epoch seconds. The caller mirrors the calls into local calls under `<ALIAS>@ray`, at those moments. The remote call
+itself is reported only when it starts (`s`, with this worker's node, process and actor): a call that waited for
+the worker's loop (busy with another call's CPU-bound agent) starts in the views when it really did.
 
 A call is reported when it starts, not when it is made: the mirror starts as soon as it is made, and the moment it
 started must be known by then (a call ended without starting is reported at its end). Its input is reported at its
@@ -53,8 +55,10 @@ def encode_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class CallReporter:
     """Observes one remote call's worker context and puts the events of the calls under it into the outbox."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, where: tuple[str, int, str]) -> None:
         self.outbox = outbox
+        self.where = where
+        """The node id, process id and actor id of this worker (reported when the remote call starts)."""
         self.root_id: int | None = None
         self.running: set[int] = set()
         self.made: dict[int, tuple[Any, ...]] = {}
@@ -69,6 +73,8 @@ class CallReporter:
         if self.root_id is None:  # the first call of the context is the remote call itself
             self.root_id = call_id
         if call_id == self.root_id:
+            if type(event) is AgentCallStarted:
+                self.outbox.put_head(("s", *self.where, wall_clock(event.at)))
             return
         outbox = self.outbox
         kind = type(event)

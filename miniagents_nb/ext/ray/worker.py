@@ -5,7 +5,9 @@ item is one *batch* of events, collected for `batch_seconds` or until `batch_tok
 token stream costs one Ray object per batch, not per token. The events, in reply order (`at`: when it happened
 here, in epoch seconds; the caller's views and run store show these moments, not when the news arrived):
 
-- `("s", node_id, pid, actor_id, at)`: the call started on this worker (always a batch of its own, sent at once);
+- `("a",)`: the actor took the call (always a batch of its own, sent at once: the actor is up);
+- `("s", node_id, pid, actor_id, at)`: the remote agent started (sent at once, alone; later than `a` when the
+  worker's loop was busy with another call's agent, e.g. a CPU-bound one, so its run starts when it really did);
 - `("w", message, at)`: a whole message (already resolved when its turn came);
 - `("m", class_path, known_beforehand, at)`: a message starts streaming; `("t", [token, ...])`: its tokens;
   `("e", fields)`: it ended (its fields other than the text); `("x", error)`: it failed mid-stream;
@@ -165,8 +167,9 @@ class AgentWorker:
             await slots.acquire()  # the call starts (and says so) when one of the actor's slots is free
         try:
             context = ray.get_runtime_context()
-            yield [("s", context.get_node_id(), os.getpid(), context.get_actor_id(), time.time())]
-            batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens)
+            yield [("a",)]
+            where = (context.get_node_id(), os.getpid(), context.get_actor_id())
+            batches = self._run(key, spec, inputs, kwargs, batch_seconds, batch_tokens, where)
             try:
                 async for batch in batches:
                     yield batch
@@ -185,6 +188,7 @@ class AgentWorker:
         kwargs: Mapping[str, Any],
         batch_seconds: float,
         batch_tokens: int,
+        where: tuple[str, int, str],
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         # Failures go back to the caller, which reports them: the worker does not log them a second time.
         async with MiniAgents(errors_as_messages=False, log_level_for_errors=logging.DEBUG) as miniagents:
@@ -194,7 +198,7 @@ class AgentWorker:
             except Exception as error:
                 yield [("F", encode_error(error), time.time())]
                 return
-            reporter = CallReporter(outbox)
+            reporter = CallReporter(outbox, where)
             miniagents.subscribe(reporter)
             feed = self._inputs.feed(key) if inputs is None else None
             pump = asyncio.ensure_future(_pump(agent, inputs, kwargs, outbox, feed))
@@ -206,12 +210,16 @@ class AgentWorker:
                 pump.cancel()
             try:
                 while True:
+                    if outbox.head is not None:
+                        yield outbox.take_head()
+                        continue
                     if not outbox.events:
                         if done.done():
                             break
                         more = asyncio.ensure_future(outbox.more.wait())
                         await asyncio.wait((done, more), return_when=asyncio.FIRST_COMPLETED)
                         more.cancel()
+                        continue
                     if not done.done() and not outbox.full.is_set() and batch_seconds > 0:
                         full = asyncio.ensure_future(outbox.full.wait())
                         await asyncio.wait((done, full), timeout=batch_seconds, return_when=asyncio.FIRST_COMPLETED)
