@@ -163,6 +163,11 @@ async def test_cancelling_the_call_cancels_the_remote_work(signal: tuple[str, An
         await actor.wait.remote("cancelled in the worker")  # the remote agent saw its cancellation
         with pytest.raises(asyncio.CancelledError):
             await reply
+        # the message that was streaming keeps its token and ends cancelled (locally the `with` would complete it)
+        with pytest.raises(asyncio.CancelledError):
+            await message_promise
+        assert [type(piece).__name__ for piece in message_promise.pieces_so_far] == ["str", "CancelledError"]
+        assert message_promise.pieces_so_far[0] == "first "
     assert not await actor.is_set.remote("finished")
     # what the views are told: the proxy call and its remote run both end cancelled, neither failed nor finished
     ended = {
